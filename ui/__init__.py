@@ -1,0 +1,1 @@
+"""Faces of massagectl: the command line, the terminal view, the live window."""
