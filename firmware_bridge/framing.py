@@ -56,6 +56,9 @@ class FrameDecoder:
         self.stats = DecoderStats()
         #: The most recent reason a frame was rejected (for diagnostics).
         self.last_error: str | None = None
+        #: Frames whose CRC was right but whose message did not decode, as (bytes, reason):
+        #: a device answers these with a Nack. The owner drains the list.
+        self.rejected: list[tuple[bytes, str]] = []
 
     def feed(self, data: bytes) -> list[Message]:
         out: list[Message] = []
@@ -101,6 +104,8 @@ class FrameDecoder:
         try:
             msg = decode_message(payload)
         except ProtocolError as exc:
+            if len(self.rejected) < 64:
+                self.rejected.append((payload, str(exc)))
             return self._reject(frame, str(exc), crc=False)
         self.stats.frames += 1
         return msg

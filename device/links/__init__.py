@@ -1,0 +1,36 @@
+"""Device links: one small async contract, one module per transport, opened from a URL.
+
+Transports are imported lazily so that a missing optional backend becomes a clear error, and
+so that only the link in use loads bleak or pyserial.
+"""
+
+from __future__ import annotations
+
+from device.links.base import Link, LinkStats
+from device.urls import DeviceUrl, parse_url
+
+
+def open_link(url: str | DeviceUrl, **options) -> Link:
+    """A link for ``url`` (not yet opened: use ``async with open_link(url) as link``).
+
+    ``options`` go to the transport: ``speed`` for sim://, ``hci`` for ble://.
+    """
+    parsed = url if isinstance(url, DeviceUrl) else parse_url(url)
+    if parsed.scheme == "serial":
+        from device.links.serial_link import SerialLink
+
+        return SerialLink(parsed)
+    if parsed.scheme == "sim":
+        from device.links.sim import SimLink
+
+        return SimLink(parsed, **options)
+    if parsed.scheme == "ble":
+        from device.links.ble import BleLink
+
+        return BleLink(parsed, **options)
+    from device.errors import BadUrlError
+
+    raise BadUrlError(f"{parsed}: the {parsed.scheme}:// link is not available yet")
+
+
+__all__ = ["Link", "LinkStats", "open_link"]

@@ -1,0 +1,69 @@
+"""Device URLs: ``serial:///dev/ttyACM0``, ``ble://NAME`` or ``ble://AA:BB:CC:DD:EE:FF``,
+``sim://ball?scenario=FILE&speed=K``, ``sim://handheld``, ``replay://DIR``.
+
+Parsed by hand: a BLE address looks like host:port to ``urllib`` and is not one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, unquote
+
+from device.errors import BadUrlError
+
+SCHEMES = ("serial", "ble", "sim", "replay")
+SIM_DEVICES = ("ball", "handheld")
+_BLE_ADDRESS = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
+
+
+@dataclass(frozen=True)
+class DeviceUrl:
+    scheme: str
+    #: serial: the port path; ble: a name or an address; sim: "ball"/"handheld"; replay: a dir
+    target: str
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_ble_address(self) -> bool:
+        return self.scheme == "ble" and bool(_BLE_ADDRESS.match(self.target))
+
+    @property
+    def is_simulated(self) -> bool:
+        return self.scheme in ("sim", "replay")
+
+    def __str__(self) -> str:
+        query = "&".join(f"{k}={v}" for k, v in self.params.items())
+        return f"{self.scheme}://{self.target}" + (f"?{query}" if query else "")
+
+
+def parse_url(url: str) -> DeviceUrl:
+    """Parse a device URL; raises BadUrlError with what is wrong."""
+    if "://" not in url:
+        raise BadUrlError(
+            f"{url!r} is not a device URL (try serial:///dev/ttyACM0, ble://NAME, sim://ball)"
+        )
+    scheme, rest = url.split("://", 1)
+    scheme = scheme.lower()
+    if scheme not in SCHEMES:
+        raise BadUrlError(f"{url!r}: unknown scheme {scheme!r} (known: {', '.join(SCHEMES)})")
+    target, _, query = rest.partition("?")
+    target = unquote(target)
+    params = dict(parse_qsl(query, keep_blank_values=True))
+    if not target:
+        raise BadUrlError(f"{url!r}: nothing after {scheme}://")
+    if scheme == "sim":
+        if target not in SIM_DEVICES:
+            raise BadUrlError(f"{url!r}: simulated devices are {', '.join(SIM_DEVICES)}")
+        unknown = set(params) - {"scenario", "speed"}
+        if unknown:
+            raise BadUrlError(f"{url!r}: unknown parameter(s) {', '.join(sorted(unknown))}")
+        if "speed" in params:
+            try:
+                if float(params["speed"]) <= 0:
+                    raise ValueError
+            except ValueError:
+                raise BadUrlError(f"{url!r}: speed must be a positive number") from None
+    elif scheme == "ble" and ":" in target and not _BLE_ADDRESS.match(target):
+        raise BadUrlError(f"{url!r}: a BLE address is six hex pairs, like AA:BB:CC:DD:EE:FF")
+    return DeviceUrl(scheme, target, params)

@@ -1,0 +1,322 @@
+"""The simulated firmware of a sensor device (ball or handheld): what a real device does with
+each command and how it streams, in simulated time. No I/O: an endpoint feeds it messages and
+sends what it returns (``simulators.runtime``).
+
+Behaviour (docs/protocol.md, "Device behaviour"):
+- Hello -> DeviceInfo; a protocol version it does not speak -> Nack(BAD_VERSION).
+- SetStream -> streams ForceBatch at the set rate from a device clock with drift (ppm);
+  ForceBatch ``seq`` counts batches; every other device message has its own counter.
+- Vibrate/Stop/SetLimit/Tare are range-checked: a bad value gets Nack(OUT_OF_RANGE), an unknown
+  type Nack(UNKNOWN_TYPE), never a crash. Every valid command also counts as a keepalive.
+- SetLimit: when the force the firmware reads (against its own zero) passes the limit, the
+  motor is cut on that very sample and LIMIT_TRIPPED is set; Vibrate is refused until the
+  force is back under the limit and the host has sent Stop or a new SetLimit.
+- Keepalive deadman: no command for 500 ms while the motor runs -> motor off, KEEPALIVE_LOST.
+- Tare: the mean of the last 64 raw samples becomes the zero; TareResult reports it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from firmware_bridge.messages import (
+    MAX_SAMPLES_PER_BATCH,
+    PROTOCOL_VERSION,
+    Ack,
+    DeviceInfo,
+    ForceBatch,
+    Hello,
+    Keepalive,
+    Message,
+    MotorKind,
+    Nack,
+    NackCode,
+    SetLimit,
+    SetStream,
+    Status,
+    StatusFlags,
+    Stop,
+    Tare,
+    TareResult,
+    Vibrate,
+    Waveform,
+)
+from simulators.physics import BallPhysics
+from simulators.scenario import Scenario
+
+DEADMAN_S = 0.5
+STATUS_PERIOD_S = 0.25
+TARE_WINDOW = 64
+
+
+@dataclass(frozen=True)
+class FirmwareConfig:
+    """What kind of device this firmware runs on (reported in DeviceInfo)."""
+
+    model: str = "MBALL-1"
+    firmware: str = "1.2.0"
+    serial_number: str = "SIM-BALL-0001"
+    rate_min_hz: int = 10
+    rate_max_hz: int = 2000
+    motor_kind: MotorKind = MotorKind.ERM
+    motor_freq_min_hz: int = 20
+    motor_freq_max_hz: int = 250
+
+
+BALL = FirmwareConfig()
+
+
+@dataclass
+class SimEvent:
+    """Something the firmware did, in simulator time (for logs and tests)."""
+
+    t_s: float
+    name: str
+    detail: dict = field(default_factory=dict)
+
+    def line(self) -> str:
+        extra = " ".join(f"{k}={v}" for k, v in self.detail.items())
+        return f"EVENT t_s={self.t_s:.4f} {self.name} {extra}".rstrip()
+
+
+class Firmware:
+    """One simulated device. Drive it with ``handle(msg, t_s)`` and ``advance(t_s)``."""
+
+    def __init__(self, scenario: Scenario, config: FirmwareConfig = BALL) -> None:
+        self.scenario = scenario
+        self.config = config
+        self.physics = BallPhysics(scenario)
+        self.t_s = 0.0
+        self.zero_counts = scenario.sensor.offset_counts
+        self.scale = scenario.sensor.scale_counts_per_n
+        self.rate_hz = 0
+        self.samples_per_batch = 0
+        self.limit_mn = 0
+        self.flags = 0
+        self.events: list[SimEvent] = []
+        self.last_command_s = 0.0
+        self.motor_until_s: float | None = None
+        self.true_force_n = 0.0
+        self._batch_seq = 0
+        self._other_seq = 0
+        self._batch: list[int] = []
+        self._batch_t_us = 0
+        self._next_sample_s: float | None = None
+        self._recent_raw: deque[int] = deque(maxlen=TARE_WINDOW)
+        self._next_status_s = 0.0
+        self._last_status: tuple | None = None
+        self._out: list[Message] = []
+        self.commands_received = 0
+        self.stops_received = 0
+
+    # ---- clock ----------------------------------------------------------------------------
+
+    def device_us(self, t_s: float) -> int:
+        """Device clock at simulator time ``t_s``: drifts by ``drift_ppm`` and wraps at 2^32."""
+        c = self.scenario.clock
+        return (c.start_us + round(t_s * 1e6 * (1.0 + c.drift_ppm * 1e-6))) & 0xFFFFFFFF
+
+    # ---- motor ----------------------------------------------------------------------------
+
+    @property
+    def motor_on(self) -> bool:
+        return self.physics.motor.drive > 0.0
+
+    def _motor_off(self, t_s: float, why: str) -> None:
+        if self.physics.motor.drive > 0.0:
+            self.physics.motor.drive = 0.0
+            self.motor_until_s = None
+            self._event(t_s, "motor_off", cause=why)
+
+    def _event(self, t_s: float, name: str, **detail) -> None:
+        self.events.append(SimEvent(t_s, name, detail))
+
+    # ---- commands -------------------------------------------------------------------------
+
+    def _other(self, cls, **kw) -> Message:
+        msg = cls(seq=self._other_seq, **kw)
+        self._other_seq = (self._other_seq + 1) & 0xFFFF
+        return msg
+
+    def nack_undecodable(self, seq: int, mtype: int, code: NackCode) -> list[Message]:
+        """Answer to a command whose CRC was right but whose body was not a valid message."""
+        return [self._other(Nack, cmd_seq=seq, cmd_type=mtype, code=int(code))]
+
+    def handle(self, msg: Message, t_s: float) -> list[Message]:
+        """Process one command at simulator time ``t_s``. Returns what the device sends: the
+        batches and status it produced up to ``t_s``, then the replies."""
+        produced = self.advance(t_s)
+        self.commands_received += 1
+        return produced + self._handle(msg, t_s)
+
+    def _nack(self, msg: Message, code: NackCode) -> list[Message]:
+        self._event(self.t_s, "nack", type=msg.TYPE, code=code.name)
+        return [self._other(Nack, cmd_seq=msg.seq, cmd_type=msg.TYPE, code=int(code))]
+
+    def _ack(self, msg: Message) -> list[Message]:
+        return [self._other(Ack, cmd_seq=msg.seq, cmd_type=msg.TYPE)]
+
+    def _handle(self, msg: Message, t_s: float) -> list[Message]:
+        if msg.TYPE >= 0x80:
+            return self._nack(msg, NackCode.UNKNOWN_TYPE)
+        self.last_command_s = t_s
+        if self.flags & StatusFlags.KEEPALIVE_LOST:
+            self.flags &= ~StatusFlags.KEEPALIVE_LOST
+        match msg:
+            case Hello():
+                if msg.protocol_version != PROTOCOL_VERSION:
+                    return self._nack(msg, NackCode.BAD_VERSION)
+                c = self.config
+                return [
+                    self._other(
+                        DeviceInfo,
+                        model=c.model,
+                        firmware=c.firmware,
+                        serial_number=c.serial_number,
+                        protocol_version=PROTOCOL_VERSION,
+                        rate_min_hz=c.rate_min_hz,
+                        rate_max_hz=c.rate_max_hz,
+                        motor_kind=int(c.motor_kind),
+                        motor_freq_min_hz=c.motor_freq_min_hz,
+                        motor_freq_max_hz=c.motor_freq_max_hz,
+                        cal_scale_counts_per_n=self.scale,
+                        cal_offset_counts=self.zero_counts,
+                    )
+                ]
+            case SetStream():
+                c = self.config
+                if msg.rate_hz != 0 and not (
+                    c.rate_min_hz <= msg.rate_hz <= c.rate_max_hz
+                    and 1 <= msg.samples_per_batch <= MAX_SAMPLES_PER_BATCH
+                ):
+                    return self._nack(msg, NackCode.OUT_OF_RANGE)
+                self._set_stream(msg.rate_hz, msg.samples_per_batch, t_s)
+                return self._ack(msg)
+            case Vibrate():
+                c = self.config
+                hz = msg.frequency_hz or self.scenario.motor.default_hz
+                if (
+                    not 0 <= msg.intensity_permille <= 1000
+                    or not c.motor_freq_min_hz <= hz <= c.motor_freq_max_hz
+                    or msg.waveform not in {int(w) for w in Waveform}
+                    or c.motor_kind == MotorKind.NONE
+                ):
+                    return self._nack(msg, NackCode.OUT_OF_RANGE)
+                if self.flags & StatusFlags.LIMIT_TRIPPED and msg.intensity_permille > 0:
+                    return self._nack(msg, NackCode.LIMIT_TRIPPED)
+                m = self.physics.motor
+                m.commanded_hz = float(hz)
+                m.drive = msg.intensity_permille / 1000.0
+                self.motor_until_s = t_s + msg.duration_ms / 1000.0 if msg.duration_ms else None
+                self._event(t_s, "vibrate", permille=msg.intensity_permille, hz=hz)
+                if m.drive == 0.0:
+                    self._event(t_s, "motor_off", cause="vibrate_zero")
+                return self._ack(msg)
+            case Stop():
+                self.stops_received += 1
+                self._motor_off(t_s, "stop")
+                self._event(t_s, "stop_received")
+                self._clear_limit_if_safe()
+                return self._ack(msg)
+            case Keepalive():
+                return []
+            case SetLimit():
+                self.limit_mn = msg.limit_mn
+                self._event(t_s, "set_limit", limit_mn=msg.limit_mn)
+                self._clear_limit_if_safe()
+                return self._ack(msg)
+            case Tare():
+                if not self._recent_raw:
+                    return self._nack(msg, NackCode.NOT_READY)
+                self.zero_counts = round(sum(self._recent_raw) / len(self._recent_raw))
+                self._event(t_s, "tare", offset_counts=self.zero_counts)
+                return [self._other(TareResult, cmd_seq=msg.seq, offset_counts=self.zero_counts)]
+        return self._nack(msg, NackCode.UNKNOWN_TYPE)
+
+    def _clear_limit_if_safe(self) -> None:
+        if self.flags & StatusFlags.LIMIT_TRIPPED and not self._over_limit(self._last_raw()):
+            self.flags &= ~StatusFlags.LIMIT_TRIPPED
+
+    def _last_raw(self) -> int:
+        return self._recent_raw[-1] if self._recent_raw else self.zero_counts
+
+    def _over_limit(self, raw: int) -> bool:
+        if self.limit_mn <= 0:
+            return False
+        return (raw - self.zero_counts) / self.scale * 1000.0 > self.limit_mn
+
+    def _set_stream(self, rate_hz: int, per_batch: int, t_s: float) -> None:
+        self.rate_hz = rate_hz
+        self.samples_per_batch = per_batch
+        self._batch = []
+        self._next_sample_s = t_s if rate_hz else None
+
+    # ---- time -----------------------------------------------------------------------------
+
+    def advance(self, t_s: float) -> list[Message]:
+        """Run the device up to simulator time ``t_s``; returns messages it sends meanwhile."""
+        if self.rate_hz:
+            period = 1.0 / self.rate_hz
+            while self._next_sample_s is not None and self._next_sample_s <= t_s:
+                self._sample(self._next_sample_s, period)
+                self._next_sample_s += period
+        else:
+            self._idle_to(t_s)
+        self._tick(t_s)
+        out, self._out = self._out, []
+        return out
+
+    def _idle_to(self, t_s: float) -> None:
+        """No streaming: still run physics and the watchdogs, at 1 kHz."""
+        step = 0.001
+        while self.t_s + step <= t_s:
+            self._sample(self.t_s + step, step, emit=False)
+
+    def _sample(self, t_s: float, dt_s: float, emit: bool = True) -> None:
+        self.t_s = t_s
+        self._watchdogs(t_s)
+        self.true_force_n, raw = self.physics.step(t_s, dt_s)
+        self._recent_raw.append(raw)
+        if self._over_limit(raw) and not self.flags & StatusFlags.LIMIT_TRIPPED:
+            self.flags |= StatusFlags.LIMIT_TRIPPED
+            self._event(
+                t_s, "limit_tripped", force_n=round((raw - self.zero_counts) / self.scale, 3)
+            )
+            self._motor_off(t_s, "limit")
+        if not emit:
+            return
+        if not self._batch:
+            self._batch_t_us = self.device_us(t_s)
+        self._batch.append(raw)
+        if len(self._batch) >= self.samples_per_batch:
+            self._out.append(
+                ForceBatch(self._batch_seq, self._batch_t_us, self.rate_hz, tuple(self._batch))
+            )
+            self._batch_seq = (self._batch_seq + 1) & 0xFFFF
+            self._batch = []
+
+    def _watchdogs(self, t_s: float) -> None:
+        if self.motor_on and t_s - self.last_command_s >= DEADMAN_S:
+            self.flags |= StatusFlags.KEEPALIVE_LOST
+            self._event(t_s, "deadman", last_command_s=round(self.last_command_s, 4))
+            self._motor_off(t_s, "deadman")
+        if self.motor_until_s is not None and t_s >= self.motor_until_s:
+            self._motor_off(t_s, "duration")
+
+    def _tick(self, t_s: float) -> None:
+        self.t_s = max(self.t_s, t_s)
+        flags = self.flags | (StatusFlags.MOTOR_ON if self.motor_on else 0)
+        motor_permille = round(self.physics.motor.drive * 1000)
+        state = (flags, motor_permille)
+        if t_s >= self._next_status_s or state != self._last_status:
+            self._last_status = state
+            self._next_status_s = t_s + STATUS_PERIOD_S
+            self._out.append(
+                self._other(
+                    Status,
+                    battery_pct=round(self.physics.battery_pct),
+                    motor_permille=motor_permille,
+                    flags=flags,
+                )
+            )

@@ -1,0 +1,65 @@
+"""Physics of a simulated device: the motor's spin-up and braking, its vibration leaking into
+the force sensor at its true (detuned) frequency, sensor noise and drift, and the battery."""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+from simulators.scenario import Scenario
+
+
+@dataclass
+class MotorState:
+    """An ERM-like motor: its level (0-1) follows the drive with first-order time constants
+    (spin-up when rising, brake when falling)."""
+
+    level: float = 0.0
+    drive: float = 0.0
+    commanded_hz: float = 0.0
+    phase_rad: float = 0.0
+
+    def step(self, dt_s: float, spinup_s: float, brake_s: float) -> None:
+        tau = spinup_s if self.drive > self.level else brake_s
+        if tau <= 0:
+            self.level = self.drive
+        else:
+            self.level += (self.drive - self.level) * (1.0 - math.exp(-dt_s / tau))
+        if self.drive == 0.0 and self.level < 1e-3:
+            self.level = 0.0
+
+
+class BallPhysics:
+    """Raw sensor counts for a scenario, sample by sample."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.motor = MotorState()
+        self._rng = random.Random(scenario.seed)
+        self.battery_pct = scenario.battery.start_pct
+
+    def true_hz(self, commanded_hz: float) -> float:
+        """The motor's real speed: the command, off by the scenario's detuning."""
+        return commanded_hz * (1.0 + self.scenario.motor.detune_pct / 100.0)
+
+    def step(self, t_s: float, dt_s: float) -> tuple[float, int]:
+        """Advance by ``dt_s`` to scenario time ``t_s``; returns (true pressing force in N,
+        raw counts the ADC reads)."""
+        sc = self.scenario
+        m = self.motor
+        m.step(dt_s, sc.motor.spinup_s, sc.motor.brake_s)
+        pressing_n = sc.force_at(t_s)
+        leak_n = 0.0
+        if m.level > 0.0:
+            m.phase_rad = (m.phase_rad + 2 * math.pi * self.true_hz(m.commanded_hz) * dt_s) % (
+                2 * math.pi
+            )
+            leak_n = sc.motor.leak_peak_n * m.level * math.sin(m.phase_rad)
+        drift_n = sc.sensor.drift_n_per_min * t_s / 60.0
+        noise_n = self._rng.gauss(0.0, sc.sensor.noise_n) if sc.sensor.noise_n > 0 else 0.0
+        sensed_n = min(pressing_n + leak_n + drift_n + noise_n, sc.sensor.saturation_n)
+        raw = round(sensed_n * sc.sensor.scale_counts_per_n + sc.sensor.offset_counts)
+        drain = sc.battery.idle_drain_pct_per_h + sc.battery.motor_drain_pct_per_h * m.level
+        self.battery_pct = max(0.0, self.battery_pct - drain * dt_s / 3600.0)
+        return pressing_n, raw

@@ -1,0 +1,113 @@
+"""Runs a simulated firmware in real time (optionally ``speed`` times faster) and connects it
+to a byte transport through the serial framing. Transports (a pseudo-terminal, an in-process
+pipe) give it ``write`` and call ``feed`` with what the host sent."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from firmware_bridge.framing import FrameDecoder, encode_frame
+from firmware_bridge.messages import HEADER, MESSAGE_TYPES, Message, NackCode
+from simulators.firmware import Firmware, SimEvent
+
+#: How often the simulator wakes up to produce samples (real seconds).
+TICK_S = 0.002
+
+
+class SimClock:
+    """Simulator time: real monotonic time since start, times ``speed``."""
+
+    def __init__(self, speed: float = 1.0) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self.speed = speed
+        self._t0 = time.monotonic()
+
+    def now_s(self) -> float:
+        return (time.monotonic() - self._t0) * self.speed
+
+
+class SimulatorRunner:
+    """A firmware on a framed byte stream.
+
+    ``write(frame_bytes) -> bool`` sends one frame; it returns False when the frame was
+    dropped (nobody reading), which is counted, never waited on.
+    ``on_event`` is called with each firmware event (for logs and tests).
+    """
+
+    def __init__(
+        self,
+        firmware: Firmware,
+        write: Callable[[bytes], bool],
+        *,
+        speed: float = 1.0,
+        on_event: Callable[[SimEvent], None] | None = None,
+    ) -> None:
+        self.firmware = firmware
+        self.clock = SimClock(speed)
+        self._write = write
+        self._on_event = on_event
+        self._decoder = FrameDecoder()
+        self._task: asyncio.Task | None = None
+        self.frames_sent = 0
+        self.frames_dropped = 0
+        self._events_seen = 0
+
+    @property
+    def decoder_stats(self):
+        return self._decoder.stats
+
+    def feed(self, data: bytes) -> None:
+        """Bytes from the host: decode, let the firmware answer at the current time."""
+        t_s = self.clock.now_s()
+        messages = self._decoder.feed(data)
+        rejected, self._decoder.rejected = self._decoder.rejected, []
+        for payload, _why in rejected:
+            if len(payload) >= HEADER.size:
+                _v, mtype, seq = HEADER.unpack_from(payload)
+                code = NackCode.BAD_LENGTH if mtype in MESSAGE_TYPES else NackCode.UNKNOWN_TYPE
+                self._send_all(self.firmware.nack_undecodable(seq, mtype, code))
+        for msg in messages:
+            self._send_all(self.firmware.handle(msg, t_s))
+        self._flush_events()
+
+    def _send_all(self, messages: list[Message]) -> None:
+        for msg in messages:
+            if self._write(encode_frame(msg)):
+                self.frames_sent += 1
+            else:
+                self.frames_dropped += 1
+
+    def step(self) -> None:
+        """Advance the firmware to now and send what it produced."""
+        self._send_all(self.firmware.advance(self.clock.now_s()))
+        self._flush_events()
+
+    def _flush_events(self) -> None:
+        if self._on_event is None:
+            return
+        events = self.firmware.events
+        while self._events_seen < len(events):
+            self._on_event(events[self._events_seen])
+            self._events_seen += 1
+
+    async def run(self) -> None:
+        """Step forever (until cancelled)."""
+        while True:
+            self.step()
+            await asyncio.sleep(TICK_S)
+
+    def start(self) -> asyncio.Task:
+        self._task = asyncio.get_running_loop().create_task(self.run(), name="simulator")
+        return self._task
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
