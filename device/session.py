@@ -1,0 +1,280 @@
+"""A device session: handshake, streaming, keepalive, command replies, counters.
+
+The session owns a link. It greets the device (Hello -> DeviceInfo), starts the stream,
+sends a keepalive every ``KEEPALIVE_S`` (scaled by the simulation speed), matches Ack/Nack/
+TareResult to the commands that caused them, unwraps device time, counts sequence gaps and
+calibrates raw counts to newtons with ``dsp``. Batches come out of ``batches()`` as
+``SampleBatch`` objects with device and host times side by side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+
+import numpy as np
+from dsp.calibration import Calibration
+
+from device.errors import DeviceRefusedError, DeviceTimeoutError, LinkClosedError
+from device.links.base import Link
+from dsp.clock import DeviceClock
+from firmware_bridge.messages import (
+    MAX_SAMPLES_PER_BATCH,
+    Ack,
+    DeviceInfo,
+    ForceBatch,
+    Hello,
+    Keepalive,
+    Message,
+    Nack,
+    NackCode,
+    SetLimit,
+    SetStream,
+    Status,
+    Stop,
+    Tare,
+    TareResult,
+    Vibrate,
+)
+
+KEEPALIVE_S = 0.1
+HANDSHAKE_TIMEOUT_S = 2.0
+COMMAND_TIMEOUT_S = 1.0
+DEFAULT_RATE_HZ = 1000
+DEFAULT_SAMPLES_PER_BATCH = 10
+
+
+@dataclass(frozen=True)
+class SampleBatch:
+    seq: int
+    #: sequence numbers missed right before this batch
+    gap: int
+    #: device time of each sample, seconds since the session's first sample (unwrapped)
+    t_s: np.ndarray
+    #: host receive time (time.monotonic, seconds)
+    t_host_s: float
+    rate_hz: int
+    raw_counts: np.ndarray
+    force_n: np.ndarray
+
+
+@dataclass
+class SessionCounters:
+    batches: int = 0
+    samples: int = 0
+    seq_gaps: int = 0
+    missed_batches: int = 0
+    nacks: int = 0
+
+
+class DeviceSession:
+    """Use as ``async with DeviceSession(link) as s: async for batch in s.batches(): ...``"""
+
+    def __init__(
+        self,
+        link: Link,
+        *,
+        rate_hz: int = DEFAULT_RATE_HZ,
+        samples_per_batch: int = DEFAULT_SAMPLES_PER_BATCH,
+        calibration: Calibration | None = None,
+        speed: float = 1.0,
+    ) -> None:
+        if not 1 <= samples_per_batch <= MAX_SAMPLES_PER_BATCH:
+            raise ValueError(f"samples_per_batch must be 1-{MAX_SAMPLES_PER_BATCH}")
+        self.link = link
+        self.rate_hz = rate_hz
+        self.samples_per_batch = samples_per_batch
+        self.speed = speed
+        self.info: DeviceInfo | None = None
+        self.status: Status | None = None
+        self.calibration = calibration
+        self.counters = SessionCounters()
+        self.clock = DeviceClock()
+        self._stored_calibration = calibration is not None
+        self._cmd_seq = 0
+        self._pending: dict[int, asyncio.Future] = {}
+        self._batches: asyncio.Queue = asyncio.Queue()
+        self._info_waiter: asyncio.Future | None = None
+        self._last_batch_seq: int | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._closed = False
+
+    # ---- lifecycle ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> DeviceSession:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        await self.link.open()
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self._read_loop(), name="session-reader"))
+        self._info_waiter = loop.create_future()
+        await self.send(Hello(seq=self._next_seq()))
+        try:
+            self.info = await asyncio.wait_for(self._info_waiter, HANDSHAKE_TIMEOUT_S)
+        except TimeoutError:
+            await self.close()
+            raise DeviceTimeoutError(
+                f"{self.link.url}: no answer to Hello within {HANDSHAKE_TIMEOUT_S:g} s "
+                "(is this a massagectl device?)"
+            ) from None
+        except BaseException:
+            await self.close()
+            raise
+        if self.calibration is None:
+            self.calibration = Calibration(
+                self.info.cal_scale_counts_per_n, self.info.cal_offset_counts
+            )
+        self._tasks.append(loop.create_task(self._keepalive_loop(), name="session-keepalive"))
+        self.samples_per_batch = min(self.samples_per_batch, self.link.max_samples_per_batch)
+        await self.command(
+            SetStream(rate_hz=self.rate_hz, samples_per_batch=self.samples_per_batch)
+        )
+
+    async def close(self) -> None:
+        """Stop the motor and the stream, then close the link. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        for msg in (Stop(seq=self._next_seq()), SetStream(seq=self._next_seq())):
+            try:
+                await self.link.send(msg)
+            except LinkClosedError:
+                break
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, LinkClosedError):
+                pass
+        self._tasks.clear()
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(LinkClosedError(f"{self.link.url}: session closed"))
+                fut.exception()
+        await self.link.close()
+
+    # ---- commands -------------------------------------------------------------------------
+
+    def _next_seq(self) -> int:
+        seq = self._cmd_seq
+        self._cmd_seq = (self._cmd_seq + 1) & 0xFFFF
+        return seq
+
+    async def send(self, msg: Message) -> None:
+        """Send without waiting for an answer."""
+        await self.link.send(msg)
+
+    async def command(self, msg: Message, timeout_s: float = COMMAND_TIMEOUT_S) -> Message:
+        """Send ``msg`` with a fresh sequence number and wait for its Ack (or TareResult).
+        A Nack raises DeviceRefusedError; no answer raises DeviceTimeoutError."""
+        msg = replace(msg, seq=self._next_seq())
+        fut = asyncio.get_running_loop().create_future()
+        self._pending[msg.seq] = fut
+        try:
+            await self.link.send(msg)
+            reply = await asyncio.wait_for(fut, timeout_s)
+        except TimeoutError:
+            raise DeviceTimeoutError(
+                f"{self.link.url}: no answer to {type(msg).__name__} within {timeout_s:g} s"
+            ) from None
+        finally:
+            self._pending.pop(msg.seq, None)
+        if isinstance(reply, Nack):
+            self.counters.nacks += 1
+            code = NackCode(reply.code).name if reply.code in NackCode._value2member_map_ else "?"
+            raise DeviceRefusedError(f"device refused {type(msg).__name__}: {code}", reply.code)
+        return reply
+
+    async def stop_motor(self) -> None:
+        """Stop goes straight out: no waiting on anything else."""
+        await self.link.send(Stop(seq=self._next_seq()))
+
+    async def vibrate(self, intensity_pct: float, frequency_hz: int = 0, **kw) -> None:
+        permille = round(max(0.0, min(100.0, intensity_pct)) * 10)
+        await self.command(Vibrate(intensity_permille=permille, frequency_hz=frequency_hz, **kw))
+
+    async def set_limit(self, limit_n: float) -> None:
+        await self.command(SetLimit(limit_mn=max(0, round(limit_n * 1000))))
+
+    async def tare(self) -> int:
+        """Zero the sensor on the device; returns the new offset (counts) and uses it."""
+        reply = await self.command(Tare())
+        assert isinstance(reply, TareResult)
+        self.calibration = replace(self.calibration, offset_counts=float(reply.offset_counts))
+        return reply.offset_counts
+
+    # ---- receiving ------------------------------------------------------------------------
+
+    async def batches(self) -> AsyncIterator[SampleBatch]:
+        """Force batches as they arrive. Ends with LinkClosedError if the link dies."""
+        while True:
+            item = await self._batches.get()
+            if isinstance(item, BaseException):
+                raise item
+            if item is None:
+                return
+            yield item
+
+    async def _read_loop(self) -> None:
+        try:
+            async for msg in self.link:
+                self._dispatch(msg)
+        except LinkClosedError as exc:
+            self._batches.put_nowait(exc)
+            if self._info_waiter is not None and not self._info_waiter.done():
+                self._info_waiter.set_exception(exc)
+            return
+        self._batches.put_nowait(None)
+
+    def _dispatch(self, msg: Message) -> None:
+        match msg:
+            case ForceBatch():
+                self._on_batch(msg)
+            case Status():
+                self.status = msg
+            case Ack() | Nack() | TareResult():
+                fut = self._pending.get(msg.cmd_seq)
+                if fut is not None and not fut.done():
+                    fut.set_result(msg)
+            case DeviceInfo():
+                if self._info_waiter is not None and not self._info_waiter.done():
+                    self._info_waiter.set_result(msg)
+
+    def _on_batch(self, msg: ForceBatch) -> None:
+        t_host_s = time.monotonic()
+        gap = 0
+        if self._last_batch_seq is not None:
+            gap = (msg.seq - self._last_batch_seq - 1) & 0xFFFF
+            if gap:
+                self.counters.seq_gaps += 1
+                self.counters.missed_batches += gap
+        self._last_batch_seq = msg.seq
+        raw = np.asarray(msg.samples, dtype=np.int64)
+        t_s = self.clock.batch_times_s(msg.t_us, msg.rate_hz, len(raw))
+        self.counters.batches += 1
+        self.counters.samples += len(raw)
+        self._batches.put_nowait(
+            SampleBatch(
+                seq=msg.seq,
+                gap=gap,
+                t_s=t_s,
+                t_host_s=t_host_s,
+                rate_hz=msg.rate_hz,
+                raw_counts=raw,
+                force_n=self.calibration.to_newtons(raw),
+            )
+        )
+
+    async def _keepalive_loop(self) -> None:
+        period = KEEPALIVE_S / self.speed
+        while True:
+            await asyncio.sleep(period)
+            await self.link.send(Keepalive(seq=self._next_seq()))

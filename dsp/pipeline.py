@@ -1,0 +1,137 @@
+"""The per-batch force pipeline: calibrate -> filter -> supervise -> hold timing.
+
+One object per device stream, used the same way live (batches of ~10 samples as they
+arrive) and offline (``analyze``: a whole trace in a few large batches). Callers see::
+
+    pipe = ForcePipeline(rate_hz=1000, calibration=Calibration(...), zone=get_zone("neck_back"))
+    pipe.set_zone(zone, band=(lo_n, hi_n), hold=(min_s, max_s, release_min_s))
+    pipe.set_vibration(intensity_pct, motor_hz)        # 0 = off
+    out = pipe.on_batch(t_s, raw_counts, t_host_s, seq_gap=0, crc_errors=0)
+    out.force_n, out.filtered_n, out.fast_n, out.events
+    pipe.tick(t_host_s); pipe.rearm(t_s); pipe.state
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dsp.calibration import Calibration
+from dsp.decisions import Decision, SafetyState
+from dsp.filters import ForceFilters
+from dsp.hold import HoldTracker
+from dsp.supervisor import FLATLINE_S, MAX_VIBRATION_S, RAW_LIMITS_COUNTS, Supervisor
+from dsp.zones import Zone
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """One batch through the pipeline: forces in newtons per sample, and the decisions."""
+
+    force_n: np.ndarray
+    filtered_n: np.ndarray
+    fast_n: np.ndarray
+    events: list[Decision]
+
+
+class ForcePipeline:
+    """Calibration, streaming filters, supervisor and hold tracker for one stream.
+
+    ``rate_hz``: the nominal sample rate (filters are designed for it). ``auto_rearm``:
+    re-arm latched stops as soon as allowed (offline analysis, unattended policies).
+    ``track_drift``: slowly re-zero the calibration while unloaded (live use).
+    ``flatline_s`` / ``raw_limits_counts``: sensor-fault rules (None disables one).
+    """
+
+    def __init__(
+        self,
+        rate_hz: float,
+        calibration: Calibration,
+        zone: Zone,
+        *,
+        auto_rearm: bool = False,
+        track_drift: bool = False,
+        max_vibration_s: float = MAX_VIBRATION_S,
+        flatline_s: float | None = FLATLINE_S,
+        raw_limits_counts: tuple[float, float] | None = RAW_LIMITS_COUNTS,
+    ) -> None:
+        self.rate_hz = float(rate_hz)
+        self.calibration = calibration
+        self.track_drift = track_drift
+        self.filters = ForceFilters(self.rate_hz)
+        self.supervisor = Supervisor(
+            zone,
+            self.rate_hz,
+            fast_delay_s=self.filters.fast_group_delay_s,
+            filtered_delay_s=self.filters.filtered_group_delay_s,
+            auto_rearm=auto_rearm,
+            max_vibration_s=max_vibration_s,
+            flatline_s=flatline_s,
+            raw_limits_counts=raw_limits_counts,
+        )
+        self.hold: HoldTracker | None = None
+
+    @property
+    def zone(self) -> Zone:
+        return self.supervisor.zone
+
+    @property
+    def state(self) -> SafetyState:
+        return self.supervisor.state
+
+    def set_zone(
+        self,
+        zone: Zone,
+        band: tuple[float, float] | None = None,
+        hold: tuple[float | None, float | None, float | None] | None = None,
+    ) -> None:
+        """Switch zone; ``band`` (lo, hi) N and ``hold`` (min_s, max_s, release_min_s)
+        configure hold timing for the step (None: no hold tracking)."""
+        self.supervisor.set_zone(zone)
+        if band is None:
+            self.hold = None
+        else:
+            min_s, max_s, release_min_s = hold if hold is not None else (None, None, None)
+            self.hold = HoldTracker(band, min_s, max_s, release_min_s)
+
+    def set_vibration(self, intensity_pct: float, motor_hz: float | None = None) -> None:
+        """The commanded vibration (percent, 0 = off) and motor frequency (Hz): moves the
+        motor band-stops and drives the stale-stream and vibration-time rules."""
+        self.supervisor.set_vibration(intensity_pct, motor_hz)
+        self.filters.set_motor_hz(motor_hz if intensity_pct > 0 else None)
+
+    def on_batch(
+        self,
+        t_s: np.ndarray,
+        raw_counts: np.ndarray,
+        t_host_s: float,
+        seq_gap: int = 0,
+        crc_errors: int = 0,
+    ) -> BatchResult:
+        """Process one batch: device times ``t_s`` (s, unwrapped), raw counts, the host
+        receive time (s), batches lost before this one and CRC errors since the last."""
+        t = np.asarray(t_s, dtype=np.float64)
+        raw = np.asarray(raw_counts)
+        if t.shape != raw.shape or t.ndim != 1:
+            raise ValueError(f"t_s and raw_counts must be 1-D, one length: {t.shape} {raw.shape}")
+        force = self.calibration.to_newtons(raw)
+        fast, filtered = self.filters.process(force)
+        events = self.supervisor.on_batch(t, raw, fast, filtered, t_host_s, seq_gap, crc_errors)
+        if self.hold is not None:
+            hold_events = self.hold.update(t, filtered)
+            if hold_events:
+                events.extend(hold_events)
+                if len(events) > len(hold_events):
+                    events.sort(key=lambda d: d.t_s)
+        if self.track_drift and t.size:
+            self.calibration.track_drift(raw, filtered, float(t[-1] - t[0]) + 1 / self.rate_hz)
+        return BatchResult(force, filtered, fast, events)
+
+    def tick(self, t_host_s: float) -> list[Decision]:
+        """Host-time checks (at least every 50 ms): the stale-stream rule."""
+        return self.supervisor.tick(t_host_s)
+
+    def rearm(self, t_s: float) -> bool:
+        """Re-arm a latched stop; False while force has not stayed under 70 % for 1 s."""
+        return self.supervisor.rearm(t_s)

@@ -1,0 +1,78 @@
+"""Helpers for tests that run massagectl as real processes."""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MASSAGECTL = str(Path(sys.executable).with_name("massagectl"))
+
+
+def spawn(*args: str, **kw) -> subprocess.Popen:
+    """Start a process with line-buffered text pipes (stdout; stderr to stdout unless given)."""
+    kw.setdefault("stdout", subprocess.PIPE)
+    kw.setdefault("stderr", subprocess.STDOUT)
+    return subprocess.Popen(
+        list(args),
+        stdin=subprocess.DEVNULL,
+        text=True,
+        bufsize=1,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        **kw,
+    )
+
+
+class LineReader:
+    """Reads a child's stdout line by line with a deadline, keeping every line seen."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+        self.lines: list[str] = []
+
+    def read_line(self, timeout_s: float) -> str | None:
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout_s)
+        if not ready:
+            return None
+        line = self.proc.stdout.readline()
+        if line == "":
+            return None
+        self.lines.append(line.rstrip("\n"))
+        return self.lines[-1]
+
+    def wait_for(self, pattern: str, timeout_s: float = 15.0) -> re.Match:
+        """The first new line matching ``pattern`` (regex), or AssertionError at the deadline."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout_s
+        while (left := deadline - time.monotonic()) > 0:
+            line = self.read_line(left)
+            if line is None:
+                if self.proc.poll() is not None:
+                    break
+                continue
+            if m := rx.search(line):
+                return m
+        raise AssertionError(f"no line matching {pattern!r}; saw:\n" + "\n".join(self.lines))
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Terminate (then kill) a child and reap it; safe on a stopped or dead process."""
+    if proc.poll() is None:
+        try:
+            os.kill(proc.pid, 18)  # SIGCONT, in case a test stopped it
+        except ProcessLookupError:
+            pass
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    if proc.stdout:
+        proc.stdout.close()

@@ -1,0 +1,137 @@
+"""Device sessions over the in-process ``sim://`` link (real codec, simulated firmware)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tty
+
+import numpy as np
+import pytest
+
+from device.errors import DeviceRefusedError, DeviceTimeoutError, LinkClosedError
+from device.links import open_link
+from device.session import DeviceSession
+from firmware_bridge.messages import NackCode, SetStream, Vibrate
+from simulators.scenario import parse_scenario
+
+SPEED = 4.0
+
+
+def _scenario_file(tmp_path, text: str) -> str:
+    path = tmp_path / "scenario.toml"
+    path.write_text(text)
+    return str(path)
+
+
+async def _collect(session: DeviceSession, until_s: float):
+    out = []
+    async for batch in session.batches():
+        out.append(batch)
+        if batch.t_s[-1] >= until_s:
+            return out
+    raise AssertionError("stream ended early")
+
+
+async def test_force_follows_the_scenario(tmp_path):
+    path = _scenario_file(
+        tmp_path,
+        "press = [{t_s = 0.5, force_n = 15.0, ramp_s = 0.2}]\n[sensor]\nnoise_n = 0.05\n",
+    )
+    link = open_link(f"sim://ball?scenario={path}", speed=SPEED)
+    async with DeviceSession(link) as session:
+        batches = await _collect(session, 2.0)
+    t = np.concatenate([b.t_s for b in batches])
+    f = np.concatenate([b.force_n for b in batches])
+    # The host's t_s starts at the first sample; the scenario started when the simulator did.
+    sim = link.firmware
+    assert session.counters.missed_batches == 0
+    assert np.all(np.diff(t) > 0)
+    late = f[t > t[-1] - 0.5]
+    assert abs(late.mean() - 15.0) < 0.1
+    assert late.std() < 0.2
+    assert sim.true_force_n == pytest.approx(15.0)
+
+
+async def test_vibrate_and_stop_drive_the_simulated_motor():
+    link = open_link("sim://ball", speed=SPEED)
+    async with DeviceSession(link) as session:
+        await session.vibrate(40.0, 120)
+        assert link.firmware.physics.motor.drive == pytest.approx(0.4)
+        assert link.firmware.physics.motor.commanded_hz == 120
+        await session.stop_motor()
+        await asyncio.sleep(0.05)
+        assert link.firmware.physics.motor.drive == 0.0
+        assert link.firmware.stops_received >= 1
+
+
+async def test_a_bad_command_is_refused_with_its_code():
+    async with DeviceSession(open_link("sim://ball", speed=SPEED)) as session:
+        with pytest.raises(DeviceRefusedError) as err:
+            await session.command(Vibrate(intensity_permille=2000, frequency_hz=100))
+        assert err.value.code == NackCode.OUT_OF_RANGE
+        with pytest.raises(DeviceRefusedError):
+            await session.command(SetStream(rate_hz=7, samples_per_batch=10))
+
+
+async def test_keepalive_keeps_the_motor_running_past_the_deadman():
+    link = open_link("sim://ball", speed=SPEED)
+    async with DeviceSession(link, speed=SPEED) as session:
+        await session.vibrate(30.0, 100)
+        await _collect(session, 1.5)  # 1.5 s of device time, three deadman periods
+        assert link.firmware.motor_on
+        assert not [e for e in link.firmware.events if e.name == "deadman"]
+
+
+async def test_closing_stops_the_motor_and_is_safe_twice():
+    link = open_link("sim://ball", speed=SPEED)
+    session = DeviceSession(link, speed=SPEED)
+    await session.start()
+    await session.vibrate(50.0, 100)
+    await session.close()
+    await session.close()
+    assert not link.firmware.motor_on
+    with pytest.raises(LinkClosedError):
+        await link.open()
+
+
+async def test_tare_moves_the_zero(tmp_path):
+    path = _scenario_file(tmp_path, "press = [{t_s = 0.0, force_n = 2.0}]\n")
+    async with DeviceSession(open_link(f"sim://ball?scenario={path}", speed=SPEED)) as session:
+        before = await _collect(session, 0.3)
+        assert before[-1].force_n.mean() == pytest.approx(2.0, abs=0.1)
+        offset = await session.tare()
+        assert offset == pytest.approx(12_000 + 2_000, abs=50)
+        after = await _collect(session, 0.6)
+        assert after[-1].force_n.mean() == pytest.approx(0.0, abs=0.1)
+
+
+async def test_device_time_is_unwrapped_across_the_u32_wrap(tmp_path):
+    start_us = 2**32 - 300_000
+    path = _scenario_file(tmp_path, f"[clock]\nstart_us = {start_us}\ndrift_ppm = 0.0\n")
+    async with DeviceSession(open_link(f"sim://ball?scenario={path}", speed=SPEED)) as session:
+        batches = await _collect(session, 1.0)
+    t = np.concatenate([b.t_s for b in batches])
+    assert np.all(np.diff(t) > 0)
+    assert np.allclose(np.diff(t), 1e-3, atol=2e-6)
+
+
+async def test_a_silent_port_fails_the_handshake_with_a_clear_error():
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    try:
+        link = open_link(f"serial://{os.ttyname(slave)}")
+        with pytest.raises(DeviceTimeoutError, match="no answer to Hello"):
+            await DeviceSession(link).start()
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_scenario_parse_rejects_unknown_fields():
+    from simulators.scenario import ScenarioError
+
+    with pytest.raises(ScenarioError, match="sensor.nois"):
+        parse_scenario({"sensor": {"nois": 1}})
+    with pytest.raises(ScenarioError, match="press\\[0\\]"):
+        parse_scenario({"press": [{"t_s": 1}]})

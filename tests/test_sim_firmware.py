@@ -1,0 +1,150 @@
+"""The simulated firmware, driven directly in simulated time (no clocks, no sleeps)."""
+
+from __future__ import annotations
+
+import pytest
+
+from firmware_bridge.messages import (
+    Ack,
+    DeviceInfo,
+    ForceBatch,
+    Hello,
+    Keepalive,
+    Nack,
+    NackCode,
+    SetLimit,
+    SetStream,
+    Status,
+    StatusFlags,
+    Stop,
+    Tare,
+    TareResult,
+    Vibrate,
+)
+from simulators.firmware import DEADMAN_S, Firmware
+from simulators.scenario import PressPoint, Scenario, SensorConfig, parse_scenario
+
+
+def _fw(press=(), **kw) -> Firmware:
+    return Firmware(Scenario(press=tuple(press), **kw))
+
+
+def _batches(msgs):
+    return [m for m in msgs if isinstance(m, ForceBatch)]
+
+
+def test_hello_answers_device_info_with_calibration():
+    fw = _fw()
+    (info,) = [m for m in fw.handle(Hello(0), 0.0) if isinstance(m, DeviceInfo)]
+    assert info.model == "MBALL-1"
+    assert info.cal_scale_counts_per_n == 1000.0
+    assert info.cal_offset_counts == 12_000
+
+
+def test_streams_at_the_set_rate_with_consecutive_sequence_numbers():
+    fw = _fw()
+    fw.handle(SetStream(1, rate_hz=500, samples_per_batch=5), 0.0)
+    batches = _batches(fw.advance(1.0))
+    assert len(batches) == 100  # 500 Hz / 5 per batch, for 1 s
+    assert [b.seq for b in batches] == list(range(100))
+    assert all(b.rate_hz == 500 and len(b.samples) == 5 for b in batches)
+
+
+def test_raw_counts_follow_the_scenario_force():
+    fw = _fw([PressPoint(0.5, 20.0, 0.0)], sensor=SensorConfig(noise_n=0.0, drift_n_per_min=0))
+    fw.handle(SetStream(1, 1000, 10), 0.0)
+    batches = _batches(fw.advance(1.0))
+    first, last = batches[0].samples[0], batches[-1].samples[-1]
+    assert first == 12_000
+    assert last == 12_000 + 20 * 1000
+
+
+def test_clock_drift_and_wrap():
+    sc = parse_scenario({"clock": {"drift_ppm": 100.0, "start_us": 2**32 - 500_000}})
+    fw = Firmware(sc)
+    fw.handle(SetStream(1, 1000, 10), 0.0)
+    batches = _batches(fw.advance(1.0))
+    stamps = [b.t_us for b in batches]
+    assert any(a > b for a, b in zip(stamps, stamps[1:], strict=False))  # wrapped once
+    # 1 s of simulator time is 1 s + 100 ppm of device time
+    span_us = (stamps[-1] - stamps[0]) % 2**32
+    assert span_us == pytest.approx(0.99 * 1e6 * (1 + 100e-6), abs=2)
+
+
+def test_deadman_stops_the_motor_500ms_after_the_last_command():
+    fw = _fw()
+    fw.handle(SetStream(1, 1000, 10), 0.0)
+    fw.handle(Vibrate(2, 600, 100), 0.1)
+    for i in range(1, 6):
+        fw.handle(Keepalive(2 + i), 0.1 + i * 0.1)
+    assert fw.motor_on
+    last_command_s = 0.6
+    fw.advance(last_command_s + DEADMAN_S - 0.002)
+    assert fw.motor_on
+    msgs = fw.advance(last_command_s + DEADMAN_S + 0.002)
+    assert not fw.motor_on
+    (off,) = [e for e in fw.events if e.name == "motor_off"]
+    assert off.detail["cause"] == "deadman"
+    assert off.t_s - last_command_s == pytest.approx(DEADMAN_S, abs=0.0011)
+    status = [m for m in msgs if isinstance(m, Status)][-1]
+    assert status.flags & StatusFlags.KEEPALIVE_LOST
+    assert not status.flags & StatusFlags.MOTOR_ON
+
+
+def test_set_limit_cuts_the_motor_within_one_sample_of_the_force_passing_it():
+    fw = _fw(
+        [PressPoint(0.2, 12.0, 1.0)],  # ramps 0 -> 12 N over 0.2-1.2 s
+        sensor=SensorConfig(noise_n=0.0, drift_n_per_min=0.0),
+    )
+    fw.handle(SetStream(1, 1000, 10), 0.0)
+    fw.handle(SetLimit(2, limit_mn=8000), 0.0)
+    fw.handle(Vibrate(3, 300, 100), 0.0)
+    t = 0.0
+    while t < 1.2:
+        t += 0.1
+        fw.handle(Keepalive(4), t)
+    (trip,) = [e for e in fw.events if e.name == "limit_tripped"]
+    (off,) = [e for e in fw.events if e.name == "motor_off"]
+    assert off.t_s == trip.t_s  # the same sample
+    assert trip.detail["force_n"] > 8.0
+    assert fw.flags & StatusFlags.LIMIT_TRIPPED
+    # Vibrate is refused while tripped
+    replies = fw.handle(Vibrate(9, 300, 100), t)
+    (nack,) = [m for m in replies if isinstance(m, Nack)]
+    assert nack.code == NackCode.LIMIT_TRIPPED
+
+
+@pytest.mark.parametrize(
+    "cmd",
+    [
+        Vibrate(5, intensity_permille=1001, frequency_hz=100),
+        Vibrate(5, intensity_permille=500, frequency_hz=5000),
+        Vibrate(5, intensity_permille=500, frequency_hz=100, waveform=9),
+        SetStream(5, rate_hz=5, samples_per_batch=10),
+        SetStream(5, rate_hz=1000, samples_per_batch=0),
+        SetStream(5, rate_hz=1000, samples_per_batch=200),
+    ],
+)
+def test_out_of_range_commands_get_a_nack_not_a_crash(cmd):
+    fw = _fw()
+    replies = fw.handle(cmd, 0.0)
+    (nack,) = [m for m in replies if isinstance(m, Nack)]
+    assert (nack.cmd_seq, nack.cmd_type, nack.code) == (5, cmd.TYPE, NackCode.OUT_OF_RANGE)
+    assert not fw.motor_on
+
+
+def test_tare_reports_the_new_offset():
+    fw = _fw([PressPoint(0.0, 0.5)], sensor=SensorConfig(noise_n=0.0, drift_n_per_min=0.0))
+    fw.handle(SetStream(1, 1000, 10), 0.0)
+    fw.advance(0.2)
+    (result,) = [m for m in fw.handle(Tare(7), 0.2) if isinstance(m, TareResult)]
+    assert result.cmd_seq == 7
+    assert result.offset_counts == 12_000 + 500
+
+
+def test_stop_is_always_acknowledged_and_stops():
+    fw = _fw()
+    fw.handle(Vibrate(1, 500, 100), 0.0)
+    assert fw.motor_on
+    assert any(isinstance(m, Ack) for m in fw.handle(Stop(2), 0.01))
+    assert not fw.motor_on

@@ -1,0 +1,111 @@
+"""``massagectl stream URL``: live force from a device."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from device.links import open_link
+from device.session import DEFAULT_RATE_HZ, DEFAULT_SAMPLES_PER_BATCH, DeviceSession
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "stream",
+        help="show live force from a device",
+        description=(
+            "Connect to a device, start streaming and show live force in newtons with the "
+            "sample rate, batches, sequence gaps and CRC errors. With --json, print one JSON "
+            "object per batch: seq, t_s (device time of the first sample, seconds), "
+            "t_host_s, gap and force_n (a list)."
+        ),
+    )
+    p.add_argument(
+        "url", metavar="URL", help="device URL, e.g. serial:///dev/ttyACM0 or sim://ball"
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object per batch on stdout")
+    p.add_argument(
+        "--duration", type=float, metavar="S", help="stop after S seconds of device time"
+    )
+    p.add_argument("--rate", type=int, default=DEFAULT_RATE_HZ, metavar="HZ", help="sample rate")
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=DEFAULT_SAMPLES_PER_BATCH,
+        metavar="N",
+        help="samples per batch",
+    )
+    p.set_defaults(func=run)
+
+
+class _Meter:
+    """Running figures for the human display."""
+
+    def __init__(self) -> None:
+        self.t0_host = time.monotonic()
+        self.last_print = 0.0
+
+    def line(self, session: DeviceSession, batch) -> str:
+        c = session.counters
+        stats = session.link.stats
+        elapsed = max(1e-9, batch.t_s[-1])
+        rate = c.samples / elapsed if c.samples > len(batch.t_s) else batch.rate_hz
+        battery = f"{session.status.battery_pct}%" if session.status else "?"
+        return (
+            f"t {batch.t_s[-1]:7.2f} s  force {float(batch.force_n.mean()):7.2f} N  "
+            f"rate {rate:6.0f} Hz  batches {c.batches}  gaps {c.missed_batches}  "
+            f"crc {stats.crc_errors}  battery {battery}"
+        )
+
+
+async def run(args) -> int:
+    from device.errors import UsageError
+
+    if args.duration is not None and args.duration <= 0:
+        raise UsageError("--duration must be positive")
+    link = open_link(args.url)
+    session = DeviceSession(link, rate_hz=args.rate, samples_per_batch=args.batch)
+    meter = _Meter()
+    tty = sys.stdout.isatty() and not args.json
+    async with session:
+        if not args.json:
+            info = session.info
+            print(
+                f"{info.model} fw {info.firmware} sn {info.serial_number} via {link.kind}; "
+                "Ctrl-C to stop",
+                file=sys.stderr,
+            )
+        async for batch in session.batches():
+            if args.json:
+                print(
+                    json.dumps(
+                        {
+                            "seq": batch.seq,
+                            "t_s": round(float(batch.t_s[0]), 6),
+                            "t_host_s": round(batch.t_host_s - meter.t0_host, 6),
+                            "gap": batch.gap,
+                            "force_n": [round(float(f), 4) for f in batch.force_n],
+                        }
+                    ),
+                    flush=False,
+                )
+            else:
+                now = time.monotonic()
+                if now - meter.last_print >= (0.1 if tty else 1.0):
+                    meter.last_print = now
+                    text = meter.line(session, batch)
+                    print("\r" + text if tty else text, end="" if tty else "\n", flush=True)
+            if args.duration is not None and batch.t_s[-1] >= args.duration:
+                break
+    if args.json:
+        sys.stdout.flush()
+    elif tty:
+        print()
+    c = session.counters
+    print(
+        f"{c.batches} batches, {c.samples} samples, {c.missed_batches} missed, "
+        f"{link.stats.crc_errors} CRC errors",
+        file=sys.stderr,
+    )
+    return 0
