@@ -22,6 +22,9 @@ COMMAND_MODULES = [
     "ui.commands.demo",
     "ui.commands.stream",
     "ui.commands.sim",
+    "ui.commands.screen",
+    "ui.commands.routines",
+    "ui.commands.analyze",
 ]
 
 
