@@ -28,3 +28,43 @@ ATT_HEADER_LEN = 3
 def samples_per_notification(mtu: int) -> int:
     """ForceBatch samples that fit one notification at ``mtu`` (header 4 + fixed 7 + 4n)."""
     return max(1, (mtu - ATT_HEADER_LEN - 4 - 7) // 4)
+
+
+#: The simulated ball's fixed static random address (the two top bits set: "static"), so that
+#: a paired ball is found again after the simulator restarts.
+SIM_BALL_ADDRESS = "F3:4D:42:41:4C:4C"
+#: The name the ball advertises (at most MAX_ADVERTISED_NAME_LEN characters).
+BALL_ADVERTISED_NAME = "MBALL"
+#: The largest legacy advertising payload (Core spec Vol 6, Part B, 2.3.1.1).
+MAX_LEGACY_ADV_DATA_LEN = 31
+#: ATT_MTU the host asks for: a 251-byte LE data PDU less the 4-byte L2CAP header, so one
+#: notification fills one link-layer packet when data-length extension is on.
+PREFERRED_ATT_MTU = 247
+
+_AD_FLAGS = 0x01
+_AD_COMPLETE_128_BIT_UUIDS = 0x07
+_AD_COMPLETE_LOCAL_NAME = 0x09
+#: LE General Discoverable Mode | BR/EDR Not Supported
+_FLAGS_LE_GENERAL_NO_BREDR = 0x06
+
+
+def advertising_data(name: str = BALL_ADVERTISED_NAME) -> bytes:
+    """The legacy advertising payload of a device offering our service: flags, the complete
+    list of 128-bit service UUIDs (our service) and the complete local name. Everything a
+    scanner needs is here: nothing is left for a scan response, which some stacks (Bumble's
+    software controller among them) never deliver."""
+    encoded = name.encode("ascii")
+    if not 0 < len(encoded) <= MAX_ADVERTISED_NAME_LEN:
+        raise ValueError(f"advertised name must be 1-{MAX_ADVERTISED_NAME_LEN} ASCII characters")
+    uuid_le = bytes.fromhex(SERVICE_UUID.replace("-", ""))[::-1]
+
+    def field(ad_type: int, value: bytes) -> bytes:
+        return bytes([len(value) + 1, ad_type]) + value
+
+    data = (
+        field(_AD_FLAGS, bytes([_FLAGS_LE_GENERAL_NO_BREDR]))
+        + field(_AD_COMPLETE_128_BIT_UUIDS, uuid_le)
+        + field(_AD_COMPLETE_LOCAL_NAME, encoded)
+    )
+    assert len(data) <= MAX_LEGACY_ADV_DATA_LEN
+    return data

@@ -1,0 +1,194 @@
+"""One Bumble host (``bumble.device.Device``) per HCI transport, shared by every scanner and
+client of the Bumble backend in this event loop, so that a scanner and a client live
+together on one controller (a controller takes one host).
+
+A host is opened on first use and closed when its last user lets go. A host whose
+controller may be left in a bad state (a connect that timed out: Bumble 0.0.236's
+software controller ignores Create Connection Cancel, so the pending connect would block
+every later one) is *discarded*: closed at once and forgotten, so the next user opens a
+fresh transport (a fresh controller on ``sim ble``; a real HCI reset on a dongle).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from bumble.device import Advertisement, Device
+from bumble.hci import Address
+from bumble.transport import open_transport
+from bumble.transport.common import Transport
+
+logger = logging.getLogger(__name__)
+
+#: Time allowed for opening a transport and powering the controller up (seconds).
+POWER_ON_TIMEOUT_S = 10.0
+
+AdvertisementListener = Callable[[Advertisement], None]
+
+
+class HostUnavailableError(ConnectionError):
+    """The HCI transport could not be opened or the controller did not come up."""
+
+
+class BumbleHost:
+    """A Bumble Device on one opened HCI transport, with users counted."""
+
+    def __init__(self, spec: str, transport: Transport, device: Device) -> None:
+        self.spec = spec
+        self.transport = transport
+        self.device = device
+        self.loop = asyncio.get_running_loop()
+        self.users = 0
+        self.closed = False
+        self._scan_listeners: list[tuple[AdvertisementListener, bool]] = []
+        self._scanning_active: bool | None = None
+        self._scan_lock = asyncio.Lock()
+        self._lost_listeners: list[Callable[[], None]] = []
+        device.on(Device.EVENT_ADVERTISEMENT, self._on_advertisement)
+        transport.source.terminated.add_done_callback(self._on_transport_terminated)
+
+    # ---- scanning, shared -----------------------------------------------------------------
+
+    def _on_advertisement(self, advertisement: Advertisement) -> None:
+        for listener, _active in list(self._scan_listeners):
+            listener(advertisement)
+
+    async def add_scan_listener(self, listener: AdvertisementListener, active: bool) -> None:
+        """Receive advertisements; scanning runs while anyone listens (active if anyone
+        asked for active scanning)."""
+        async with self._scan_lock:
+            self._scan_listeners.append((listener, active))
+            await self._rescan()
+
+    async def remove_scan_listener(self, listener: AdvertisementListener) -> None:
+        async with self._scan_lock:
+            self._scan_listeners = [(fn, a) for fn, a in self._scan_listeners if fn != listener]
+            if not self.closed:
+                await self._rescan()
+
+    async def _rescan(self) -> None:
+        wanted: bool | None = None
+        if self._scan_listeners:
+            wanted = any(active for _fn, active in self._scan_listeners)
+        if wanted == self._scanning_active:
+            return
+        if self._scanning_active is not None:
+            await self.device.stop_scanning()
+        if wanted is not None:
+            await self.device.start_scanning(active=wanted, filter_duplicates=False)
+        self._scanning_active = wanted
+
+    async def find_advertiser(self, address: str, timeout_s: float) -> Address | None:
+        """The address (with its type) of ``address`` once it is heard advertising, or None
+        after ``timeout_s``. Only an advertisement heard now counts: a device that stopped
+        advertising (e.g. connected elsewhere) must not be connected to."""
+        loop = asyncio.get_running_loop()
+        found: asyncio.Future[Address] = loop.create_future()
+        wanted = address.upper()
+
+        def listener(adv: Advertisement) -> None:
+            if (
+                not found.done()
+                and adv.is_connectable
+                and adv.address.to_string(False).upper() == wanted
+            ):
+                found.set_result(adv.address)
+
+        await self.add_scan_listener(listener, active=False)
+        try:
+            return await asyncio.wait_for(found, timeout_s)
+        except TimeoutError:
+            return None
+        finally:
+            await self.remove_scan_listener(listener)
+
+    # ---- loss -----------------------------------------------------------------------------
+
+    def on_lost(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` if the transport dies under us; returns an unregister function."""
+        self._lost_listeners.append(callback)
+
+        def remove() -> None:
+            if callback in self._lost_listeners:
+                self._lost_listeners.remove(callback)
+
+        return remove
+
+    def _on_transport_terminated(self, _fut: asyncio.Future) -> None:
+        if self.closed:
+            return
+        logger.warning("HCI transport %s was lost", self.spec)
+        self.closed = True
+        _forget(self)
+        for callback in list(self._lost_listeners):
+            callback()
+
+    async def close(self) -> None:
+        if self.closed and self.transport is None:
+            return
+        self.closed = True
+        _forget(self)
+        transport, self.transport = self.transport, None
+        if transport is not None:
+            await transport.close()
+
+
+_hosts: dict[tuple[int, str], BumbleHost] = {}
+_opening: dict[tuple[int, str], asyncio.Lock] = {}
+
+
+def _key(spec: str) -> tuple[int, str]:
+    return (id(asyncio.get_running_loop()), spec)
+
+
+def _forget(host: BumbleHost) -> None:
+    key = (id(host.loop), host.spec)
+    if _hosts.get(key) is host:
+        del _hosts[key]
+
+
+async def acquire(spec: str) -> BumbleHost:
+    """The shared host on ``spec`` (opened and powered on if needed), with one more user."""
+    key = _key(spec)
+    lock = _opening.setdefault(key, asyncio.Lock())
+    async with lock:
+        host = _hosts.get(key)
+        if host is None or host.closed:
+            host = await _open(spec)
+            _hosts[key] = host
+        host.users += 1
+        return host
+
+
+async def release(host: BumbleHost) -> None:
+    """One user less; the host closes with its last user."""
+    host.users -= 1
+    if host.users <= 0:
+        await host.close()
+
+
+async def discard(host: BumbleHost) -> None:
+    """Close ``host`` now whatever its users, and forget it: its controller may be stuck."""
+    await host.close()
+
+
+async def _open(spec: str) -> BumbleHost:
+    try:
+        transport = await asyncio.wait_for(open_transport(spec), POWER_ON_TIMEOUT_S)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise HostUnavailableError(f"cannot open HCI transport {spec!r}: {exc}") from exc
+    device = Device.with_hci(
+        "massagectl", Address.generate_static_address(), transport.source, transport.sink
+    )
+    try:
+        await asyncio.wait_for(device.power_on(), POWER_ON_TIMEOUT_S)
+    except BaseException as exc:
+        await transport.close()
+        if isinstance(exc, TimeoutError):
+            raise HostUnavailableError(
+                f"the controller on {spec!r} did not power up within {POWER_ON_TIMEOUT_S:g} s"
+            ) from exc
+        raise
+    return BumbleHost(spec, transport, device)

@@ -1,0 +1,84 @@
+"""Makes bleak scanners and clients, and picks their backend (DESIGN.md, Conventions):
+
+- the OS's default bleak backend (BlueZ, CoreBluetooth, WinRT), unless
+- ``MASSAGECTL_BLE=bumble:<transport>`` selects the in-project Bumble backend on that HCI
+  transport (``bumble:tcp-client:127.0.0.1:PORT`` for ``massagectl sim ble``,
+  ``bumble:usb:0`` for a USB dongle), and
+- an ``hci=`` option (the CLI's ``--hci TRANSPORT``) means the same and wins over the
+  environment. ``os`` (or an empty value) asks for the OS backend explicitly.
+
+Bumble is imported only when it is chosen.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from bleak import BleakClient, BleakScanner
+from bleak.backends.client import BaseBleakClient
+from bleak.backends.device import BLEDevice
+from bleak.backends.scanner import BaseBleakScanner
+
+from device.errors import UsageError
+
+ENV_VAR = "MASSAGECTL_BLE"
+_PREFIX = "bumble:"
+
+
+def _parse(value: str, where: str) -> str | None:
+    value = value.strip()
+    if value in ("", "os", "default"):
+        return None
+    if value.startswith(_PREFIX):
+        value = value[len(_PREFIX) :]
+    if not value or ":" not in value and value not in ("usb", "vhci", "hci-socket"):
+        raise UsageError(
+            f"{where}: {value!r} is not a Bumble HCI transport "
+            "(e.g. tcp-client:127.0.0.1:9000 or usb:0)"
+        )
+    return value
+
+
+def bumble_transport(hci: str | None = None) -> str | None:
+    """The Bumble HCI transport to use, or None for the OS's bleak backend. ``hci`` (from
+    ``--hci``) wins over ``MASSAGECTL_BLE``."""
+    if hci is not None:
+        return _parse(hci, "--hci")
+    env = os.environ.get(ENV_VAR)
+    if env is None:
+        return None
+    if env.strip() and not env.strip().startswith(_PREFIX) and env.strip() not in ("os",):
+        raise UsageError(f"{ENV_VAR}={env!r}: expected 'bumble:<transport>' or 'os'")
+    return _parse(env, ENV_VAR)
+
+
+def describe(hci: str | None = None) -> str:
+    """Which backend is in use, for messages: 'bumble:<transport>' or 'os'."""
+    transport = bumble_transport(hci)
+    return f"bumble:{transport}" if transport else "os"
+
+
+def backends(
+    hci: str | None = None,
+) -> tuple[type[BaseBleakScanner] | None, type[BaseBleakClient] | None]:
+    """``(scanner_backend, client_backend)`` for bleak's ``backend=``; ``(None, None)``
+    means bleak's default for this OS."""
+    transport = bumble_transport(hci)
+    if transport is None:
+        return None, None
+    from device.ble.bumble_backend import backend_classes
+
+    return backend_classes(transport)
+
+
+def make_scanner(*, hci: str | None = None, **kwargs: Any) -> BleakScanner:
+    """A ``BleakScanner`` on the chosen backend (``kwargs`` go to BleakScanner)."""
+    scanner_cls, _ = backends(hci)
+    return BleakScanner(backend=scanner_cls, **kwargs)
+
+
+def make_client(device: BLEDevice | str, *, hci: str | None = None, **kwargs: Any) -> BleakClient:
+    """A ``BleakClient`` for ``device`` on the chosen backend (``kwargs`` go to BleakClient)."""
+    _, client_cls = backends(hci)
+    return BleakClient(device, backend=client_cls, **kwargs)
