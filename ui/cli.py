@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "ui.commands.demo",
     "ui.commands.stream",
     "ui.commands.sim",
+    "ui.commands.scan",
     "ui.commands.screen",
     "ui.commands.routines",
     "ui.commands.analyze",

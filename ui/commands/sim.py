@@ -1,4 +1,5 @@
-"""``massagectl sim serial``: a simulated device on a real pseudo-terminal."""
+"""``massagectl sim serial``: a simulated device on a real pseudo-terminal.
+``massagectl sim ble``: the simulated ball as a BLE peripheral on a software radio."""
 
 from __future__ import annotations
 
@@ -37,6 +38,93 @@ def register(sub) -> None:
     )
     s.add_argument("--quiet", action="store_true", help="do not print firmware events")
     s.set_defaults(func=run_serial)
+    _register_ble(kinds)
+
+
+def _register_ble(kinds) -> None:
+    b = kinds.add_parser(
+        "ble",
+        help="serve the ball as a BLE peripheral on a software radio; prints 'READY hci=...'",
+        description=(
+            "Run a software Bluetooth radio: the simulated ball as a BLE GATT peripheral on "
+            "one Bumble controller, and a second controller whose raw HCI is served on TCP "
+            "for one host at a time. Prints 'READY hci=tcp-client:HOST:PORT'; give that to "
+            "another massagectl with --hci (or MASSAGECTL_BLE=bumble:...). When a host "
+            "connects or goes away, its links are dropped and the ball advertises again. "
+            "Firmware events are printed as 'EVENT t_s=...' lines in simulator time."
+        ),
+    )
+    b.add_argument("--scenario", metavar="FILE", help="scenario TOML (docs/scenarios.md)")
+    b.add_argument(
+        "--hci",
+        default="tcp-server:127.0.0.1:0",
+        metavar="tcp-server:HOST:PORT",
+        help="where to serve HCI (default tcp-server:127.0.0.1:0, 0 = any free port)",
+    )
+    b.add_argument(
+        "--speed", type=float, default=1.0, metavar="K", help="run K times faster than real time"
+    )
+    b.add_argument("--quiet", action="store_true", help="do not print firmware events")
+    b.set_defaults(func=run_ble)
+
+
+def _tcp_server_address(spec: str) -> tuple[str, int]:
+    kind, _, rest = spec.partition(":")
+    host, _, port = rest.rpartition(":")
+    if kind != "tcp-server" or not host or not port.isdigit():
+        raise UsageError(f"--hci {spec!r}: expected tcp-server:HOST:PORT (PORT may be 0)")
+    return host, int(port)
+
+
+async def run_ble(args) -> int:
+    from simulators.ble_radio import SoftwareRadio
+
+    if args.speed <= 0:
+        raise UsageError("--speed must be positive")
+    host, port = _tcp_server_address(args.hci)
+    try:
+        firmware = make_firmware("ball", args.scenario)
+    except ScenarioError as exc:
+        raise UsageError(str(exc)) from exc
+
+    def show(event) -> None:
+        if not args.quiet:
+            print(event.line(), flush=True)
+
+    radio = SoftwareRadio(firmware, speed=args.speed, on_event=show)
+    try:
+        transport = await radio.start(host, port)
+    except OSError as exc:
+        await radio.stop()
+        raise UsageError(f"--hci {args.hci}: cannot listen: {exc}") from exc
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"READY hci={transport}", flush=True)
+    serving = loop.create_task(radio.serve_forever(), name="sim-ble")
+    stopping = loop.create_task(stop.wait(), name="sim-ble-stop")
+    try:
+        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        serving.cancel()
+        await radio.stop()
+        for task in (serving, stopping):
+            try:
+                await task  # a peripheral failure is raised here
+            except asyncio.CancelledError:
+                pass
+    if radio.ball.failure is not None:
+        raise radio.ball.failure
+    ball = radio.ball
+    print(
+        f"simulator stopped: {radio.clients_served} hosts served, "
+        f"{ball.notifications_sent} notifications sent, "
+        f"{ball.notifications_dropped} dropped (nobody connected)",
+        file=sys.stderr,
+    )
+    return 0
 
 
 async def run_serial(args) -> int:

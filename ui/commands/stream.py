@@ -36,6 +36,15 @@ def register(sub) -> None:
         metavar="N",
         help="samples per batch",
     )
+    p.add_argument(
+        "--hci",
+        metavar="TRANSPORT",
+        help=(
+            "ble:// only: use the Bumble backend on this HCI transport, e.g. "
+            "tcp-client:127.0.0.1:PORT from 'massagectl sim ble', or usb:0 "
+            "(same as MASSAGECTL_BLE=bumble:TRANSPORT, and wins over it)"
+        ),
+    )
     p.set_defaults(func=run)
 
 
@@ -59,12 +68,24 @@ class _Meter:
         )
 
 
+def _link_options(args) -> dict:
+    """Transport options from the command line (``--hci`` goes to ble:// links only)."""
+    from device.errors import UsageError
+    from device.urls import parse_url
+
+    if getattr(args, "hci", None) is None:
+        return {}
+    if parse_url(args.url).scheme != "ble":
+        raise UsageError("--hci applies to ble:// URLs only")
+    return {"hci": args.hci}
+
+
 async def run(args) -> int:
     from device.errors import UsageError
 
     if args.duration is not None and args.duration <= 0:
         raise UsageError("--duration must be positive")
-    link = open_link(args.url)
+    link = open_link(args.url, **_link_options(args))
     session = DeviceSession(link, rate_hz=args.rate, samples_per_batch=args.batch)
     meter = _Meter()
     tty = sys.stdout.isatty() and not args.json
