@@ -1,0 +1,1 @@
+"""The built-in routines, one TOML file each (format: docs/routines.md)."""
