@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 
-from device.errors import LinkError, UsageError
+from device.errors import UsageError
 
 
 def register(sub) -> None:
@@ -36,36 +35,20 @@ def register(sub) -> None:
 
 
 async def run(args) -> int:
-    from bleak.exc import BleakError
-
-    from device.ble import factory
-    from firmware_bridge.gatt import SERVICE_UUID
+    from device.ble.discovery import scan_for_devices
 
     if args.timeout <= 0:
         raise UsageError("--timeout must be positive")
-    scanner = factory.make_scanner(hci=args.hci, service_uuids=[SERVICE_UUID])
-    try:
-        async with scanner:
-            await asyncio.sleep(args.timeout)
-    except BleakError as exc:
-        raise LinkError(f"cannot scan ({factory.describe(args.hci)}): {exc}") from exc
-    found = sorted(
-        scanner.discovered_devices_and_advertisement_data.values(),
-        key=lambda pair: (-pair[1].rssi, pair[0].address),
-    )
-    for device, adv in found:
+    found = await scan_for_devices(args.timeout, hci=args.hci)
+    for device in found:
         if args.json:
             print(
                 json.dumps(
-                    {
-                        "name": adv.local_name or device.name,
-                        "address": device.address,
-                        "rssi_dbm": adv.rssi,
-                    }
+                    {"name": device.name, "address": device.address, "rssi_dbm": device.rssi_dbm}
                 )
             )
         else:
-            print(f"{adv.local_name or device.name or '?':<10} {device.address}  {adv.rssi} dBm")
+            print(f"{device.name or '?':<10} {device.address}  {device.rssi_dbm} dBm")
     if not args.json:
         print(f"{len(found)} device(s) found in {args.timeout:g} s", file=sys.stderr)
     return 0
