@@ -15,10 +15,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 
 import numpy as np
-from dsp.calibration import Calibration
 
 from device.errors import DeviceRefusedError, DeviceTimeoutError, LinkClosedError
 from device.links.base import Link
+from dsp.calibration import Calibration
 from dsp.clock import DeviceClock
 from firmware_bridge.messages import (
     MAX_SAMPLES_PER_BATCH,

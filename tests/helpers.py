@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import queue
 import re
-import select
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -30,21 +31,36 @@ def spawn(*args: str, **kw) -> subprocess.Popen:
 
 
 class LineReader:
-    """Reads a child's stdout line by line with a deadline, keeping every line seen."""
+    """Reads a child's stdout line by line with a deadline, keeping every line seen.
+
+    A thread drains the pipe into a queue: select() on a buffered file misses lines that
+    arrived together with an earlier one.
+    """
 
     def __init__(self, proc: subprocess.Popen) -> None:
         self.proc = proc
         self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self.thread = threading.Thread(target=self._pump, daemon=True)
+        proc.line_reader = self  # stop() joins the thread instead of closing the pipe under it
+        self.thread.start()
+
+    def _pump(self) -> None:
+        with self.proc.stdout:
+            for line in self.proc.stdout:
+                self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
 
     def read_line(self, timeout_s: float) -> str | None:
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout_s)
-        if not ready:
+        try:
+            line = self._queue.get(timeout=max(0.0, timeout_s))
+        except queue.Empty:
             return None
-        line = self.proc.stdout.readline()
-        if line == "":
+        if line is None:
+            self._queue.put(None)  # stay at end of file
             return None
-        self.lines.append(line.rstrip("\n"))
-        return self.lines[-1]
+        self.lines.append(line)
+        return line
 
     def wait_for(self, pattern: str, timeout_s: float = 15.0) -> re.Match:
         """The first new line matching ``pattern`` (regex), or AssertionError at the deadline."""
@@ -74,5 +90,8 @@ def stop(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
-    if proc.stdout:
+    reader = getattr(proc, "line_reader", None)
+    if reader is not None:
+        reader.thread.join(5)
+    elif proc.stdout:
         proc.stdout.close()
