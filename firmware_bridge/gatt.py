@@ -25,6 +25,21 @@ MAX_ADVERTISED_NAME_LEN = 8
 ATT_HEADER_LEN = 3
 
 
+def min_att_mtu() -> int:
+    """The smallest ATT_MTU at which every device message fits one notification (with
+    one-sample batches): below it some message (DeviceInfo, 62 bytes) cannot be sent at all,
+    so the default MTU of 23 is not enough and the MTU must be exchanged."""
+    from firmware_bridge.messages import HEADER, MESSAGE_TYPES, ForceBatch, Message
+
+    longest = max(
+        HEADER.size + cls.LAYOUT.size
+        for cls in MESSAGE_TYPES.values()
+        if cls.TYPE >= 0x80 and cls is not ForceBatch and cls.LAYOUT is not Message.LAYOUT
+    )
+    one_sample = HEADER.size + 4 + 7
+    return max(longest, one_sample) + ATT_HEADER_LEN
+
+
 def samples_per_notification(mtu: int) -> int:
     """ForceBatch samples that fit one notification at ``mtu`` (header 4 + fixed 7 + 4n)."""
     return max(1, (mtu - ATT_HEADER_LEN - 4 - 7) // 4)

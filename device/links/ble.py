@@ -138,6 +138,11 @@ class BleLink(Link):
                 raw = await client.read_gatt_char(uuid)
                 self.device_info[name] = bytes(raw).decode("utf-8", errors="replace")
             self.mtu = client.mtu_size
+            if self.mtu < gatt.min_att_mtu():
+                raise LinkError(
+                    f"{self.url}: ATT MTU {self.mtu} is too small for the protocol (needs "
+                    f"{gatt.min_att_mtu()}); the MTU exchange failed or was refused"
+                )
             self.max_samples_per_batch = min(
                 MAX_SAMPLES_PER_BATCH, gatt.samples_per_notification(self.mtu)
             )
@@ -145,6 +150,8 @@ class BleLink(Link):
             await client.start_notify(gatt.STATUS_CHAR_UUID, self._on_notification)
         except BleakError as exc:
             raise LinkError(f"{self.url}: GATT set-up failed: {exc}") from exc
+        except TimeoutError as exc:
+            raise DeviceTimeoutError(f"{self.url}: GATT set-up timed out") from exc
 
     # ---- traffic --------------------------------------------------------------------------
 
