@@ -1,0 +1,86 @@
+"""Realistic force traces for tests and benchmarks: a true pressing-force profile plus
+sensor noise and motor leakage (a sinusoid at the motor's true frequency, which may be up
+to 8 % off the commanded one, and optionally its 2nd harmonic)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def smooth_step(t_s: np.ndarray, t0_s: float, rise_s: float, a_n: float, b_n: float) -> np.ndarray:
+    """Raised-cosine move from ``a_n`` to ``b_n`` starting at ``t0_s`` over ``rise_s``."""
+    u = np.clip((t_s - t0_s) / max(rise_s, 1e-9), 0.0, 1.0)
+    return a_n + (b_n - a_n) * (0.5 - 0.5 * np.cos(np.pi * u))
+
+
+def ramp(t_s: np.ndarray, t0_s: float, slope_n_per_s: float, a_n: float, b_n: float) -> np.ndarray:
+    """Linear ramp from ``a_n`` at ``t0_s`` toward ``b_n`` at ``slope_n_per_s``."""
+    return np.where(t_s < t0_s, a_n, np.minimum(b_n, a_n + (t_s - t0_s) * slope_n_per_s))
+
+
+@dataclass
+class Leakage:
+    """Motor leakage: ``amp_n`` peak at ``motor_hz * (1 + off)``; ``h2_n`` at twice that."""
+
+    motor_hz: float
+    amp_n: float = 3.0
+    off: float = 0.0
+    phase: float = 0.0
+    h2_n: float = 0.0
+
+    def at(self, t_s: np.ndarray) -> np.ndarray:
+        f = self.motor_hz * (1 + self.off)
+        w = 2 * np.pi * f * t_s + self.phase
+        return self.amp_n * np.sin(w) + self.h2_n * np.sin(2 * w + 0.7)
+
+
+def measured(
+    t_s: np.ndarray,
+    true_n: np.ndarray,
+    leakage: Leakage | None = None,
+    noise_n: float = 0.05,
+    seed: int = 0,
+) -> np.ndarray:
+    """What the sensor reports: true force + leakage + white noise (std ``noise_n``)."""
+    rng = np.random.default_rng(seed)
+    x = true_n + rng.normal(0.0, noise_n, t_s.size)
+    if leakage is not None:
+        x = x + leakage.at(t_s)
+    return x
+
+
+def times(rate_hz: float, duration_s: float, t0_s: float = 0.0) -> np.ndarray:
+    return t0_s + np.arange(int(round(duration_s * rate_hz))) / rate_hz
+
+
+def chunks(n: int, sizes: list[int]) -> list[slice]:
+    """Cut range(n) into consecutive slices of the given sizes (cycled)."""
+    out, a, i = [], 0, 0
+    while a < n:
+        b = min(n, a + max(1, sizes[i % len(sizes)]))
+        out.append(slice(a, b))
+        a, i = b, i + 1
+    return out
+
+
+def make_pipe(rate_hz, zone, *, motor_hz=None, intensity_pct=None, **kw):
+    """A pipeline on newtons (identity calibration), vibrating when ``motor_hz`` is given."""
+    from dsp.calibration import Calibration
+    from dsp.pipeline import ForcePipeline
+
+    kw.setdefault("flatline_s", None)
+    pipe = ForcePipeline(rate_hz, Calibration.identity(), zone, **kw)
+    if motor_hz:
+        pct = intensity_pct if intensity_pct is not None else max(zone.vibration_cap_pct, 1.0)
+        pipe.set_vibration(pct, motor_hz)
+    return pipe
+
+
+def run_trace(pipe, t_s: np.ndarray, force_n: np.ndarray, batch: int = 10) -> list:
+    """Feed ``force_n`` (newtons) in batches; host time = last device time. All events."""
+    events = []
+    for sl in chunks(t_s.size, [batch]):
+        events.extend(pipe.on_batch(t_s[sl], force_n[sl], float(t_s[sl][-1])).events)
+    return events
