@@ -689,8 +689,8 @@ def _parse_step(
         if band[1] > band_max_n + 1e-9:
             raise ctx.error(
                 band_field,
-                f"band top {band[1]:g} N is above {BAND_MAX_FRACTION:.0%} of the {zone.name} limit "
-                f"({effective_limit_n:g} N), i.e. above {band_max_n:g} N",
+                f"band top {band[1]:g} N is above {BAND_MAX_FRACTION * 100:g} % of the "
+                f"{zone.name} limit ({effective_limit_n:g} N), i.e. above {band_max_n:g} N",
             )
         intensity = _num(ctx, table, "intensity_pct", dot + "intensity_pct", maximum=100, unit="%")
         if intensity is not None and not vibration.is_on:
