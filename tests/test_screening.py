@@ -318,3 +318,11 @@ def test_screen_cli_lists_questions(capsys):
     out = capsys.readouterr().out
     for qid in QUESTION_IDS:
         assert qid in out
+
+
+def test_docs_answers_example_is_complete_and_passes(tmp_path):
+    text = (ROOT / "docs" / "screening.md").read_text()
+    example = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "answers.toml"
+    path.write_text(example)
+    assert evaluate(load_answers_file(path), source="docs").passed
