@@ -1,0 +1,214 @@
+"""DSP figures for the README: detection delay, false stops, hold error, per-batch cost,
+offline throughput. Prints figures; asserts nothing. Run: .venv/bin/python benchmarks/bench_dsp.py
+
+Traces: true pressing force + 0.05 N noise + motor leakage 3 N peak (plus 1 N 2nd
+harmonic) at a motor commanded 25-200 Hz and running up to 8 % off. Zone neck_back (10 N).
+Step onsets are 20 ms raised-cosine edges (pressing force is band-limited); ramps rise at
+1-20 limits/s. Delay = first stop (any cause) minus the first sample whose TRUE force
+passes the limit (negative: stopped before the limit, e.g. on rate of rise).
+"""
+
+from __future__ import annotations
+
+import sys
+import timeit
+from pathlib import Path
+
+import numpy as np
+from scipy import signal
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dsp.analysis import analyze_trace  # noqa: E402
+from dsp.calibration import Calibration  # noqa: E402
+from dsp.events import EventKind  # noqa: E402
+from dsp.pipeline import ForcePipeline  # noqa: E402
+from dsp.zones import get_zone  # noqa: E402
+from tests.dsp.tracegen import (  # noqa: E402
+    Leakage,
+    make_pipe,
+    measured,
+    ramp,
+    run_trace,
+    smooth_step,
+    times,
+)
+
+MOTORS_HZ = (25.0, 40.0, 53.0, 80.0, 120.0, 160.0, 200.0)
+OFFS = (-0.08, 0.0, 0.08)
+
+
+def detection_delays(rate_hz: float, onset: str) -> tuple[list[float], int, int]:
+    """Delays (ms) of the first stop after 0.5 s; misses; stops in the first 0.5 s (a
+    startup transient: the stream starts mid-press at 5 N with leakage)."""
+    zone = get_zone("neck_back")
+    lim = zone.limit_n
+    delays, missed, seed, startup = [], 0, 0, 0
+    for motor in MOTORS_HZ:
+        for off in OFFS:
+            for peak in (1.05, 1.2, 1.5, 2.0):
+                for p in (0.0, 2.1, 4.2):
+                    seed += 1
+                    t = times(rate_hz, 1.6)
+                    if onset == "step":
+                        true = smooth_step(t, 1.0, 0.02, 0.5 * lim, peak * lim)
+                    else:
+                        slope = (1.0, 5.0, 20.0)[seed % 3] * lim
+                        true = ramp(t, 1.0, slope, 0.5 * lim, peak * lim)
+                    leak = Leakage(motor, 3.0, off, p, h2_n=1.0)
+                    pipe = make_pipe(rate_hz, zone, motor_hz=motor)
+                    events = run_trace(pipe, t, measured(t, true, leak, seed=seed))
+                    stops = [e for e in events if e.kind is EventKind.STOP]
+                    startup += any(e.t_s < 0.5 for e in stops)
+                    stops = [e for e in stops if e.t_s >= 0.5]
+                    t_cross = t[np.argmax(true > lim)]
+                    if stops:
+                        delays.append((stops[0].t_s - t_cross) * 1e3)
+                    else:
+                        missed += 1
+    return delays, missed, startup
+
+
+def false_stops(rate_hz: float) -> tuple[int, int]:
+    zone = get_zone("neck_back")
+    runs = stops = 0
+    for motor in MOTORS_HZ:
+        for off in OFFS:
+            for p in (0.0, 2.1, 4.2):
+                runs += 1
+                t = times(rate_hz, 10.0)
+                true = smooth_step(t, 0.5, 0.5, 0, 0.9 * zone.limit_n)
+                leak = Leakage(motor, 3.0, off, p, h2_n=1.0)
+                pipe = make_pipe(rate_hz, zone, motor_hz=motor)
+                events = run_trace(pipe, t, measured(t, true, leak, seed=runs))
+                stops += any(e.kind in (EventKind.STOP, EventKind.FAULT) for e in events)
+    return stops, runs
+
+
+def hold_errors(rate_hz: float) -> list[float]:
+    zone = get_zone("neck_back")
+    errs = []
+    for motor in (25.0, 80.0, 200.0):
+        for hold_s in (2.0, 10.0, 30.0):
+            for level in (5.0, 6.5):
+                t = times(rate_hz, hold_s + 5.0)
+                true = smooth_step(t, 0.5, 0.5, 0, level) - smooth_step(
+                    t, 1.0 + hold_s, 2.0, 0, level
+                )
+                pipe = make_pipe(rate_hz, zone, motor_hz=motor)
+                pipe.set_zone(zone, band=(4.0, 7.5), hold=(None, None, None))
+                events = run_trace(pipe, t, measured(t, true, Leakage(motor, 3.0, 0.08)))
+                inb = (true >= 4.0) & (true <= 7.5)
+                truth = t[inb][-1] - t[inb][0]
+                ended = [e for e in events if e.kind is EventKind.HOLD_ENDED]
+                errs.append(
+                    abs(ended[0].detail["duration_s"] - truth) if len(ended) == 1 else np.inf
+                )
+    return errs
+
+
+def per_batch_cost(rate_hz: float, motor_hz: float | None) -> tuple[float, float, float]:
+    """Microseconds per 10-sample batch: pipeline, sosfilt(zi), sosfilt (no zi)."""
+    zone = get_zone("neck_back")
+    pipe = ForcePipeline(rate_hz, Calibration(200.0, 1000.0), zone)
+    pipe.set_zone(zone, band=(4.0, 7.5), hold=(10.0, 15.0, 2.0))
+    if motor_hz:
+        pipe.set_vibration(30.0, motor_hz)
+    n_batches = 2000
+    t = times(rate_hz, n_batches * 10 / rate_hz)
+    raw = 1000 + 200 * measured(t, smooth_step(t, 0.1, 0.5, 0, 6.0), Leakage(motor_hz or 60, 3.0))
+    raw = np.round(raw)
+    tb = [t[i : i + 10] for i in range(0, t.size, 10)]
+    rb = [raw[i : i + 10] for i in range(0, t.size, 10)]
+    i = 0
+
+    def one():
+        nonlocal i
+        k = i % n_batches
+        pipe.on_batch(tb[k], rb[k], float(tb[k][-1]))
+        i += 1
+
+    for _ in range(n_batches):  # warm up through the press into the hold
+        one()
+    sos = signal.butter(2, 10.0, fs=rate_hz, output="sos")
+    zi = signal.sosfilt_zi(sos)
+    x = rb[5].astype(float)
+    reps = 5000
+
+    def best(f):
+        return min(timeit.repeat(f, number=reps, repeat=5)) / reps * 1e6
+
+    # re-feed the last (steady, in-hold) batches so time keeps increasing
+    last_t, last_r = tb[-1], rb[-1]
+    step = [0]
+
+    def steady():
+        step[0] += 1
+        pipe.on_batch(last_t + step[0] * 0.01, last_r, 0.0)
+
+    return (
+        best(steady),
+        best(lambda: signal.sosfilt(sos, x, zi=zi)),
+        best(lambda: signal.sosfilt(sos, x)),
+    )
+
+
+def throughput(motor_hz: float | None) -> tuple[float, float]:
+    """analyze_trace samples/s on 1 M samples (parsing excluded) and one sosfilt pass."""
+    rate_hz = 1000.0
+    t = times(rate_hz, 1000.0)
+    true = 4.0 + 3.0 * np.sin(2 * np.pi * 0.05 * t)
+    f = measured(t, true, Leakage(motor_hz or 60.0, 3.0, 0.05))
+    zone = get_zone("neck_back")
+    a = min(
+        timeit.repeat(
+            lambda: analyze_trace(t, f, zone, band_n=(4.0, 7.5), hold_min_s=10, motor_hz=motor_hz),
+            number=1,
+            repeat=3,
+        )
+    )
+    sos = signal.butter(2, 10.0, fs=rate_hz, output="sos")
+    s = min(timeit.repeat(lambda: signal.sosfilt(sos, f), number=1, repeat=3))
+    return t.size / a, t.size / s
+
+
+def main() -> None:
+    print("== over-limit detection delay (ms from the first TRUE sample over the limit)")
+    print("   neck_back 10 N; leakage 3 N + 1 N 2nd harmonic; motor 25-200 Hz, -8/0/+8 %")
+    for rate_hz in (500.0, 1000.0):
+        for onset in ("step", "ramp"):
+            d, missed, startup = detection_delays(rate_hz, onset)
+            print(
+                f"   {rate_hz:6.0f} Hz {onset:4s}: median {np.median(d):6.1f}  worst "
+                f"{max(d):6.1f}  best {min(d):6.1f}  (n={len(d)}, missed={missed}, "
+                f"startup stops={startup})"
+            )
+    print("== false stops at 90 % of the limit (10 s each, same leakage grid)")
+    for rate_hz in (500.0, 1000.0):
+        stops, runs = false_stops(rate_hz)
+        print(f"   {rate_hz:6.0f} Hz: {stops} of {runs} traces stopped")
+    print("== hold duration error vs truth (band 4:7.5 N, holds 2/10/30 s, 3 N leakage)")
+    for rate_hz in (500.0, 1000.0):
+        e = hold_errors(rate_hz)
+        print(
+            f"   {rate_hz:6.0f} Hz: median {np.median(e) * 1e3:5.1f} ms"
+            f"  worst {max(e) * 1e3:5.1f} ms"
+        )
+    print("== per-batch pipeline cost, 10-sample batch (calibrate, filter, supervise, hold)")
+    for rate_hz, motor in ((1000.0, None), (1000.0, 40.0), (500.0, 120.0)):
+        p, szi, s = per_batch_cost(rate_hz, motor)
+        print(
+            f"   {rate_hz:6.0f} Hz motor {motor}: pipeline {p:6.1f} us; sosfilt(zi) {szi:5.1f} us "
+            f"-> ratio {p / szi:4.2f}x; sosfilt (no zi) {s:5.1f} us -> {p / s:4.2f}x"
+        )
+    print("== analyze throughput on 1 M samples, parsing excluded")
+    for motor in (None, 40.0):
+        a, s = throughput(motor)
+        print(
+            f"   motor {motor}: analyze {a / 1e6:6.1f} M samples/s; one sosfilt pass "
+            f"{s / 1e6:6.1f} M samples/s -> ratio {a / s:4.2f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()
