@@ -30,7 +30,7 @@ import json
 import time
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -285,7 +285,6 @@ class ScreeningResult:
     #: Wall-clock time of the decision, seconds since the epoch (UTC).
     t_unix_s: float
     questions_version: int = QUESTIONS_VERSION
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def reasons(self) -> tuple[str, ...]:

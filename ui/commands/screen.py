@@ -39,7 +39,12 @@ def run(args) -> int:
         return 0
     try:
         # Screening on its own is judged as for a real device: no skipping.
-        result = screen_before_session(device_is_simulated=False, screening_file=args.screening)
+        # With --json, questions go to stderr so that stdout stays pure JSON.
+        result = screen_before_session(
+            device_is_simulated=False,
+            screening_file=args.screening,
+            stdout=sys.stderr if args.json else None,
+        )
     except ScreeningRefused as exc:
         if exc.result is None:
             raise
