@@ -237,7 +237,10 @@ class DeviceSession:
     def _dispatch(self, msg: Message) -> None:
         match msg:
             case ForceBatch():
-                self._on_batch(msg)
+                # Batches before our handshake (a stream an earlier host left running) are
+                # not this session's (and may have no calibration yet).
+                if self.info is not None and self.calibration is not None:
+                    self._on_batch(msg)
             case Status():
                 self.status = msg
             case Ack() | Nack() | TareResult():

@@ -7,6 +7,8 @@ On open: find the device advertising our service (by name or address, within
 STATUS, and size batches from the negotiated MTU (one ForceBatch per notification). Each
 notification is one protocol message (no framing, no CRC); commands are written to COMMAND.
 A disconnect we did not ask for ends the link with LinkClosedError.
+
+``ble://NAME?timeout=S`` sets how long to look for the device (default 10 s).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from bleak.exc import BleakDeviceNotFoundError, BleakError
 
 from device.ble import factory
 from device.errors import (
+    BadUrlError,
     DeviceNotFoundError,
     DeviceTimeoutError,
     LinkClosedError,
@@ -60,6 +63,16 @@ class BleLink(Link):
         connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
     ) -> None:
         super().__init__(url)
+        unknown = set(url.params) - {"timeout"}
+        if unknown:
+            raise BadUrlError(f"{url}: unknown parameter(s) {', '.join(sorted(unknown))}")
+        if "timeout" in url.params:
+            try:
+                scan_timeout_s = float(url.params["timeout"])
+                if scan_timeout_s <= 0:
+                    raise ValueError
+            except ValueError:
+                raise BadUrlError(f"{url}: timeout must be a positive number of seconds") from None
         self.hci = hci
         self.backend = factory.describe(hci)
         self._scanner_backend, self._client_backend = factory.backends(hci)
