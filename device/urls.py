@@ -55,7 +55,7 @@ def parse_url(url: str) -> DeviceUrl:
     if scheme == "sim":
         if target not in SIM_DEVICES:
             raise BadUrlError(f"{url!r}: simulated devices are {', '.join(SIM_DEVICES)}")
-        unknown = set(params) - {"scenario", "speed"}
+        unknown = set(params) - {"scenario", "speed", "user"}
         if unknown:
             raise BadUrlError(f"{url!r}: unknown parameter(s) {', '.join(sorted(unknown))}")
         if "speed" in params:
@@ -64,6 +64,8 @@ def parse_url(url: str) -> DeviceUrl:
                     raise ValueError
             except ValueError:
                 raise BadUrlError(f"{url!r}: speed must be a positive number") from None
+        if params.get("user", "scripted") != "scripted":
+            raise BadUrlError(f"{url!r}: user= takes one value, 'scripted'")
     elif scheme == "ble" and ":" in target and not _BLE_ADDRESS.match(target):
         raise BadUrlError(f"{url!r}: a BLE address is six hex pairs, like AA:BB:CC:DD:EE:FF")
     return DeviceUrl(scheme, target, params)

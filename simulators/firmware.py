@@ -65,6 +65,18 @@ class FirmwareConfig:
 
 
 BALL = FirmwareConfig()
+#: The handheld massager: percussive (20-60 Hz) or vibration (100-200 Hz) heads, a force
+#: sensor in its head.
+HANDHELD = FirmwareConfig(
+    model="MHAND-1",
+    firmware="0.9.4",
+    serial_number="SIM-HAND-0001",
+    rate_min_hz=10,
+    rate_max_hz=1000,
+    motor_kind=MotorKind.PERCUSSIVE,
+    motor_freq_min_hz=20,
+    motor_freq_max_hz=200,
+)
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from simulators.scenario import Scenario
@@ -35,13 +36,19 @@ class BallPhysics:
 
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
+        #: Where the true pressing force comes from: the scenario's press script, or a
+        #: scripted user that reacts to the routine (``simulators.scripted_user``).
+        self.force_source: Callable[[float], float] = scenario.force_at
         self.motor = MotorState()
         self._rng = random.Random(scenario.seed)
         self.battery_pct = scenario.battery.start_pct
 
-    def true_hz(self, commanded_hz: float) -> float:
-        """The motor's real speed: the command, off by the scenario's detuning."""
-        return commanded_hz * (1.0 + self.scenario.motor.detune_pct / 100.0)
+    def true_hz(self, commanded_hz: float, load_n: float = 0.0) -> float:
+        """The motor's real speed: the command, off by the scenario's detuning, slower
+        under a pressing load of ``load_n`` newtons."""
+        m = self.scenario.motor
+        slowdown = max(0.0, 1.0 - m.load_slowdown_pct_per_n * max(0.0, load_n) / 100.0)
+        return commanded_hz * (1.0 + m.detune_pct / 100.0) * slowdown
 
     def step(self, t_s: float, dt_s: float) -> tuple[float, int]:
         """Advance by ``dt_s`` to scenario time ``t_s``; returns (true pressing force in N,
@@ -49,12 +56,11 @@ class BallPhysics:
         sc = self.scenario
         m = self.motor
         m.step(dt_s, sc.motor.spinup_s, sc.motor.brake_s)
-        pressing_n = sc.force_at(t_s)
+        pressing_n = self.force_source(t_s)
         leak_n = 0.0
         if m.level > 0.0:
-            m.phase_rad = (m.phase_rad + 2 * math.pi * self.true_hz(m.commanded_hz) * dt_s) % (
-                2 * math.pi
-            )
+            hz = self.true_hz(m.commanded_hz, pressing_n)
+            m.phase_rad = (m.phase_rad + 2 * math.pi * hz * dt_s) % (2 * math.pi)
             leak_n = sc.motor.leak_peak_n * m.level * math.sin(m.phase_rad)
         drift_n = sc.sensor.drift_n_per_min * t_s / 60.0
         noise_n = self._rng.gauss(0.0, sc.sensor.noise_n) if sc.sensor.noise_n > 0 else 0.0

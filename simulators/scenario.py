@@ -40,6 +40,9 @@ class MotorConfig:
     spinup_s: float = 0.06
     brake_s: float = 0.04
     default_hz: int = 150
+    #: The motor slows under load by this many percent per newton of pressing force (a
+    #: handheld massager pressed into a muscle runs slower than it was told to).
+    load_slowdown_pct_per_n: float = 0.0
 
 
 @dataclass(frozen=True)

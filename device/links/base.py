@@ -58,6 +58,11 @@ class Link(ABC):
     def is_simulated(self) -> bool:
         return self.url.is_simulated
 
+    def announce_step(self, step: dict) -> None:
+        """Tell a simulated person which step starts now (plain data). Real devices have no
+        one to tell: a no-op everywhere but ``sim://`` with a scripted user."""
+        return None
+
     async def open(self) -> None:
         if self.state is LinkState.CLOSED:
             raise LinkClosedError(f"{self.url}: link was closed; open a new one")

@@ -10,19 +10,32 @@ from firmware_bridge.messages import Message
 from simulators.devices import make_firmware
 from simulators.runtime import SimulatorRunner
 from simulators.scenario import ScenarioError
+from simulators.scripted_user import ScriptedUser
 
 
 class SimLink(FramedLink):
     kind = "sim"
 
-    def __init__(self, url, *, speed: float | None = None, scenario=None) -> None:
+    def __init__(
+        self, url, *, speed: float | None = None, scenario=None, user: ScriptedUser | None = None
+    ) -> None:
         super().__init__(url)
         self.speed = float(speed if speed is not None else url.params.get("speed", 1.0))
         try:
             self.firmware = make_firmware(url.target, scenario or url.params.get("scenario"))
         except ScenarioError as exc:
             raise UsageError(str(exc)) from exc
+        if user is None and url.params.get("user") == "scripted":
+            user = ScriptedUser()
+        #: The simulated person pressing the device, when the routine drives one.
+        self.user = user
+        if user is not None:
+            self.firmware.physics.force_source = user.force_at
         self.runner: SimulatorRunner | None = None
+
+    def announce_step(self, step: dict) -> None:
+        if self.user is not None and self.runner is not None:
+            self.user.on_step(step, self.runner.clock.now_s())
 
     async def _open(self) -> None:
         self.runner = SimulatorRunner(self.firmware, self._from_device, speed=self.speed)
