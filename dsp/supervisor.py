@@ -97,6 +97,10 @@ class Supervisor:
         self.max_vibration_s = max_vibration_s
         self.flatline_s = flatline_s
         self.raw_limits_counts = raw_limits_counts
+        #: A lower bound for the stale timer, in the same (host) seconds as ``tick``. A host that
+        #: runs a simulation K times faster feeds K-scaled host time and sets this to K times
+        #: its real scheduling jitter bound, which does not shrink with the simulation speed.
+        self.stale_floor_s = 0.0
         self.state = SafetyState.ARMED
         self.intensity_pct = 0.0
         self.motor_hz: float | None = None
@@ -211,7 +215,7 @@ class Supervisor:
     # -- host-time rules -------------------------------------------------------------
     def stale_after_s(self) -> float:
         """Host seconds without a batch after which the stream is stale."""
-        return max(STALE_MIN_S, STALE_BATCH_PERIODS * self._batch_period_s)
+        return max(STALE_MIN_S, STALE_BATCH_PERIODS * self._batch_period_s, self.stale_floor_s)
 
     def tick(self, t_host_s: float) -> list[Decision]:
         """Host-time check (call at least every 50 ms): stale stream while vibrating."""
