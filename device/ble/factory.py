@@ -30,25 +30,24 @@ def _parse(value: str, where: str) -> str | None:
     value = value.strip()
     if value in ("", "os", "default"):
         return None
-    if value.startswith(_PREFIX):
-        value = value[len(_PREFIX) :]
-    if not value or ":" not in value and value not in ("usb", "vhci", "hci-socket"):
+    transport = value.removeprefix(_PREFIX)
+    if not transport:
         raise UsageError(
-            f"{where}: {value!r} is not a Bumble HCI transport "
+            f"{where}: {value!r} names no Bumble HCI transport "
             "(e.g. tcp-client:127.0.0.1:9000 or usb:0)"
         )
-    return value
+    return transport
 
 
 def bumble_transport(hci: str | None = None) -> str | None:
     """The Bumble HCI transport to use, or None for the OS's bleak backend. ``hci`` (from
-    ``--hci``) wins over ``MASSAGECTL_BLE``."""
+    ``--hci``; ``bumble:`` in front is optional) wins over ``MASSAGECTL_BLE``."""
     if hci is not None:
         return _parse(hci, "--hci")
-    env = os.environ.get(ENV_VAR)
-    if env is None:
+    env = os.environ.get(ENV_VAR, "").strip()
+    if env in ("", "os", "default"):
         return None
-    if env.strip() and not env.strip().startswith(_PREFIX) and env.strip() not in ("os",):
+    if not env.startswith(_PREFIX):
         raise UsageError(f"{ENV_VAR}={env!r}: expected 'bumble:<transport>' or 'os'")
     return _parse(env, ENV_VAR)
 
