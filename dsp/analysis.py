@@ -10,11 +10,13 @@ The report is plain JSON-ready data; its schema is in docs/analyze.md.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from dsp.calibration import Calibration
+from dsp.decisions import SafetyState
 from dsp.events import Cause, EventKind
 from dsp.hold import DIP_TOLERANCE_S
 from dsp.pipeline import ForcePipeline
@@ -65,18 +67,35 @@ def analyze_trace(
         filtered[a:b] = out.filtered_n
         fast[a:b] = out.fast_n
         decisions.extend(out.events)
-    events = _events(decisions, pipe, t, f, fast, filtered, zone)
+    open_holds = []
+    hold = pipe.hold
+    if hold is not None and hold.in_hold:  # still holding when the trace ends
+        open_holds.append(_open_hold(hold, float(t[-1])))
+    events = _events(decisions, open_holds, t, f, fast, filtered, lambda _t: zone)
     return {
         "events": events,
         "summary": _summary(events, t, f, filtered, zone, band_n, rate, motor_hz),
     }
 
 
-def _events(decisions, pipe, t, f, fast, filtered, zone) -> list[dict[str, Any]]:
+def _open_hold(hold, end_s: float) -> dict[str, Any]:
+    """The detail of a hold cut short at ``end_s`` (trace end or step change)."""
+    return {
+        "start_s": hold.start_s,
+        "end_s": end_s,
+        "duration_s": end_s - hold.start_s,
+        "reached_min": hold.min_s is not None and end_s - hold.start_s >= hold.min_s,
+    }
+
+
+def _events(decisions, open_holds, t, f, fast, filtered, zone_at) -> list[dict[str, Any]]:
+    """Report events from the pipeline's decisions; ``open_holds``: details of holds cut
+    short (reported with complete=False); ``zone_at(t_s)``: the zone in force at a time."""
     events: list[dict[str, Any]] = []
-    reset_n = zone.reset_n
     for d in decisions:
         if d.kind is EventKind.STOP and d.cause is Cause.OVER_LIMIT:
+            zone = zone_at(d.t_s)
+            reset_n = zone.reset_n
             i = int(np.searchsorted(t, d.t_s))
             # the episode lasts until both force estimates are back under the reset level
             below = np.flatnonzero((filtered[i:] < reset_n) & (fast[i:] < reset_n))
@@ -116,20 +135,9 @@ def _events(decisions, pipe, t, f, fast, filtered, zone) -> list[dict[str, Any]]
                     "release_min_s": d.detail["release_min_s"],
                 }
             )
-    hold = pipe.hold
-    if hold is not None and hold.in_hold:  # still holding when the trace ends
-        end_s = float(t[-1])
-        events.append(
-            _hold(
-                {
-                    "start_s": hold.start_s,
-                    "end_s": end_s,
-                    "duration_s": end_s - hold.start_s,
-                    "reached_min": hold.min_s is not None and end_s - hold.start_s >= hold.min_s,
-                },
-                complete=False,
-            )
-        )
+    for detail in open_holds:
+        if detail["duration_s"] >= DIP_TOLERANCE_S:
+            events.append(_hold(detail, complete=False))
     events.sort(key=lambda e: e.get("t_s", e.get("start_s", 0.0)))
     return events
 
@@ -173,3 +181,186 @@ def _summary(events, t, f, filtered, zone, band_n, rate, motor_hz) -> dict[str, 
         "time_over_limit_s": _r(float(dt[filtered >= zone.limit_n].sum()), 3),
         "counts": counts,
     }
+
+
+@dataclass(frozen=True)
+class Segment:
+    """What was in force from device time ``start_s`` (exclusive: from the first sample after
+    it) until the next segment: the zone, the hold band and timing, and the vibration.
+
+    A live session changes these between batches, right after the batch that ends at the
+    event's time, hence "after ``start_s``". ``label`` names the step (unit) for reports.
+    """
+
+    start_s: float
+    zone: Zone
+    band_n: tuple[float, float] | None = None
+    hold_min_s: float | None = None
+    hold_max_s: float | None = None
+    release_min_s: float | None = None
+    vibration_pct: float = 0.0
+    motor_hz: float | None = None
+    label: str | None = None
+    #: A step (re)starts here: the hold tracker starts afresh even with an unchanged setup.
+    new_step: bool = False
+    #: (kind, cause) of a stop or fault that latched the live supervisor here and that force
+    #: alone cannot show (a firmware flag, a lost keepalive, a stale stream, the user's key):
+    #: latched here too, so that re-arming and what follows happen as they did live.
+    latch: tuple[str, str] | None = None
+
+    def same_hold_setup(self, other: Segment) -> bool:
+        return (self.zone, self.band_n, self.hold_min_s, self.hold_max_s, self.release_min_s) == (
+            other.zone,
+            other.band_n,
+            other.hold_min_s,
+            other.hold_max_s,
+            other.release_min_s,
+        )
+
+
+def analyze_segments(
+    t_s: np.ndarray,
+    force_n: np.ndarray,
+    segments: list[Segment],
+    *,
+    rate_hz: float | None = None,
+) -> dict[str, Any]:
+    """Like ``analyze_trace``, with the zone, band, hold timing and vibration changing where
+    ``segments`` say (a recorded session's timeline). Returns ``{"events", "summary",
+    "segments"}``: ``segments`` has per-segment label, times, zone, limit, band, peak, time in
+    band, holds and stops. A hold still open when its segment's setup changes ends there
+    (complete=False), as a live unit's hold ends with the unit."""
+    t = np.asarray(t_s, dtype=np.float64)
+    f = np.asarray(force_n, dtype=np.float64)
+    if t.size < 2:
+        raise ValueError("a trace needs at least 2 samples")
+    if not segments:
+        raise ValueError("at least one segment is needed")
+    rate = float(rate_hz) if rate_hz else float(1.0 / np.median(np.diff(t)))
+    segs = sorted(segments, key=lambda s: s.start_s)
+    starts = np.searchsorted(t, [s.start_s for s in segs], side="right")
+    starts[0] = 0
+    ends = np.append(starts[1:], t.size)
+    pipe = ForcePipeline(
+        rate,
+        Calibration.identity(),
+        segs[0].zone,
+        auto_rearm=True,
+        flatline_s=None,
+        raw_limits_counts=None,
+    )
+    filtered = np.empty_like(f)
+    fast = np.empty_like(f)
+    limit = np.empty_like(f)
+    decisions = []
+    open_holds: list[dict[str, Any]] = []
+    latched: list[dict[str, Any]] = []
+    prev: Segment | None = None
+    for seg, a, b in zip(segs, starts.tolist(), ends.tolist(), strict=True):
+        if prev is None or seg.new_step or not seg.same_hold_setup(prev):
+            hold = pipe.hold
+            if hold is not None and hold.in_hold and a > 0:
+                open_holds.append(_open_hold(hold, float(t[a - 1])))
+            pipe.set_zone(
+                seg.zone,
+                band=seg.band_n,
+                hold=(seg.hold_min_s, seg.hold_max_s, seg.release_min_s),
+            )
+        if prev is None or (seg.vibration_pct, seg.motor_hz) != (prev.vibration_pct, prev.motor_hz):
+            pipe.set_vibration(seg.vibration_pct, seg.motor_hz if seg.vibration_pct > 0 else None)
+        if seg.latch is not None:
+            kind, cause = seg.latch
+            pipe.supervisor.state = SafetyState.FAULT if kind == "fault" else SafetyState.STOPPED
+            latched.append(
+                {
+                    "type": "fault" if kind == "fault" else "stop",
+                    "t_s": _r(seg.start_s),
+                    "cause": cause,
+                    "force_n": _r(filtered[a - 1], 3) if a > 0 else None,
+                    "detection_delay_s": 0.0,
+                    "recorded": True,
+                }
+            )
+        prev = seg
+        limit[a:b] = seg.zone.limit_n
+        for c in range(a, b, OFFLINE_BATCH):
+            d = min(b, c + OFFLINE_BATCH)
+            out = pipe.on_batch(t[c:d], f[c:d], float(t[d - 1]))
+            filtered[c:d] = out.filtered_n
+            fast[c:d] = out.fast_n
+            decisions.extend(out.events)
+    if pipe.hold is not None and pipe.hold.in_hold:
+        open_holds.append(_open_hold(pipe.hold, float(t[-1])))
+
+    def zone_at(time_s: float) -> Zone:
+        i = max(0, int(np.searchsorted(t, time_s, side="left")))
+        k = int(np.searchsorted(starts, min(i, t.size - 1), side="right")) - 1
+        return segs[max(0, k)].zone
+
+    events = _events(decisions, open_holds, t, f, fast, filtered, zone_at) + latched
+    events.sort(key=lambda e: e.get("t_s", e.get("start_s", 0.0)))
+    dt = np.empty_like(t)
+    dt[:-1] = np.diff(t)
+    dt[-1] = 1.0 / rate
+    in_band = np.zeros(t.size, dtype=bool)
+    for seg, a, b in zip(segs, starts.tolist(), ends.tolist(), strict=True):
+        if seg.band_n is not None and b > a:
+            lo, hi = seg.band_n
+            in_band[a:b] = (filtered[a:b] >= lo) & (filtered[a:b] <= hi)
+    steps = _steps(segs, starts, ends, t, f, filtered, dt, in_band, events)
+    k = int(np.argmax(filtered))
+    counts = dict.fromkeys(EVENT_TYPES, 0)
+    for e in events:
+        counts[e["type"]] += 1
+    banded = any(s.band_n is not None for s in segs)
+    summary = {
+        "samples": int(t.size),
+        "duration_s": _r(t[-1] - t[0] + 1.0 / rate, 3),
+        "rate_hz": _r(rate, 3),
+        "zones": sorted({s.zone.name for s in segs}),
+        "steps": len(steps),
+        "peak_n": _r(filtered[k], 3),
+        "peak_t_s": _r(t[k]),
+        "peak_raw_n": _r(f.max(), 3),
+        "time_in_band_s": _r(float(dt[in_band].sum()), 3) if banded else None,
+        "time_over_limit_s": _r(float(dt[filtered >= limit].sum()), 3),
+        "counts": counts,
+    }
+    return {"events": events, "summary": summary, "steps": steps}
+
+
+def _steps(segs, starts, ends, t, f, filtered, dt, in_band, events) -> list[dict[str, Any]]:
+    """Segments grouped by step label (a restarted step stays one entry, as in a live run's
+    summary; vibration changes do not split a step); the time between steps has label None."""
+    groups: list[tuple[Segment, int, int, float]] = []
+    for seg, a, b in zip(segs, starts.tolist(), ends.tolist(), strict=True):
+        if b <= a:
+            continue
+        if groups and groups[-1][0].label == seg.label:
+            first, ga, _, vib = groups[-1]
+            groups[-1] = (first, ga, b, max(vib, seg.vibration_pct))
+        else:
+            groups.append((seg, a, b, seg.vibration_pct))
+    steps = []
+    for seg, a, b, vib in groups:
+        t_a, t_b = float(t[a]), float(t[b - 1])
+        inside = [e for e in events if t_a <= e.get("t_s", e.get("start_s", -1.0)) <= t_b]
+        steps.append(
+            {
+                "label": seg.label,
+                "start_s": _r(t_a),
+                "end_s": _r(t_b),
+                "zone": seg.zone.name,
+                "limit_n": seg.zone.limit_n,
+                "band_n": None if seg.band_n is None else [float(x) for x in seg.band_n],
+                "vibration_pct_max": vib,
+                "peak_n": _r(filtered[a:b].max(), 3),
+                "peak_raw_n": _r(f[a:b].max(), 3),
+                "time_in_band_s": None
+                if seg.band_n is None
+                else _r(float(dt[a:b][in_band[a:b]].sum()), 3),
+                "holds": [e for e in inside if e["type"] == "hold"],
+                "stops": [e for e in inside if e["type"] in ("stop", "fault")],
+            }
+        )
+    return steps

@@ -1,0 +1,190 @@
+"""A recording's zone / band / vibration timeline, from its events, and its re-analysis.
+
+A live session changes the pipeline's setup between batches; the events say when:
+
+- ``step_started`` (detail ``zone``, ``limit_n``, ``band_n``, ``kind``, ``step``): zone,
+  limit and band from here on; hold timing (min, max, slowest release) of a
+  ``press_and_hold`` step is taken from the detail when it carries ``hold_min_s``,
+  ``hold_max_s``, ``release_s``, else from the recorded routine's step of that id;
+- ``step_finished``: the band ends (rests have no band), the zone stays;
+- ``command_sent`` (``vibrate`` with ``intensity_pct``, ``frequency_hz``; ``stop``): vibration;
+- ``stop`` / ``fault`` with a cause force cannot show (keepalive_lost, firmware_limit,
+  stale_stream, user_stop...): the supervisor is latched there as it was live, so re-arming,
+  restarts and later over-limits line up with the live run. Force-rule stops (over_limit,
+  rate_of_rise, forbidden_zone_contact, max_vibration_time) are found again from the forces.
+
+``analyze_recording`` runs the recorded forces through the same pipeline as ``analyze`` does
+for a CSV, switching setup where the timeline says (dsp.analysis.analyze_segments).
+Before the first zone event the zone is neck_back (DESIGN.md: without a zone, tools assume it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any
+
+from device.errors import InputFileError, RoutineError
+from device.recording import Recording
+from dsp.analysis import DEFAULT_RELEASE_MIN_S, Segment, analyze_segments
+from dsp.events import Cause, EventKind
+from dsp.zones import UnknownZoneError, Zone, get_zone, with_limit
+
+#: Stop causes the analysis finds again from the recorded force (and the vibration timeline);
+#: stops and faults with any other cause are taken from the events as they happened.
+DERIVED_CAUSES = frozenset(
+    {Cause.OVER_LIMIT, Cause.RATE_OF_RISE, Cause.FORBIDDEN_ZONE_CONTACT, Cause.MAX_VIBRATION_TIME}
+)
+
+
+def _zone(name: str | None, limit_n: Any, where: str) -> Zone:
+    try:
+        zone = get_zone(name)
+    except UnknownZoneError as exc:
+        raise InputFileError(f"{where}: {exc.args[0]}") from None
+    if isinstance(limit_n, int | float) and math.isfinite(limit_n) and limit_n > 0:
+        zone, _ = with_limit(zone, float(limit_n))
+    return zone
+
+
+class _StepTimes:
+    """Hold timing per step id from the recorded routine (loaded once, when needed)."""
+
+    def __init__(self, meta: dict[str, Any]) -> None:
+        self.routine_meta = meta.get("routine") or {}
+        self._routine = None
+        self._tried = False
+
+    def hold_times(self, step_id: str | None) -> tuple[float | None, float | None, float | None]:
+        routine = self._load()
+        if routine is None or step_id is None:
+            return None, None, DEFAULT_RELEASE_MIN_S
+        try:
+            step = routine.step(step_id)
+        except KeyError:
+            return None, None, DEFAULT_RELEASE_MIN_S
+        return step.hold_min_s, step.hold_max_s, step.release_s
+
+    def _load(self):
+        if self._tried:
+            return self._routine
+        self._tried = True
+        from device.routines import load_routine
+
+        origin = str(self.routine_meta.get("origin") or "")
+        name = self.routine_meta.get("name")
+        source = origin if origin and not origin.startswith("builtin:") else name
+        if source:
+            try:
+                self._routine = load_routine(source)
+            except (RoutineError, OSError):
+                # The routine file moved or changed: holds are still timed, without the
+                # step's minimum and maximum (reached_min is then never reported).
+                self._routine = None
+        return self._routine
+
+
+def timeline_segments(events: list[dict[str, Any]], meta: dict[str, Any]) -> list[Segment]:
+    """The setup segments of a recording, in time order (the first starts before any sample)."""
+    times = _StepTimes(meta)
+    current = Segment(start_s=-math.inf, zone=get_zone(None))
+    segments = [current]
+    for n, event in enumerate(events, start=1):
+        kind = event.get("kind")
+        detail = event.get("detail") or {}
+        t = event.get("t_s")
+        if not isinstance(t, int | float):
+            continue
+        where = f"events.jsonl line {n}"
+        if kind == EventKind.STEP_STARTED:
+            band = detail.get("band_n") or None
+            band_n = (float(band[0]), float(band[1])) if band else None
+            hold = (None, None, None)
+            if band_n is not None and detail.get("kind") == "press_and_hold":
+                if "hold_min_s" in detail or "hold_max_s" in detail:
+                    hold = (
+                        detail.get("hold_min_s"),
+                        detail.get("hold_max_s"),
+                        detail.get("release_s", DEFAULT_RELEASE_MIN_S),
+                    )
+                else:
+                    hold = times.hold_times(detail.get("step"))
+            new = replace(
+                current,
+                start_s=float(t),
+                zone=_zone(detail.get("zone"), detail.get("limit_n"), where),
+                band_n=band_n,
+                hold_min_s=hold[0],
+                hold_max_s=hold[1],
+                release_min_s=hold[2],
+                label=event.get("unit") or detail.get("step"),
+                new_step=True,
+            )
+        elif kind == EventKind.STEP_FINISHED:
+            new = replace(
+                current,
+                start_s=float(t),
+                band_n=None,
+                hold_min_s=None,
+                hold_max_s=None,
+                release_min_s=None,
+                label=None,
+                new_step=False,
+            )
+        elif kind == EventKind.COMMAND_SENT:
+            command = detail.get("command")
+            pct = float(detail.get("intensity_pct") or 0.0) if command == "vibrate" else 0.0
+            hz = detail.get("frequency_hz") or None
+            new = replace(
+                current,
+                start_s=float(t),
+                vibration_pct=pct,
+                motor_hz=float(hz) if pct > 0 and hz else None,
+                new_step=False,
+            )
+        elif kind in (EventKind.STOP, EventKind.FAULT) and event.get("cause") not in DERIVED_CAUSES:
+            new = replace(
+                current,
+                start_s=float(t),
+                new_step=False,
+                latch=(str(kind), str(event.get("cause"))),
+            )
+        else:
+            continue
+        if kind not in (EventKind.STOP, EventKind.FAULT):
+            new = replace(new, latch=None)
+        current = new
+        if segments[-1].start_s == new.start_s and len(segments) > 1:
+            # several changes between the same two batches: the last setup wins
+            segments[-1] = replace(
+                new,
+                new_step=new.new_step or segments[-1].new_step,
+                latch=new.latch or segments[-1].latch,
+            )
+        else:
+            segments.append(new)
+    return segments
+
+
+def analyze_recording(rec: Recording) -> dict[str, Any]:
+    """``analyze``'s report for a recording: ``{"events", "summary", "steps",
+    "recording"}``. Raises InputFileError when the recording has too few samples."""
+    if rec.t_s.size < 2:
+        raise InputFileError(
+            f"{rec.folder}: the recording has {rec.t_s.size} samples; need at least 2"
+        )
+    segments = timeline_segments(rec.events, rec.meta)
+    try:
+        report = analyze_segments(rec.t_s, rec.force_n, segments, rate_hz=rec.rate_hz)
+    except ValueError as exc:
+        raise InputFileError(f"{rec.folder}: {exc}") from exc
+    routine = rec.meta.get("routine") or {}
+    report["recording"] = {
+        "folder": str(rec.folder),
+        "started_at": rec.meta.get("started_at"),
+        "complete": rec.complete,
+        "routine": routine.get("name"),
+        "device": (rec.meta.get("device") or {}).get("model"),
+        "warnings": list(rec.warnings),
+    }
+    return report
