@@ -1,0 +1,216 @@
+"""The live pressure window on simulated devices (pytest-qt, offscreen, qasync).
+
+Each test drives the real window and controller against ``sim://`` devices at a few times
+real speed and checks what the simulated firmware saw (motor, Stop commands) and what the
+window shows (curves, banner, colours, step). Waits are on conditions, never on timing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6 import QtCore
+
+from device.recording import read_recording
+from device.routines import load_routine
+from dsp.decisions import SafetyState
+from ui.live_controller import AlarmLevel
+from ui.live_window import COLOURS
+
+WAIT_S = 20.0
+
+
+async def until(window, cond, what: str, timeout_s: float = WAIT_S) -> None:
+    ok = await window.controller.wait_until(cond, timeout_s)
+    window.controller.raise_if_failed()
+    assert ok, f"timed out waiting for {what}"
+
+
+async def redraws(window, count: int = 2) -> None:
+    frames = window.frames
+    await until(window, lambda: window.frames >= frames + count, "redraws")
+
+
+def _firmware(window):
+    return window.controller.session.link.firmware
+
+
+def test_curves_fill_with_the_simulated_force(drive):
+    async def body(window):
+        c = window.controller
+        await c.connect("sim://ball")  # default scenario: 6 N from t = 1.8 s to 10 s
+        await until(window, lambda: c.state.t_s > 5.0, "5 s of data")
+        await redraws(window, 3)
+        fw = _firmware(window)
+        truth_n = fw.scenario.force_at(fw.t_s)
+        assert truth_n == pytest.approx(6.0)
+        x_raw, y_raw = window.raw_curve.getData()
+        x_f, y_f = window.filtered_curve.getData()
+        # a window of the last 10 s, decimated to about the plot's width in pixels
+        assert -10.0 <= x_f[0] < -4.5 and x_f[-1] == pytest.approx(0.0, abs=0.05)
+        assert len(x_f) <= 2 * window.view.width() + 100 and len(x_raw) == len(x_f)
+        # before the press: about 0 N; the last second: the scenario's 6 N
+        assert np.median(y_f[x_f < x_f[0] + 0.5]) == pytest.approx(0.0, abs=0.3)
+        last = x_f > -1.0
+        assert np.median(y_f[last]) == pytest.approx(truth_n, abs=0.2)
+        assert np.median(y_raw[last]) == pytest.approx(truth_n, abs=0.2)
+        assert c.state.force_n == pytest.approx(fw.true_force_n, abs=0.4)
+        assert "6.0 N" in window.readout.text()
+        status = window.status.text()
+        assert "link sim" in status and "battery 96 %" in status and "gaps 0" in status
+        assert c.alarm().level == AlarmLevel.OK
+
+    drive(body)
+
+
+@pytest.mark.parametrize("how", ["button", "space", "escape"])
+def test_stop_sends_stop_and_the_motor_stops(drive, qtbot, how):
+    async def body(window):
+        c = window.controller
+        await c.connect("sim://ball")
+        window.vibration_slider.setValue(20)  # neck_back caps at 30 %
+        fw = _firmware(window)
+        await until(window, lambda: fw.motor_on, "the motor to run")
+        stops_before = fw.stops_received
+        if how == "button":
+            qtbot.mouseClick(window.stop_button, QtCore.Qt.MouseButton.LeftButton)
+        else:
+            key = QtCore.Qt.Key.Key_Space if how == "space" else QtCore.Qt.Key.Key_Escape
+            qtbot.keyClick(window, key)
+        await until(window, lambda: not fw.motor_on, "the motor to stop")
+        await redraws(window)
+        assert fw.stops_received > stops_before
+        assert any(e.name == "stop_received" for e in fw.events)
+        assert window.vibration_slider.value() == 0 and c.vibration_pct == 0.0
+        assert window.banner.text() == "Stopped by you"
+        assert [e["cause"] for e in c.events if e["kind"] == "stop"] == ["user_stop"]
+
+    drive(body)
+
+
+def test_over_limit_turns_the_alarm_on_with_its_cause(drive, tmp_path):
+    scenario_file = tmp_path / "over.toml"
+    scenario_file.write_text(
+        'name = "past-neck-back"\n'
+        "press = [\n"
+        "  { t_s = 0.5, force_n = 5.0, ramp_s = 0.5 },\n"
+        "  { t_s = 4.0, force_n = 15.0, ramp_s = 0.5 },\n"
+        "  { t_s = 6.0, force_n = 0.0, ramp_s = 1.0 },\n"
+        "]\n"
+    )
+
+    async def body(window):
+        c = window.controller
+        await c.connect(f"sim://ball?scenario={scenario_file}")
+        c.start_recording(tmp_path / "rec")
+        assert c.current_zone.name == "neck_back" and c.current_zone.limit_n == 10.0
+        window.vibration_slider.setValue(25)
+        fw = _firmware(window)
+        await until(window, lambda: fw.motor_on, "the motor to run")
+        await until(window, lambda: c.state.safety is SafetyState.STOPPED, "the stop")
+        await redraws(window)
+        assert not fw.motor_on and fw.stops_received >= 1
+        assert c.state.alarm == "over_limit"
+        assert c.alarm().level == AlarmLevel.ALARM
+        banner = window.banner.text()
+        assert "Over the limit" in banner and "STOPPED" in banner
+        assert window.view.background.brush().color().name() == COLOURS[AlarmLevel.ALARM]
+        stops = [e for e in c.events if e["kind"] == "stop"]
+        assert stops[0]["cause"] == "over_limit" and stops[0]["detail"]["was_vibrating"]
+        texts = [window.events_list.item(i).text() for i in range(window.events_list.count())]
+        assert any("stop: over_limit" in t for t in texts)
+        # re-arm is refused while force is still high, accepted once it has eased off
+        await until(window, lambda: c.state.filtered_n < 1.0, "the release")
+        await until(window, c.rearm, "the re-arm", timeout_s=WAIT_S)
+        await redraws(window)
+        assert c.alarm().level == AlarmLevel.OK
+        assert window.view.background.brush().color().name() == COLOURS[AlarmLevel.OK]
+        assert "REC rec" in window.status.text()
+        c.stop_recording()
+
+    drive(body)
+    recording = read_recording(tmp_path / "rec")
+    assert recording.complete and recording.t_s.size > 1000
+    causes = [e.get("cause") for e in recording.events if e["kind"] == "stop"]
+    assert causes[0] == "over_limit"
+    assert any(e["kind"] == "rearmed" for e in recording.events)
+
+
+ROUTINE = """
+format = 1
+name = "window-test"
+title = "Window test"
+
+[[steps]]
+id = "settle"
+kind = "cue"
+title = "Settle"
+instruction = "Sit upright."
+duration_s = 2
+
+[[steps]]
+id = "squeeze"
+kind = "press_and_hold"
+title = "Shoulder squeeze"
+instruction = "Press the ball into the shoulder."
+zone = "upper_trapezius"
+band_n = [15, 30]
+hold_min_s = 2
+hold_max_s = 4
+release_s = 2
+vibration = { pattern = "pulse", intensity_pct = 30 }
+
+[[steps]]
+id = "warmth"
+kind = "aftercare"
+title = "Warmth"
+instruction = "A warm shower helps."
+duration_s = 1
+"""
+
+
+def test_routine_steps_advance(drive, tmp_path):
+    path = tmp_path / "window-test.toml"
+    path.write_text(ROUTINE)
+    routine = load_routine(path)
+    shown: list[str] = []
+    holds: list[str] = []
+
+    async def body(window):
+        c = window.controller
+
+        def watch() -> bool:
+            text = window.step_label.text()
+            if not shown or shown[-1] != text:
+                shown.append(text)
+            if window.hold_label.text():
+                holds.append(window.hold_label.text())
+            return c.summary is not None
+
+        await c.connect("sim://ball?user=scripted")
+        c.start_routine(routine)
+        assert c.routine_running
+        await redraws(window)
+        assert not window.zone_combo.isEnabled() and window.routine_button.text() == "End routine"
+        await until(window, watch, "the routine to finish", timeout_s=30.0)
+        await redraws(window)
+        assert str(c.summary.end) == "completed", c.summary.message
+        assert [u.step_id for u in c.summary.units] == ["settle", "squeeze", "warmth"]
+        assert all(u.completed for u in c.summary.units)
+        started = [e["detail"]["step"] for e in c.events if e["kind"] == "step_started"]
+        # a unit that was stopped starts over: the same step may start twice in a row
+        assert [s for i, s in enumerate(started) if i == 0 or started[i - 1] != s] == [
+            "settle",
+            "squeeze",
+            "warmth",
+        ]
+        assert window.step_label.text().startswith("Routine ended: routine completed")
+        # the window's own loop supervises again after the routine
+        assert c.live is not None and c.runner is None
+
+    drive(body, speed=8.0, unattended=True)
+    steps = [s for s in shown if s.startswith("Step ")]
+    assert steps[0].startswith("Step 1 of 3: settle")
+    assert any(s.startswith("Step 2 of 3: squeeze") for s in steps)
+    assert steps[-1].startswith("Step 3 of 3: warmth")
+    assert any("to go" in h for h in holds) and any("hold reached" in h for h in holds)

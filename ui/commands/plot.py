@@ -1,0 +1,42 @@
+"""``massagectl plot [URL]``: the live pressure window (ui/live_window.py)."""
+
+from __future__ import annotations
+
+from device.errors import UsageError
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "plot",
+        help="live pressure window: plots, alarms, controls, routines",
+        description=(
+            "Open the live pressure window on a device: raw and filtered force over a rolling "
+            "window, the zone's limit and warning band, hold progress, status, a large force "
+            "readout, vibration and routine controls, and a STOP button (Space or Esc). "
+            "Without URL the window opens with its Connect dialog."
+        ),
+    )
+    p.add_argument("url", nargs="?", metavar="URL", help="device URL, e.g. sim://ball")
+    p.add_argument(
+        "--window-s", type=float, default=10.0, metavar="S", help="seconds shown (default 10)"
+    )
+    p.add_argument("--speed", type=float, default=1.0, metavar="K", help="simulation speed")
+    p.add_argument(
+        "--fps", type=int, default=30, metavar="N", help="redraws per second (1-60, default 30)"
+    )
+    p.add_argument("--routine", metavar="NAME", help="start this routine once connected")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ui.live_window import MAX_FPS, MIN_WINDOW_S, run_window
+
+    if args.window_s < MIN_WINDOW_S:
+        raise UsageError(f"--window-s must be at least {MIN_WINDOW_S:g}")
+    if args.speed <= 0:
+        raise UsageError("--speed must be positive")
+    if not 1 <= args.fps <= MAX_FPS:
+        raise UsageError(f"--fps must be 1-{MAX_FPS}")
+    return run_window(
+        args.url, routine=args.routine, speed=args.speed, window_s=args.window_s, fps=args.fps
+    )
