@@ -23,6 +23,7 @@ unterminated last line: readers skip it with a ``RecordingWarning`` (and list it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import math
@@ -128,6 +129,14 @@ def session_meta(
         meta["screening"] = screening
     meta.update(extra)
     return meta
+
+
+def check_record_folder(folder: str | Path) -> None:
+    """Raise UsageError now (before connecting) if ``folder`` cannot take a new recording:
+    it exists and is not a folder, or it is a folder that holds anything."""
+    path = Path(folder)
+    if path.exists():
+        _prepare_folder(path)
 
 
 def _prepare_folder(folder: Path) -> None:
@@ -500,3 +509,66 @@ def read_recording(folder: str | Path) -> Recording:
         events=events,
         warnings=skipped,
     )
+
+
+class StreamRecording:
+    """A recording of a plain stream (``massagectl stream --record``): no routine runs, so a
+    ForcePipeline on ``zone`` (neck_back by default) supplies the filtered column and its
+    warnings and stops; the zone is recorded as a ``step_started`` event at the start so that
+    the recording carries its own timeline. Create after the session has started."""
+
+    def __init__(self, folder: str | Path, session, *, zone_name: str | None = None) -> None:
+        from dsp.pipeline import ForcePipeline
+        from dsp.zones import get_zone
+
+        zone = get_zone(zone_name)
+        self.session = session
+        self.pipeline = ForcePipeline(session.rate_hz, session.calibration, zone)
+        self.recorder = Recorder.create(folder, session_meta(session, command="stream"))
+        self.recorder.record_event(
+            "step_started",
+            0.0,
+            {
+                "step": "stream",
+                "kind": "stream",
+                "zone": zone.name,
+                "limit_n": zone.limit_n,
+                "band_n": [],
+            },
+            unit="stream",
+        )
+        self._t0_host_s = time.monotonic()
+        self._last_crc = 0
+
+    def on_batch(self, batch) -> None:
+        """Run the pipeline on one SampleBatch and record the batch and its decisions."""
+        crc = self.session.link.stats.crc_errors
+        result = self.pipeline.on_batch(
+            batch.t_s,
+            batch.raw_counts,
+            batch.t_host_s - self._t0_host_s,
+            seq_gap=batch.gap,
+            crc_errors=crc - self._last_crc,
+        )
+        self._last_crc = crc
+        self.recorder.on_batch(batch, result)
+        for decision in result.events:
+            self.recorder.on_event({**decision.to_dict(), "unit": "stream"})
+
+    def finish(self) -> None:
+        """Complete the recording (safe twice)."""
+        self.recorder.finish(None)
+
+
+@contextlib.asynccontextmanager
+async def stream_recording(folder: str | Path | None, session):
+    """``async with session, stream_recording(folder, session) as rec``: a StreamRecording
+    (finished on the way out, whatever happens) or None when ``folder`` is None."""
+    if folder is None:
+        yield None
+        return
+    recording = StreamRecording(folder, session)
+    try:
+        yield recording
+    finally:
+        recording.finish()

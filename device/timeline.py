@@ -7,7 +7,9 @@ A live session changes the pipeline's setup between batches; the events say when
   ``press_and_hold`` step is taken from the detail when it carries ``hold_min_s``,
   ``hold_max_s``, ``release_s``, else from the recorded routine's step of that id;
 - ``step_finished``: the band ends (rests have no band), the zone stays;
-- ``command_sent`` (``vibrate`` with ``intensity_pct``, ``frequency_hz``; ``stop``): vibration;
+- ``command_sent`` (``vibrate`` with ``intensity_pct``, ``frequency_hz``; ``stop``): vibration
+  (other commands, such as ``auto_zero``, do not change the setup: force_n is recorded after
+  calibration, so a re-zeroing is already in it);
 - ``stop`` / ``fault`` with a cause force cannot show (keepalive_lost, firmware_limit,
   stale_stream, user_stop...): the supervisor is latched there as it was live, so re-arming,
   restarts and later over-limits line up with the live run. Force-rule stops (over_limit,
@@ -131,7 +133,7 @@ def timeline_segments(events: list[dict[str, Any]], meta: dict[str, Any]) -> lis
                 label=None,
                 new_step=False,
             )
-        elif kind == EventKind.COMMAND_SENT:
+        elif kind == EventKind.COMMAND_SENT and detail.get("command") in ("vibrate", "stop"):
             command = detail.get("command")
             pct = float(detail.get("intensity_pct") or 0.0) if command == "vibrate" else 0.0
             hz = detail.get("frequency_hz") or None

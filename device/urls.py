@@ -1,5 +1,5 @@
 """Device URLs: ``serial:///dev/ttyACM0``, ``ble://NAME`` or ``ble://AA:BB:CC:DD:EE:FF``,
-``sim://ball?scenario=FILE&speed=K``, ``sim://handheld``, ``replay://DIR``.
+``sim://ball?scenario=FILE&speed=K``, ``sim://handheld``, ``replay://DIR?speed=K|max``.
 
 Parsed by hand: a BLE address looks like host:port to ``urllib`` and is not one.
 """
@@ -66,6 +66,16 @@ def parse_url(url: str) -> DeviceUrl:
                 raise BadUrlError(f"{url!r}: speed must be a positive number") from None
         if params.get("user", "scripted") != "scripted":
             raise BadUrlError(f"{url!r}: user= takes one value, 'scripted'")
+    elif scheme == "replay":
+        unknown = set(params) - {"speed"}
+        if unknown:
+            raise BadUrlError(f"{url!r}: unknown parameter(s) {', '.join(sorted(unknown))}")
+        speed = params.get("speed", "1")
+        try:
+            if speed.lower() != "max" and not float(speed) > 0:
+                raise ValueError
+        except ValueError:
+            raise BadUrlError(f"{url!r}: speed must be a positive number or 'max'") from None
     elif scheme == "ble" and ":" in target and not _BLE_ADDRESS.match(target):
         raise BadUrlError(f"{url!r}: a BLE address is six hex pairs, like AA:BB:CC:DD:EE:FF")
     return DeviceUrl(scheme, target, params)

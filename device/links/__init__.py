@@ -13,7 +13,7 @@ from device.urls import DeviceUrl, parse_url
 def open_link(url: str | DeviceUrl, **options) -> Link:
     """A link for ``url`` (not yet opened: use ``async with open_link(url) as link``).
 
-    ``options`` go to the transport: ``speed`` for sim://, ``hci`` for ble://.
+    ``options`` go to the transport: ``speed`` for sim:// and replay://, ``hci`` for ble://.
     """
     parsed = url if isinstance(url, DeviceUrl) else parse_url(url)
     if parsed.scheme == "serial":
@@ -28,6 +28,10 @@ def open_link(url: str | DeviceUrl, **options) -> Link:
         from device.links.ble import BleLink
 
         return BleLink(parsed, **options)
+    if parsed.scheme == "replay":
+        from device.links.replay import ReplayLink
+
+        return ReplayLink(parsed, **options)
     from device.errors import BadUrlError
 
     raise BadUrlError(f"{parsed}: the {parsed.scheme}:// link is not available yet")

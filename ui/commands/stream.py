@@ -7,6 +7,7 @@ import sys
 import time
 
 from device.links import open_link
+from device.recording import check_record_folder, stream_recording
 from device.session import DEFAULT_RATE_HZ, DEFAULT_SAMPLES_PER_BATCH, DeviceSession
 
 
@@ -43,6 +44,14 @@ def register(sub) -> None:
             "ble:// only: use the Bumble backend on this HCI transport, e.g. "
             "tcp-client:127.0.0.1:PORT from 'massagectl sim ble', or usb:0 "
             "(same as MASSAGECTL_BLE=bumble:TRANSPORT, and wins over it)"
+        ),
+    )
+    p.add_argument(
+        "--record",
+        metavar="DIR",
+        help=(
+            "record to DIR (a new or empty folder): samples, events (neck_back limits) and "
+            "session info; see docs/recording.md"
         ),
     )
     p.set_defaults(func=run)
@@ -85,11 +94,13 @@ async def run(args) -> int:
 
     if args.duration is not None and args.duration <= 0:
         raise UsageError("--duration must be positive")
+    if args.record:
+        check_record_folder(args.record)
     link = open_link(args.url, **_link_options(args))
     session = DeviceSession(link, rate_hz=args.rate, samples_per_batch=args.batch)
     meter = _Meter()
     tty = sys.stdout.isatty() and not args.json
-    async with session:
+    async with session, stream_recording(args.record, session) as recording:
         if not args.json:
             info = session.info
             print(
@@ -117,6 +128,8 @@ async def run(args) -> int:
                     meter.last_print = now
                     text = meter.line(session, batch)
                     print("\r" + text if tty else text, end="" if tty else "\n", flush=True)
+            if recording is not None:
+                recording.on_batch(batch)
             if args.duration is not None and batch.t_s[-1] >= args.duration:
                 break
     if args.json:

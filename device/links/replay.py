@@ -1,0 +1,169 @@
+"""``replay://DIR``: a recording played back as a device.
+
+The recording's device answers Hello with a DeviceInfo carrying the recorded device's
+identity and the calibration the session used, and, once streaming is asked for, sends the
+recorded raw counts as ForceBatch messages with their original batch sequence numbers and
+device times. Every command is acknowledged and nothing moves: a replay has no motor.
+
+Pace: ``speed`` (``?speed=K`` in the URL or the ``speed`` option; the option wins) plays K
+times real time (default 1); ``speed=max`` plays as fast as the reader takes it. The link ends
+(iteration stops, no error) after the last recorded batch. Batches are played as they were
+recorded, whatever rate or batch size SetStream asks for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from dataclasses import replace
+
+import numpy as np
+
+from device.errors import BadUrlError
+from device.links.base import _CLOSED, Link
+from device.recording import Recording, read_recording
+from firmware_bridge.messages import (
+    MAX_SAMPLES_PER_BATCH,
+    PROTOCOL_VERSION,
+    Ack,
+    DeviceInfo,
+    ForceBatch,
+    Hello,
+    Keepalive,
+    Message,
+    SetStream,
+    Tare,
+    TareResult,
+)
+
+U32 = 1 << 32
+
+
+def parse_speed(value: str | float | None, where: str) -> float:
+    """A replay speed: a positive number, or "max" (returned as infinity)."""
+    if value is None:
+        return 1.0
+    if isinstance(value, str) and value.strip().lower() == "max":
+        return math.inf
+    try:
+        speed = float(value)
+    except (TypeError, ValueError):
+        speed = -1.0
+    if not speed > 0:
+        raise BadUrlError(f"{where}: speed must be a positive number or 'max', got {value!r}")
+    return speed
+
+
+class ReplayLink(Link):
+    kind = "replay"
+    max_samples_per_batch = MAX_SAMPLES_PER_BATCH
+
+    def __init__(self, url, *, speed: float | str | None = None, **_options) -> None:
+        super().__init__(url)
+        self.speed = parse_speed(speed if speed is not None else url.params.get("speed"), str(url))
+        self.recording: Recording | None = None
+        self._seq = 0
+        self._player: asyncio.Task | None = None
+        self.batches_sent = 0
+
+    async def _open(self) -> None:
+        # Reading is synchronous (numpy); a long recording takes ~1 s per 500k samples.
+        self.recording = read_recording(self.url.target)
+
+    async def _send(self, msg: Message) -> None:
+        match msg:
+            case Hello():
+                self._reply(self._device_info())
+            case SetStream():
+                self._stop_player()
+                if msg.rate_hz:
+                    self._player = asyncio.get_running_loop().create_task(
+                        self._play(), name="replay-player"
+                    )
+                self._reply(Ack(cmd_seq=msg.seq, cmd_type=msg.TYPE))
+            case Keepalive():
+                pass
+            case Tare():
+                self._reply(
+                    TareResult(cmd_seq=msg.seq, offset_counts=round(self._calibration()[1]))
+                )
+            case _:
+                self._reply(Ack(cmd_seq=msg.seq, cmd_type=msg.TYPE))
+
+    async def _close(self) -> None:
+        self._stop_player(wait=True)
+        if self._player is not None:
+            try:
+                await self._player
+            except asyncio.CancelledError:
+                pass
+            self._player = None
+
+    # ---- device side ----------------------------------------------------------------------
+
+    def _reply(self, msg: Message) -> None:
+        if self.state.value == "closed":
+            return
+        self._deliver(replace(msg, seq=self._seq))
+        self._seq = (self._seq + 1) & 0xFFFF
+
+    def _calibration(self) -> tuple[float, float]:
+        meta = self.recording.meta
+        cal = meta.get("calibration") or {}
+        dev = meta.get("device") or {}
+        scale = cal.get("scale_counts_per_n", dev.get("cal_scale_counts_per_n", 1.0))
+        offset = cal.get("offset_counts", dev.get("cal_offset_counts", 0))
+        return float(scale), float(offset)
+
+    def _device_info(self) -> DeviceInfo:
+        dev = self.recording.meta.get("device") or {}
+        scale, offset = self._calibration()
+        rate = round(self.recording.rate_hz) or 1000
+        return DeviceInfo(
+            model=str(dev.get("model", "replay"))[:16],
+            firmware=str(dev.get("firmware", "replay"))[:8],
+            serial_number=str(dev.get("serial_number", ""))[:16],
+            protocol_version=PROTOCOL_VERSION,
+            rate_min_hz=int(dev.get("rate_min_hz", rate)),
+            rate_max_hz=int(dev.get("rate_max_hz", rate)),
+            motor_kind=0,
+            motor_freq_min_hz=int(dev.get("motor_freq_min_hz", 0)),
+            motor_freq_max_hz=int(dev.get("motor_freq_max_hz", 0)),
+            cal_scale_counts_per_n=scale,
+            cal_offset_counts=round(offset),
+        )
+
+    def _stop_player(self, wait: bool = False) -> None:
+        if self._player is not None and not self._player.done():
+            self._player.cancel()
+        if not wait:
+            self._player = None
+
+    async def _play(self) -> None:
+        """Send the recorded batches at their recorded pace (scaled), then end the link."""
+        rec = self.recording
+        bounds = rec.batch_bounds()
+        rate_hz = round(rec.rate_hz) or 1000
+        t_us = np.round(rec.t_s * 1e6).astype(np.int64) % U32
+        t0_s = float(rec.t_s[0]) if rec.t_s.size else 0.0
+        start_host_s = time.monotonic()
+        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+            if math.isinf(self.speed):
+                await asyncio.sleep(0)  # let the reader keep up
+            else:
+                due_s = start_host_s + (float(rec.t_s[b - 1]) - t0_s) / self.speed
+                wait_s = due_s - time.monotonic()
+                await asyncio.sleep(max(0.0, wait_s))
+            for c in range(a, b, MAX_SAMPLES_PER_BATCH):
+                d = min(b, c + MAX_SAMPLES_PER_BATCH)
+                self._deliver(
+                    ForceBatch(
+                        seq=int(rec.seq[c]) & 0xFFFF,
+                        t_us=int(t_us[c]),
+                        rate_hz=rate_hz,
+                        samples=tuple(rec.raw_counts[c:d].tolist()),
+                    )
+                )
+                self.batches_sent += 1
+        self._inbox.put_nowait(_CLOSED)  # end of the recording: the stream ends cleanly
