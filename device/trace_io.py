@@ -35,7 +35,7 @@ def read_force_csv(path: str | Path) -> ForceTrace:
     a non-numeric value, time not strictly increasing, or fewer than 2 samples."""
     p = Path(path)
     if p.is_dir():
-        raise InputFileError(f"{p}: is a folder; recordings are not supported yet (give a CSV)")
+        raise InputFileError(f"{p}: is a folder; give a CSV (read recordings with read_recording)")
     try:
         fh = p.open(newline="", encoding="utf-8")
     except OSError as exc:

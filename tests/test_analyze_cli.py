@@ -85,9 +85,10 @@ def test_bad_input_is_one_line_naming_the_row(tmp_path, capsys, content, message
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
-def test_a_folder_is_not_supported_yet(tmp_path, capsys):
+def test_a_folder_that_is_not_a_recording_is_one_line(tmp_path, capsys):
     assert main(["analyze", str(tmp_path)]) == 2
-    assert "recordings are not supported yet" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "not a recording (no session.json)" in err and len(err.strip().splitlines()) == 1
 
 
 def test_installed_command_runs_as_a_subprocess(session_trace):

@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "ui.commands.screen",
     "ui.commands.routines",
     "ui.commands.analyze",
+    "ui.commands.report",
     "ui.commands.plot",
 ]
 

@@ -1,9 +1,12 @@
-"""``massagectl analyze FILE``: run a recorded force trace through the live pipeline."""
+"""``massagectl analyze FILE|DIR``: run a force trace (CSV) or a recording folder through the
+live pipeline. A recording brings its own zones, bands and motor frequency (its events);
+the zone and band options are for CSV traces only."""
 
 from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from device.errors import UsageError
 from device.trace_io import read_force_csv
@@ -19,10 +22,14 @@ def register(sub) -> None:
             "Run a force trace through the same filters, safety supervisor and hold timing "
             "as a live session, and report over-limits, warnings, stops, faults, holds and "
             "fast releases. FILE is a CSV with a header and columns t_s,force_n (seconds, "
-            "newtons; other columns are ignored). Output schema: docs/analyze.md."
+            "newtons; other columns are ignored), or a recording folder (--record), whose "
+            "events give the zone, band and motor frequency over time. Output schema: "
+            "docs/analyze.md and docs/recording.md."
         ),
     )
-    p.add_argument("file", metavar="FILE", help="CSV with columns t_s,force_n")
+    p.add_argument(
+        "file", metavar="FILE", help="CSV with columns t_s,force_n, or a recording folder"
+    )
     p.add_argument(
         "--zone",
         choices=sorted(DEFAULT_ZONES),
@@ -63,7 +70,12 @@ def _band(text: str | None) -> tuple[float, float] | None:
     return lo, hi
 
 
+_TRACE_ONLY = ("zone", "limit_n", "band", "hold_min", "hold_max", "motor_hz")
+
+
 def run(args) -> int:
+    if Path(args.file).is_dir():
+        return _run_recording(args)
     try:
         zone = get_zone(args.zone)
     except UnknownZoneError as exc:
@@ -122,6 +134,61 @@ def _print_table(report: dict) -> None:
         print(f"{e['type']:<13} {when:>9.3f}  {details}")
     if not report["events"]:
         print("(no events)")
+    band = "-" if s["time_in_band_s"] is None else f"{s['time_in_band_s']:g} s"
+    print(
+        f"peak {s['peak_n']:g} N filtered ({s['peak_raw_n']:g} N raw) at {s['peak_t_s']:g} s; "
+        f"time in band {band}; time over the limit {s['time_over_limit_s']:g} s"
+    )
+    print("counts: " + ", ".join(f"{k} {v}" for k, v in s["counts"].items()))
+
+
+def _run_recording(args) -> int:
+    """Analyze a recording folder: its own timeline sets zone, band and vibration."""
+    from device.recording import RecordingWarning, read_recording
+    from device.timeline import analyze_recording
+
+    given = [n for n in _TRACE_ONLY if getattr(args, n) is not None]
+    if given:
+        names = ", ".join("--" + n.replace("_", "-") for n in given)
+        raise UsageError(
+            f"{names}: a recording's zones, bands and motor frequency come from its events; "
+            "these options are for CSV traces"
+        )
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RecordingWarning)  # reported below, on stderr
+        rec = read_recording(args.file)
+    for text in rec.warnings:
+        print(f"massagectl analyze: warning: {text}", file=sys.stderr)
+    report = analyze_recording(rec)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        _print_recording(report)
+    return 0
+
+
+def _print_recording(report: dict) -> None:
+    s = report["summary"]
+    r = report["recording"]
+    state = "complete" if r["complete"] else "incomplete (the recorder did not finish)"
+    print(
+        f"recording {r['folder']} ({state}): {s['samples']} samples at {s['rate_hz']:g} Hz, "
+        f"{s['duration_s']:g} s; routine {r['routine'] or '-'}"
+    )
+    print(f"{'step':<44} {'zone':<18} {'band_n':>9} {'in band':>8} {'peak':>7}  holds / stops")
+    for st in report["steps"]:
+        if st["label"] is None and not st["holds"] and not st["stops"]:
+            continue
+        band = "-" if st["band_n"] is None else f"{st['band_n'][0]:g}:{st['band_n'][1]:g}"
+        in_band = "-" if st["time_in_band_s"] is None else f"{st['time_in_band_s']:.1f} s"
+        holds = ", ".join(f"hold {h['duration_s']:.1f} s" for h in st["holds"])
+        stops = ", ".join(f"{e['type']} {e['cause']} at {e['t_s']:.2f} s" for e in st["stops"])
+        print(
+            f"{(st['label'] or '(between steps)')[:44]:<44} {st['zone']:<18} {band:>9} "
+            f"{in_band:>8} {st['peak_n']:>5.1f} N  " + "; ".join(x for x in (holds, stops) if x)
+        )
     band = "-" if s["time_in_band_s"] is None else f"{s['time_in_band_s']:g} s"
     print(
         f"peak {s['peak_n']:g} N filtered ({s['peak_raw_n']:g} N raw) at {s['peak_t_s']:g} s; "

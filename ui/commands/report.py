@@ -1,0 +1,166 @@
+"""``massagectl report DIR [--png FILE] [--json]``: what happened in a recorded session.
+
+Per step: holds and their durations, time in the target band, peak force, and stops with
+their causes. The per-step figures come from the run summary the recorder saved at the end
+(``session.json``: what the live run measured); a recording without one (a killed process,
+a ``stream`` recording) is summarised from a re-analysis of its forces and timeline instead,
+and the report says so. Stops and faults are listed from the recorded events either way.
+``--png`` draws force against the zone limits over time with holds and stops marked.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from typing import Any
+
+from device.recording import Recording, RecordingWarning, read_recording
+from device.timeline import analyze_recording
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "report",
+        help="summarise a recording (per step: holds, time in band, peaks, stops) and plot it",
+        description=(
+            "Summarise a recording folder (made with --record): per step the holds and their "
+            "durations, time in the target band, peak force and stops with their causes. "
+            "With --png, also draw force (raw thin, filtered bold) against the zone limits "
+            "over time with holds and stops marked. Format: docs/recording.md."
+        ),
+    )
+    p.add_argument("folder", metavar="DIR", help="a recording folder")
+    p.add_argument("--png", metavar="FILE", help="write a plot of the session to FILE (PNG)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=run)
+
+
+def _live_steps(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "label": u["label"],
+            "zone": u["zone"],
+            "limit_n": u["limit_n"],
+            "band_n": u.get("band_n"),
+            "started_t_s": u.get("started_t_s"),
+            "ended_t_s": u.get("ended_t_s"),
+            "completed": u.get("completed"),
+            "holds_s": [h["duration_s"] for h in u.get("holds", [])],
+            "time_in_band_s": u.get("time_in_band_s") if u.get("band_n") else None,
+            "peak_n": u.get("peak_n"),
+            "stops": [{"cause": s["cause"], "t_s": s["t_s"]} for s in u.get("stops", [])],
+        }
+        for u in summary.get("units", [])
+    ]
+
+
+def _analysed_steps(analysis: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "label": st["label"] or "(between steps)",
+            "zone": st["zone"],
+            "limit_n": st["limit_n"],
+            "band_n": st["band_n"],
+            "started_t_s": st["start_s"],
+            "ended_t_s": st["end_s"],
+            "completed": None,
+            "holds_s": [h["duration_s"] for h in st["holds"]],
+            "time_in_band_s": st["time_in_band_s"],
+            "peak_n": st["peak_raw_n"],
+            "stops": [{"cause": e["cause"], "t_s": e["t_s"]} for e in st["stops"]],
+        }
+        for st in analysis["steps"]
+        if st["label"] is not None or st["holds"] or st["stops"]
+    ]
+
+
+def build_report(rec: Recording, analysis: dict[str, Any]) -> dict[str, Any]:
+    """The report as plain data (the --json output)."""
+    meta = rec.meta
+    summary = meta.get("summary")
+    live = isinstance(summary, dict) and bool(summary.get("units"))
+    device = meta.get("device") or {}
+    stops = [
+        {
+            "kind": e["kind"],
+            "cause": e.get("cause"),
+            "t_s": e.get("t_s"),
+            "unit": e.get("unit"),
+            "force_n": e.get("force_n"),
+        }
+        for e in rec.events
+        if e.get("kind") in ("stop", "fault")
+    ]
+    return {
+        "folder": str(rec.folder),
+        "started_at": meta.get("started_at"),
+        "finished_at": meta.get("finished_at"),
+        "complete": rec.complete,
+        "device": {k: device.get(k) for k in ("model", "firmware", "serial_number")},
+        "routine": (meta.get("routine") or {}).get("name"),
+        "end": summary.get("end") if isinstance(summary, dict) else None,
+        "message": summary.get("message") if isinstance(summary, dict) else None,
+        "advice": summary.get("advice") if isinstance(summary, dict) else None,
+        "samples": int(rec.t_s.size),
+        "duration_s": analysis["summary"]["duration_s"],
+        "source": "live summary" if live else "re-analysis of the recording",
+        "steps": _live_steps(summary) if live else _analysed_steps(analysis),
+        "stops": stops,
+        "peak_n": analysis["summary"]["peak_raw_n"],
+        "time_in_band_s": analysis["summary"]["time_in_band_s"],
+        "warnings": list(rec.warnings),
+    }
+
+
+def run(args) -> int:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RecordingWarning)  # reported below, on stderr
+        rec = read_recording(args.folder)
+    for text in rec.warnings:
+        print(f"massagectl report: warning: {text}", file=sys.stderr)
+    analysis = analyze_recording(rec)
+    report = build_report(rec, analysis)
+    if args.png:
+        from ui.report_plot import write_png
+
+        title = f"{report['routine'] or 'stream'} - {report['started_at'] or ''}"
+        report["png"] = str(write_png(args.png, rec, analysis, title=title))
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        _print(report)
+    return 0
+
+
+def _print(r: dict[str, Any]) -> None:
+    dev = r["device"]
+    state = "complete" if r["complete"] else "INCOMPLETE: the recorder did not finish"
+    print(
+        f"{r['routine'] or 'stream'} on {dev['model'] or '?'} (sn {dev['serial_number'] or '?'}), "
+        f"started {r['started_at']}, {r['duration_s']:g} s of device time ({state})"
+    )
+    if r["end"]:
+        print(f"ended: {r['end']}" + (f" ({r['message']})" if r["message"] else ""))
+    print(f"per step, from the {r['source']}:")
+    for st in r["steps"]:
+        band = "" if not st["band_n"] else f" band {st['band_n'][0]:g}-{st['band_n'][1]:g} N"
+        parts = [f"peak {st['peak_n']:.1f} N"]
+        if st["time_in_band_s"] is not None:
+            parts.append(f"in band {st['time_in_band_s']:.1f} s")
+        if st["holds_s"]:
+            parts.append("holds " + ", ".join(f"{h:.1f} s" for h in st["holds_s"]))
+        for s in st["stops"]:
+            parts.append(f"STOP {s['cause']} at {s['t_s']:.2f} s")
+        head = f"  {st['label']}: {st['zone']} (limit {st['limit_n']:g} N){band}"
+        print(f"{head}; " + "; ".join(parts))
+    if r["stops"]:
+        print("stops and faults:")
+        for s in r["stops"]:
+            print(f"  {s['t_s']:9.3f} s  {s['kind']} {s['cause']}  ({s['unit'] or '-'})")
+    else:
+        print("no stops or faults")
+    if r["advice"]:
+        print(r["advice"])
+    if r.get("png"):
+        print(f"plot written to {r['png']}")
