@@ -31,6 +31,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -63,6 +64,29 @@ READOUT_COLOURS = {"ok": "#2e8b57", "warning": "#e69500", "over": "#c0392b"}
 RAW_PEN = pg.mkPen("#7f9fbf", width=1)
 FILTERED_PEN = pg.mkPen("#0b3d91", width=2)
 LIMIT_PEN = pg.mkPen("#c0392b", width=2, style=QtCore.Qt.PenStyle.DashLine)
+GRID_PEN = pg.mkPen("#dddddd", width=1)
+
+
+def nice_step(span: float, lines: int = 6) -> float:
+    """A round grid step (1, 2 or 5 times a power of ten) giving about ``lines`` lines."""
+    raw = max(span, 1e-9) / lines
+    power = 10 ** np.floor(np.log10(raw))
+    for m in (1, 2, 5, 10):
+        if m * power >= raw:
+            return float(m * power)
+    return float(10 * power)
+
+
+def grid_segments(x_span: float, y_lo: float, y_hi: float) -> tuple[np.ndarray, np.ndarray]:
+    """Line pairs (for ``connect="pairs"``) of a grid over x in [-x_span, 0], y in
+    [y_lo, y_hi]: vertical lines at round seconds back from now, horizontal at round
+    newtons."""
+    xs = -np.arange(0.0, x_span + 1e-9, nice_step(x_span, 10))
+    dy = nice_step(y_hi - y_lo)
+    ys = np.arange(np.ceil(y_lo / dy) * dy, y_hi + 1e-9, dy)
+    x = np.concatenate([np.repeat(xs, 2), np.tile([-x_span, 0.0], len(ys))])
+    y = np.concatenate([np.tile([y_lo, y_hi], len(xs)), np.repeat(ys, 2)])
+    return x, y
 
 
 def recorder_available() -> bool:
@@ -122,7 +146,11 @@ class LiveWindow(QtWidgets.QMainWindow):
         item.setClipToView(True)
         item.setMenuEnabled(False)
         item.hideButtons()
-        item.showGrid(x=True, y=True, alpha=0.25)
+        # pyqtgraph's own grid costs ~8 ms a frame here (the axes repaint it): one static
+        # curve of line pairs draws the same grid for a few microseconds.
+        self.grid = pg.PlotCurveItem(pen=GRID_PEN, connect="pairs")
+        self.grid.setZValue(-30)
+        item.addItem(self.grid)
         item.setLabel("bottom", "time (s, 0 = now)")
         item.setLabel("left", "force (N)")
         item.addLegend(offset=(10, 10))
@@ -420,6 +448,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         """Show the last ``window_s`` seconds."""
         self.window_s = float(window_s)
         self.plot.getPlotItem().setXRange(-self.window_s, 0.0, padding=0)
+        self._y_top_n = 0.0  # the grid is redrawn with the next frame
 
     def _flash(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)
@@ -471,6 +500,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         if abs(top - self._y_top_n) > 0.05 * self._y_top_n:
             self._y_top_n = top
             self.plot.getPlotItem().setYRange(-0.05 * top, top, padding=0)
+            self.grid.setData(*grid_segments(self.window_s, -0.05 * top, top))
         self.limit_line.setValue(zone.limit_n)
         self.warning_region.setRegion((zone.warning_n, zone.limit_n))
         unit = st.unit if c.routine_running else None
