@@ -589,7 +589,8 @@ class LiveWindow(QtWidgets.QMainWindow):
             self.routine_button, "routine_button", "End routine" if running else "Start routine"
         )
         shown = c.state.vibration_pct
-        self._set_text(self.vibration_label, "vibration", f"{shown:3.0f} % (cap {cap:g} %)")
+        now_cap = c.current_zone.vibration_cap_pct
+        self._set_text(self.vibration_label, "vibration", f"{shown:3.0f} % (cap {now_cap:g} %)")
 
     def _draw_status(self, st) -> None:
         c = self.controller

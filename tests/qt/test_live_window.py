@@ -214,3 +214,29 @@ def test_routine_steps_advance(drive, tmp_path):
     assert any(s.startswith("Step 2 of 3: squeeze") for s in steps)
     assert steps[-1].startswith("Step 3 of 3: warmth")
     assert any("to go" in h for h in holds) and any("hold reached" in h for h in holds)
+
+
+def test_run_window_runs_a_routine_and_returns_its_exit_code(qapp, tmp_path):
+    """The entry point ``demo --gui`` uses: blocking, its own qasync loop, 0 on completion."""
+    from ui.live_window import run_window
+
+    path = tmp_path / "window-test.toml"
+    path.write_text(ROUTINE)
+    code = run_window(
+        "sim://ball?user=scripted",
+        routine=str(path),
+        speed=8.0,
+        unattended=True,
+        close_when_done=True,
+        record_dir=tmp_path / "rec",
+    )
+    assert code == 0
+    recording = read_recording(tmp_path / "rec")
+    assert recording.complete and recording.meta["summary"]["end"] == "completed"
+
+
+def test_run_window_reports_a_device_that_cannot_be_opened(qapp, tmp_path, capsys):
+    from ui.live_window import run_window
+
+    assert run_window(f"sim://ball?scenario={tmp_path / 'missing.toml'}") == 2
+    assert "error" in capsys.readouterr().err
