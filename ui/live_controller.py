@@ -227,7 +227,8 @@ class LiveController:
             live, self.live = self.live, None
             self._last_state = live.state
             await live.close()
-        tasks = list(self._tasks)
+        # not the task running this (connect() disconnects first, and may run as a task)
+        tasks = [t for t in self._tasks if t is not asyncio.current_task()]
         for task in tasks:
             task.cancel()
         for task in tasks:

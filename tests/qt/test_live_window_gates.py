@@ -65,3 +65,18 @@ def test_screening_dialog_needs_every_answer_and_judges_them(qtbot):
 def test_plot_command_rejects_bad_options(args, capsys):
     assert main(["plot", "sim://ball", *args]) == 2
     assert "massagectl plot: error:" in capsys.readouterr().err
+
+
+def test_connect_dialog_path_reconnects_from_a_task(drive):
+    """Connect... runs connect() as a task; it lets the current device go first."""
+
+    async def body(window):
+        c = window.controller
+        await c.connect("sim://ball")
+        first = c.session
+        await window.connect_to("sim://handheld")
+        assert c.session is not first and c.session.link.url.target == "handheld"
+        await until(window, lambda: c.state.t_s > 0.5, "data from the new device")
+        assert first._closed
+
+    drive(body)
