@@ -1,55 +1,50 @@
-"""The routine runner: walks a routine's units on a live device session, with the safety
-pipeline watching every batch.
+"""The routine runner: walks a routine's units on a supervised device session.
 
 Per unit it sets the zone, band and hold timing in the pipeline, the firmware's hard limit
-(``SetLimit``, the zone's ceiling: the firmware is the backstop, the host acts first at the
+(``SetLimit`` at the zone's ceiling: the firmware is the backstop, the host acts first at the
 limit), tells a simulated person what to do, plays the vibration pattern and waits, in device
-time, until the unit is done. Three tasks run beside it:
-
-- the stream task: every batch goes through the pipeline at once; a stop or fault sends
-  ``Stop`` before anything else happens, then the event is recorded;
-- the tick task: host-time checks (stale stream) at least every 50 ms;
-- the step driver (``run``) itself.
+time, until the unit is done. The safety loop itself (every batch through the pipeline, Stop
+first on a stop or fault, the host-time tick) is ``device.supervised.SupervisedSession``.
 
 A stop pauses the unit. It resumes after the user re-arms (``request_rearm``), or with an
 unattended policy once force has stayed under the reset threshold for the policy's time; the
 unit then starts over. ``report_symptom`` ends the session at once with advice; ``user_stop``
-ends it. On Ctrl-C, an exception or a lost link: Stop first, then the summary is finished and
-listeners (the recorder) are closed.
+ends it. On Ctrl-C, an exception or a lost link: Stop first, then the summary is finished.
 
-Faces (terminal view, live window) read ``RunnerState`` at their own pace and may subscribe
-to events with ``add_listener``. Nothing here draws or prints.
+Faces read ``runner.state`` at their own pace and subscribe with ``add_listener`` /
+``add_batch_listener``. Nothing here draws or prints.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 import numpy as np
 
-from device.errors import LinkClosedError, MassagectlError
+from device.errors import LinkClosedError
 from device.routines import ResumeKind, Routine, StepKind, StepUnit
 from device.session import DeviceSession, SampleBatch
-from device.vibration import CommandCoalescer, PatternPlayer, get_pattern
-from dsp.decisions import Decision, SafetyState
+from device.supervised import LiveState, SupervisedSession
+from device.vibration import get_pattern
+from dsp.calibration import CalibrationError
+from dsp.decisions import Decision
 from dsp.events import Cause, EventKind
 from dsp.pipeline import BatchResult, ForcePipeline
-from firmware_bridge.messages import StatusFlags
 
-#: Host seconds between supervisor ticks (DESIGN.md: at least every 50 ms).
-TICK_S = 0.05
-#: Real host seconds of scheduling jitter the stale-stream timer always allows. Under
-#: ``--speed K`` the timer is scaled by K (DESIGN.md) but never below this much real time.
-STALE_REAL_FLOOR_S = 0.04
 #: A press-and-hold unit with no completed hold ends after hold_max + this (device time).
 HOLD_TIMEOUT_EXTRA_S = 30.0
 #: Shorter passes through the band (force on its way somewhere else) are not holds.
 MIN_REPORTED_HOLD_S = 0.3
+#: Auto-zero at the end of a rest: the last AUTO_ZERO_WINDOW_S of raw counts, when every
+#: filtered sample is within AUTO_ZERO_MAX_N of zero (the bound drift tracking uses, so a
+#: real light press is never zeroed away by more than that) and the window is quiet.
+AUTO_ZERO_WINDOW_S = 0.5
+AUTO_ZERO_MAX_N = 0.3
 #: A unit that was stopped this many times ends (and the routine goes on).
 MAX_RESTARTS_PER_UNIT = 3
 #: Advice given when the user reports pain, dizziness or tingling during a session.
@@ -59,7 +54,9 @@ SYMPTOM_ADVICE = (
     "severe headache, trouble seeing, or it does not settle, get medical help now; otherwise "
     "talk to a doctor before the next session."
 )
-EASE_OFF_PROMPT = "Too much pressure for this spot: ease off now."
+
+#: Kept for faces that import the state type from here.
+RunnerState = LiveState
 
 
 class RunEnd(StrEnum):
@@ -134,40 +131,6 @@ class RunSummary:
         }
 
 
-@dataclass
-class RunnerState:
-    """A snapshot for faces; updated on every batch and step change."""
-
-    unit: StepUnit | None = None
-    unit_number: int = 0
-    unit_count: int = 0
-    instruction: str = ""
-    prompt: str = ""
-    t_s: float = 0.0
-    unit_started_t_s: float = 0.0
-    unit_deadline_t_s: float | None = None
-    force_n: float = 0.0
-    filtered_n: float = 0.0
-    safety: SafetyState = SafetyState.ARMED
-    alarm: str = ""
-    hold_s: float = 0.0
-    hold_min_s: float | None = None
-    hold_max_s: float | None = None
-    vibration_pct: float = 0.0
-    link_kind: str = ""
-    battery_pct: int | None = None
-    rate_hz: float = 0.0
-    missed_batches: int = 0
-    crc_errors: int = 0
-    latency_s: float = 0.0
-    waiting_rearm: bool = False
-    finished: bool = False
-
-
-Listener = Callable[[dict], None]
-BatchListener = Callable[[SampleBatch, BatchResult], None]
-
-
 class _End(Exception):
     """Internal: the session ends now (reason in ``end``)."""
 
@@ -180,10 +143,9 @@ class _End(Exception):
 class RoutineRunner:
     """Runs ``routine`` on an open ``session``.
 
-    ``unattended``: nobody is there to re-arm; a stop resumes by the step's policy when it is
-    ``auto_after_reset`` and otherwise after force has reset (``ask`` needs a person: the
-    unattended runner treats it as auto with no extra wait). ``speed``: simulation speed (the
-    host's timers are scaled by it; only for simulated devices).
+    ``unattended``: nobody is there to re-arm; a stop resumes once force has reset (plus the
+    step's ``after_s`` for ``auto_after_reset``); ``end`` still ends. ``speed``: simulation
+    speed (host timers scale by it; only for simulated devices).
     """
 
     def __init__(
@@ -201,45 +163,41 @@ class RoutineRunner:
         self.routine = routine
         self.pipeline = pipeline
         self.unattended = unattended
-        self.speed = speed
-        self.motor_hz = motor_hz
         self.screening = screening
+        self.live = SupervisedSession(session, pipeline, speed=speed, motor_hz=motor_hz)
+        self.live.add_decision_hook(self._on_decision)
+        self.live.add_batch_listener(self._account)
         self.units = list(routine.units())
-        pipeline.supervisor.stale_floor_s = STALE_REAL_FLOOR_S * speed if speed > 1 else 0.0
-        self.state = RunnerState(unit_count=len(self.units), link_kind=session.link.kind)
+        self.state = self.live.state
+        self.state.unit_count = len(self.units)
         self.summary = RunSummary(routine.name)
-        self.coalescer = CommandCoalescer(self._send_vibrate, self._send_stop)
-        self.player = PatternPlayer(self.coalescer)
-        self._listeners: list[Listener] = []
-        self._batch_listeners: list[BatchListener] = []
-        self._changed = asyncio.Event()
         self._rearm_requested = False
         self._end_request: _End | None = None
         self._unit: UnitResult | None = None
         self._hold_open_since: float | None = None
-        self._last_flags = 0
-        self._last_crc = 0
-        self._t0_host = time.monotonic()
-        self._tasks: list[asyncio.Task] = []
-        self._stop_event_t_s: float | None = None
-        self.stop_latency_s: list[float] = []
+        self._user_tasks: list[asyncio.Task] = []
+        self._recent_raw: deque[np.ndarray] = deque()
+        self._recent_filtered: deque[np.ndarray] = deque()
+        self.auto_zeros = 0
 
-    # ---- subscriptions --------------------------------------------------------------------
+    # ---- subscriptions and controls -------------------------------------------------------
 
-    def add_listener(self, fn: Listener) -> None:
+    def add_listener(self, fn: Callable[[dict], None]) -> None:
         """``fn(event_dict)`` for every event (step, hold, stop, command, link...)."""
-        self._listeners.append(fn)
+        self.live.add_listener(fn)
 
-    def add_batch_listener(self, fn: BatchListener) -> None:
+    def add_batch_listener(self, fn: Callable[[SampleBatch, BatchResult], None]) -> None:
         """``fn(batch, result)`` for every batch after the pipeline ran (recorder, plots)."""
-        self._batch_listeners.append(fn)
+        self.live.add_batch_listener(fn)
 
-    # ---- controls for faces ---------------------------------------------------------------
+    @property
+    def stop_latency_s(self) -> list[float]:
+        return self.live.stop_latency_s
 
     def request_rearm(self) -> None:
-        """The user says go on after a stop (applied when force has reset)."""
+        """The user says go on after a stop (applied once force has reset)."""
         self._rearm_requested = True
-        self._changed.set()
+        self.live.changed.set()
 
     def user_stop(self) -> None:
         """The STOP key: Stop goes out at once and the session ends."""
@@ -251,90 +209,31 @@ class RoutineRunner:
         self._request_end(
             _End(RunEnd.SYMPTOM, f"you reported {symptom}"),
             Cause.USER_REPORTED_SYMPTOM,
-            {"symptom": symptom},
+            symptom=symptom,
         )
 
-    def _request_end(self, end: _End, cause: Cause, detail: dict | None = None) -> None:
+    def _request_end(self, end: _End, cause: Cause, **detail) -> None:
         if self._end_request is not None:
             return
         self._end_request = end
-        loop = asyncio.get_running_loop()
-        task = loop.create_task(self._stop_now(cause, detail or {}), name="user-stop")
-        self._tasks.append(task)
-        self._changed.set()
-
-    async def _stop_now(self, cause: Cause, detail: dict) -> None:
-        await self._halt_vibration()
-        self._emit(
-            Decision(EventKind.STOP, cause, self.state.t_s, 0.0, self.state.filtered_n, detail)
+        self.live.vibration_enabled = False
+        task = asyncio.get_running_loop().create_task(
+            self.live.user_stop(cause, **detail), name="user-stop"
         )
-
-    # ---- host time ------------------------------------------------------------------------
-
-    def host_s(self) -> float:
-        """Host time for the supervisor: seconds since start, scaled by the simulation speed
-        so that its stale-stream timer runs in the same time as the simulated device."""
-        return (time.monotonic() - self._t0_host) * self.speed
-
-    # ---- sending --------------------------------------------------------------------------
-
-    async def _send_vibrate(self, intensity_pct: float, frequency_hz: int) -> None:
-        if intensity_pct <= 0:
-            await self.session.stop_motor()
-        else:
-            await self.session.vibrate(intensity_pct, frequency_hz)
-        self._emit_command("vibrate", intensity_pct=intensity_pct, frequency_hz=frequency_hz)
-
-    async def _send_stop(self) -> None:
-        await self.session.stop_motor()
-        self._emit_command("stop")
-
-    async def _halt_vibration(self) -> None:
-        """Stop first: cancel any pending Vibrate and send Stop at once."""
-        self.player.silence()
-        self.pipeline.set_vibration(0.0, None)
-        self.state.vibration_pct = 0.0
-        await self.coalescer.stop()
-
-    def _emit_command(self, name: str, **detail) -> None:
-        self._emit(
-            Decision(
-                EventKind.COMMAND_SENT,
-                None,
-                self.state.t_s,
-                0.0,
-                self.state.filtered_n,
-                {"command": name, **detail},
-            )
-        )
-
-    def _emit(self, d: Decision) -> None:
-        event = d.to_dict()
-        event["t_host_s"] = round(time.monotonic() - self._t0_host, 6)
-        if self._unit is not None:
-            event.setdefault("unit", self._unit.label)
-        for fn in self._listeners:
-            fn(event)
+        self._user_tasks.append(task)
+        self.live.changed.set()
 
     # ---- the run --------------------------------------------------------------------------
 
     async def run(self) -> RunSummary:
         """Run every unit; always ends with the motor stopped. Returns the summary."""
-        loop = asyncio.get_running_loop()
-        stream = loop.create_task(self._stream_loop(), name="runner-stream")
-        ticker = loop.create_task(self._tick_loop(), name="runner-tick")
-        self._tasks += [stream, ticker]
+        self.live.start()
         try:
             if self.screening is not None:
-                self._emit(
-                    Decision(
-                        EventKind.SCREENING,
-                        None,
-                        0.0,
-                        0.0,
-                        0.0,
-                        {"passed": bool(self.screening.get("passed", True))},
-                    )
+                self.live.emit(
+                    EventKind.SCREENING,
+                    passed=bool(self.screening.get("passed")),
+                    record=self.screening,
                 )
             await self._wait_until(lambda: self.state.t_s > 0.0, None)
             for number, unit in enumerate(self.units, start=1):
@@ -350,34 +249,24 @@ class RoutineRunner:
         except asyncio.CancelledError:
             self.summary.end = RunEnd.INTERRUPTED
             self.summary.message = "interrupted"
-            await self._final_stop()
             raise
         except BaseException as exc:
             self.summary.end = RunEnd.ERROR
             self.summary.message = f"{type(exc).__name__}: {exc}"
-            await self._final_stop()
             raise
         finally:
-            if self.summary.end is not RunEnd.INTERRUPTED and self.summary.end is not RunEnd.ERROR:
-                await self._final_stop()
-            for task in self._tasks:
-                task.cancel()
-            for task in self._tasks:
+            # Stop first (close halts vibration before anything else), then the bookkeeping.
+            await self.live.close()
+            for task in self._user_tasks:
                 try:
                     await task
-                except (asyncio.CancelledError, LinkClosedError):
+                except (LinkClosedError, asyncio.CancelledError):
                     pass
             self._finish_unit(completed=False)
             self.summary.vibration_s = self.pipeline.supervisor.vibration_s
+            self.summary.stops = self.live.stops
             self.state.finished = True
         return self.summary
-
-    async def _final_stop(self) -> None:
-        try:
-            await self._halt_vibration()
-        except (LinkClosedError, MassagectlError):
-            # The link is gone: the firmware's deadman stops the motor within 500 ms.
-            pass
 
     async def _run_unit(self, number: int, unit: StepUnit) -> None:
         restarts = 0
@@ -385,30 +274,22 @@ class RoutineRunner:
             self._start_unit(number, unit, restarts)
             await self._prepare_unit(unit)
             outcome = await self._drive_unit(unit)
-            if outcome == "done":
-                self._finish_unit(completed=True)
+            if outcome != "stopped":
+                self._finish_unit(completed=outcome == "done")
                 break
-            if outcome == "timeout":
-                self._finish_unit(completed=False)
-                break
-            # stopped: wait until it may resume, then the unit starts over
             restarts += 1
             await self._wait_for_resume(unit)
             if restarts >= MAX_RESTARTS_PER_UNIT:
                 self._finish_unit(completed=False)
                 break
-        if unit.step.rest_s and self._more_units_after(number):
+        if unit.step.rest_s and number < len(self.units):
             await self._rest(unit.step.rest_s)
 
-    def _more_units_after(self, number: int) -> bool:
-        return number < len(self.units)
-
     def _start_unit(self, number: int, unit: StepUnit, restarts: int) -> None:
-        if self._unit is not None and self._unit.label == unit.label and restarts:
-            result = self._unit
-            result.restarts = restarts
+        if restarts and self._unit is not None:
+            self._unit.restarts = restarts
         else:
-            result = UnitResult(
+            self._unit = UnitResult(
                 unit.label,
                 unit.step.id,
                 str(unit.step.kind),
@@ -417,14 +298,14 @@ class RoutineRunner:
                 unit.band_n,
                 started_t_s=self.state.t_s,
             )
-            self.summary.units.append(result)
-        self._unit = result
+            self.summary.units.append(self._unit)
+        self.live.context = {"unit": unit.label}
         self._hold_open_since = None
         st = self.state
         st.unit, st.unit_number = unit, number
         st.instruction = unit.instruction
         st.prompt = ""
-        st.unit_started_t_s = self.state.t_s
+        st.unit_started_t_s = st.t_s
         st.hold_s = 0.0
         st.hold_min_s, st.hold_max_s = unit.step.hold_min_s, unit.step.hold_max_s
 
@@ -435,30 +316,24 @@ class RoutineRunner:
             hold = (step.hold_min_s, step.hold_max_s, step.release_s)
         self.pipeline.set_zone(unit.zone, band=unit.band_n, hold=hold)
         await self.session.set_limit(unit.zone.ceiling_n)
-        self._emit(
-            Decision(
-                EventKind.STEP_STARTED,
-                None,
-                self.state.t_s,
-                0.0,
-                self.state.filtered_n,
-                {
-                    "step": step.id,
-                    "kind": str(step.kind),
-                    "zone": unit.zone_name,
-                    "limit_n": unit.limit_n,
-                    "band_n": list(unit.band_n or ()),
-                    "side": str(unit.side),
-                    "vibration_pct": unit.vibration.intensity_pct,
-                    "pattern": unit.vibration.pattern,
-                    "motor_hz": self.motor_hz,
-                },
-            )
+        vib = unit.vibration
+        self.live.emit(
+            EventKind.STEP_STARTED,
+            step=step.id,
+            kind=str(step.kind),
+            zone=unit.zone_name,
+            limit_n=unit.limit_n,
+            band_n=list(unit.band_n or ()),
+            side=str(unit.side),
+            vibration_pct=vib.intensity_pct if vib.is_on else 0.0,
+            pattern=vib.pattern,
+            motor_hz=self.live.motor_hz,
+            hold_min_s=step.hold_min_s,
+            hold_max_s=step.hold_max_s,
+            release_s=step.release_s,
         )
         self.session.link.announce_step(self._step_data(unit))
-        vib = unit.vibration
-        pattern = get_pattern(vib.pattern) if vib.is_on else None
-        self.player.play(pattern, vib.intensity_pct if vib.is_on else 0.0, self.motor_hz)
+        self.live.play(get_pattern(vib.pattern) if vib.is_on else None, vib.intensity_pct)
 
     def _step_data(self, unit: StepUnit) -> dict:
         step = unit.step
@@ -493,22 +368,21 @@ class RoutineRunner:
             self.state.unit_deadline_t_s = None
             done = self._hold_completed
         else:
-            duration = self._unit_duration_s(unit) or 0.0
-            limit_s = duration
-            self.state.unit_deadline_t_s = start + duration
+            limit_s = self._unit_duration_s(unit) or 0.0
+            self.state.unit_deadline_t_s = start + limit_s
             done = None
+        latched = self.pipeline.supervisor
         finished = await self._wait_until(
-            lambda: self.pipeline.supervisor.latched or (done is not None and done()),
-            start + limit_s,
+            lambda: latched.latched or (done is not None and done()), start + limit_s
         )
-        if self.pipeline.supervisor.latched:
+        if latched.latched:
             return "stopped"
         # A timed unit is done when its time is up; a hold unit when its hold completed.
         return "done" if done is None or finished else "timeout"
 
     def _hold_completed(self) -> bool:
         u = self._unit
-        return bool(u and any(h.get("reached_min") and h.get("end_s") is not None for h in u.holds))
+        return bool(u and any(h["reached_min"] and h["end_s"] is not None for h in u.holds))
 
     async def _wait_for_resume(self, unit: StepUnit) -> None:
         policy = unit.step.resume
@@ -519,30 +393,41 @@ class RoutineRunner:
         extra_s = (policy.after_s or 0.0) if policy.kind is ResumeKind.AUTO_AFTER_RESET else 0.0
         self._rearm_requested = False
         if not auto:
-            self.state.prompt = "Stopped. Ease off; press R to go on when ready."
+            self.state.prompt = "Stopped. Ease off, then press R to go on."
+        sup = self.pipeline.supervisor
         while True:
-            ok = await self._wait_until(
-                lambda: (
-                    (auto or self._rearm_requested)
-                    and self.pipeline.supervisor.can_rearm(self.state.t_s)
-                ),
-                None,
+            await self._wait_until(
+                lambda: (auto or self._rearm_requested) and sup.can_rearm(self.state.t_s), None
             )
-            if ok and self.pipeline.rearm(self.state.t_s):
+            if self.live.rearm():
                 break
         self.state.waiting_rearm = False
-        self.state.alarm = ""
-        self.state.prompt = ""
         if extra_s:
             await self._rest(extra_s)
 
     async def _rest(self, rest_s: float) -> None:
-        self.player.play(None, 0.0)
+        self.live.play(None, 0.0)
         self.pipeline.set_zone(self.pipeline.zone)
         self.state.prompt = "Rest."
         self.state.unit_deadline_t_s = self.state.t_s + rest_s
         await self._wait_until(lambda: False, self.state.t_s + rest_s)
         self.state.prompt = ""
+        self._auto_zero()
+
+    def _auto_zero(self) -> None:
+        """Re-zero the host's calibration from a quiet, unloaded end of a rest (the sensor's
+        zero drifts; holds and limits are judged on force above the true zero)."""
+        if not self._recent_raw:
+            return
+        filtered = np.concatenate(self._recent_filtered)
+        if float(np.abs(filtered).max()) >= AUTO_ZERO_MAX_N:
+            return
+        try:
+            offset = self.pipeline.calibration.tare(np.concatenate(self._recent_raw))
+        except CalibrationError:
+            return  # not quiet: keep the old zero
+        self.auto_zeros += 1
+        self.live.emit(EventKind.COMMAND_SENT, command="auto_zero", offset_counts=offset)
 
     def _finish_unit(self, completed: bool) -> None:
         u = self._unit
@@ -556,150 +441,43 @@ class RoutineRunner:
                 h["end_s"] = round(self.state.t_s, 4)
                 h["duration_s"] = round(self.state.t_s - h["start_s"], 4)
         u.holds = [h for h in u.holds if h["duration_s"] >= MIN_REPORTED_HOLD_S]
-        self._emit(
-            Decision(
-                EventKind.STEP_FINISHED,
-                None,
-                self.state.t_s,
-                0.0,
-                self.state.filtered_n,
-                {"step": u.step_id, "completed": completed, "restarts": u.restarts},
-            )
+        self.live.emit(
+            EventKind.STEP_FINISHED, step=u.step_id, completed=completed, restarts=u.restarts
         )
         self._unit = None
 
     async def _wait_until(self, cond: Callable[[], bool], deadline_t_s: float | None) -> bool:
         """Wait until ``cond()`` (True) or device time reaches ``deadline_t_s`` (False).
-        Raises the pending end request, if any."""
+        Raises the pending end request, or LinkClosedError when the link is gone."""
+        changed = self.live.changed
         while True:
             if self._end_request is not None:
                 raise self._end_request
+            if self.live.link_error is not None:
+                raise self.live.link_error
             if cond():
                 return True
             if deadline_t_s is not None and self.state.t_s >= deadline_t_s:
                 return False
-            self._changed.clear()
-            await self._changed.wait()
+            changed.clear()
+            await changed.wait()
 
-    # ---- the stream -----------------------------------------------------------------------
+    # ---- bookkeeping from the safety loop -------------------------------------------------
 
-    async def _stream_loop(self) -> None:
-        try:
-            async for batch in self.session.batches():
-                await self._on_batch(batch)
-        except LinkClosedError as exc:
-            await self._on_link_lost(exc)
-            return
-        await self._on_link_lost(LinkClosedError(f"{self.session.link.url}: stream ended"))
-
-    async def _on_link_lost(self, exc: LinkClosedError) -> None:
-        self._emit(
-            Decision(
-                EventKind.LINK_LOST,
-                Cause.LINK_LOST,
-                self.state.t_s,
-                0.0,
-                self.state.filtered_n,
-                {"error": str(exc)},
-            )
-        )
-        if self._end_request is None:
-            self._end_request = _End(RunEnd.LINK_LOST, f"link lost: {exc}")
-        self._changed.set()
-
-    async def _on_batch(self, batch: SampleBatch) -> None:
-        crc = self.session.link.stats.crc_errors
-        result = self.pipeline.on_batch(
-            batch.t_s,
-            batch.raw_counts,
-            self.host_s(),
-            seq_gap=batch.gap,
-            crc_errors=crc - self._last_crc,
-        )
-        self._last_crc = crc
-        t_last = float(batch.t_s[-1])
-        st = self.state
-        st.t_s = t_last
-        st.force_n = float(result.force_n[-1])
-        st.filtered_n = float(result.filtered_n[-1])
-        decisions = list(result.events) + self._firmware_flags(t_last)
-        for d in decisions:
-            await self._on_decision(d)
-        # vibration follows the pattern, capped by the zone, and nothing while latched
-        cap = self.pipeline.supervisor.allowed_intensity_pct(100.0)
-        if self._end_request is None:
-            pct = self.player.update(t_last, cap)
-            if pct != st.vibration_pct:
-                st.vibration_pct = pct
-                self.pipeline.set_vibration(pct, self.motor_hz or None if pct > 0 else None)
-        self._account(batch, result)
-        st.safety = self.pipeline.state
-        st.missed_batches = self.session.counters.missed_batches
-        st.crc_errors = crc
-        st.rate_hz = batch.rate_hz
-        st.latency_s = time.monotonic() - batch.t_host_s
-        if self.session.status is not None:
-            st.battery_pct = self.session.status.battery_pct
-        for fn in self._batch_listeners:
-            fn(batch, result)
-        self._changed.set()
-
-    def _firmware_flags(self, t_s: float) -> list[Decision]:
-        """Stops the firmware reported on its own (hard limit, deadman) become events."""
-        status = self.session.status
-        if status is None:
-            return []
-        new = status.flags & ~self._last_flags
-        self._last_flags = status.flags
-        out = []
-        if new & StatusFlags.LIMIT_TRIPPED:
-            out.append(
-                Decision(EventKind.STOP, Cause.FIRMWARE_LIMIT, t_s, 0.0, self.state.filtered_n, {})
-            )
-        if new & StatusFlags.KEEPALIVE_LOST:
-            out.append(
-                Decision(EventKind.FAULT, Cause.KEEPALIVE_LOST, t_s, 0.0, self.state.filtered_n, {})
-            )
-        return out
-
-    async def _on_decision(self, d: Decision) -> None:
-        if d.kind in (EventKind.STOP, EventKind.FAULT):
-            was_vibrating = self.state.vibration_pct > 0 or self.coalescer.sent not in (
-                None,
-                (0.0, 0),
-            )
-            detected_host_s = time.monotonic()
-            await self._halt_vibration()
-            self.stop_latency_s.append(time.monotonic() - detected_host_s)
-            if d.cause in (Cause.FIRMWARE_LIMIT, Cause.KEEPALIVE_LOST):
-                # make the host supervisor latch too, so re-arming follows the same rules
-                self.pipeline.supervisor.state = (
-                    SafetyState.FAULT if d.kind is EventKind.FAULT else SafetyState.STOPPED
-                )
-            self.summary.stops += 1
-            self.state.alarm = str(d.cause) if d.cause else str(d.kind)
-            if not was_vibrating and d.kind is EventKind.STOP:
-                self.state.prompt = EASE_OFF_PROMPT
-            if self._unit is not None:
-                self._unit.stops.append(
-                    {
-                        "cause": str(d.cause),
-                        "t_s": round(d.t_s, 4),
-                        "detection_delay_s": round(d.detection_delay_s, 4),
-                        "was_vibrating": was_vibrating,
-                    }
-                )
-            self._emit(replace(d, detail={**d.detail, "was_vibrating": was_vibrating}))
-            return
-        if self._unit is not None:
-            self._track_hold(d)
-        if d.kind is EventKind.WARNING:
-            self.state.alarm = ""
-        self._emit(d)
-
-    def _track_hold(self, d: Decision) -> None:
+    def _on_decision(self, d: Decision) -> None:
         u = self._unit
-        if d.kind is EventKind.HOLD_STARTED:
+        if u is None:
+            return
+        if d.kind in (EventKind.STOP, EventKind.FAULT):
+            u.stops.append(
+                {
+                    "cause": str(d.cause),
+                    "t_s": round(d.t_s, 4),
+                    "detection_delay_s": round(d.detection_delay_s, 4),
+                    "was_vibrating": d.detail.get("was_vibrating", False),
+                }
+            )
+        elif d.kind is EventKind.HOLD_STARTED:
             u.holds.append(
                 {
                     "start_s": round(d.t_s, 4),
@@ -728,21 +506,19 @@ class RoutineRunner:
             self.state.prompt = "Released too fast: let go more slowly next time."
 
     def _account(self, batch: SampleBatch, result: BatchResult) -> None:
+        self._recent_raw.append(batch.raw_counts)
+        self._recent_filtered.append(result.filtered_n)
+        keep = max(1, round(AUTO_ZERO_WINDOW_S * batch.rate_hz / len(batch.raw_counts)))
+        while len(self._recent_raw) > keep:
+            self._recent_raw.popleft()
+            self._recent_filtered.popleft()
         u = self._unit
         if u is None:
             return
-        f = result.filtered_n
-        u.peak_n = max(u.peak_n, float(np.max(result.force_n)) if len(f) else 0.0)
+        u.peak_n = max(u.peak_n, float(np.max(result.force_n)))
         if u.band_n is not None:
             lo, hi = u.band_n
+            f = result.filtered_n
             u.time_in_band_s += float(np.count_nonzero((f >= lo) & (f <= hi))) / batch.rate_hz
         if self._hold_open_since is not None:
             self.state.hold_s = self.state.t_s - self._hold_open_since
-
-    async def _tick_loop(self) -> None:
-        period = TICK_S / self.speed
-        while True:
-            await asyncio.sleep(period)
-            for d in self.pipeline.tick(self.host_s()):
-                await self._on_decision(d)
-            self._changed.set()

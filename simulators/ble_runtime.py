@@ -28,7 +28,7 @@ from firmware_bridge.messages import (
     encode_message,
 )
 from simulators.firmware import Firmware, SimEvent
-from simulators.runtime import SimClock
+from simulators.runtime import compress_time
 
 #: How often the peripheral wakes up to produce samples (real seconds).
 TICK_S = 0.002
@@ -68,7 +68,7 @@ class BleFirmwareRunner:
         on_event: Callable[[SimEvent], None] | None = None,
     ) -> None:
         self.firmware = firmware
-        self.clock = SimClock(speed)
+        self.clock = compress_time(firmware, speed)
         self._att_mtu = att_mtu
         self._on_event = on_event
         self._events_seen = 0

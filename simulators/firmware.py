@@ -108,6 +108,9 @@ class Firmware:
         self.flags = 0
         self.events: list[SimEvent] = []
         self.last_command_s = 0.0
+        #: The keepalive deadman in simulator seconds (a time-compressed run may stretch it:
+        #: see ``simulators.runtime``).
+        self.deadman_s = DEADMAN_S
         self.motor_until_s: float | None = None
         self.true_force_n = 0.0
         self._batch_seq = 0
@@ -309,7 +312,7 @@ class Firmware:
             self._batch = []
 
     def _watchdogs(self, t_s: float) -> None:
-        if self.motor_on and t_s - self.last_command_s >= DEADMAN_S:
+        if self.motor_on and t_s - self.last_command_s >= self.deadman_s:
             self.flags |= StatusFlags.KEEPALIVE_LOST
             self._event(t_s, "deadman", last_command_s=round(self.last_command_s, 4))
             self._motor_off(t_s, "deadman")

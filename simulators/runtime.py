@@ -10,10 +10,22 @@ from collections.abc import Callable
 
 from firmware_bridge.framing import FrameDecoder, encode_frame
 from firmware_bridge.messages import HEADER, MESSAGE_TYPES, Message, NackCode
-from simulators.firmware import Firmware, SimEvent
+from simulators.firmware import DEADMAN_S, Firmware, SimEvent
 
 #: How often the simulator wakes up to produce samples (real seconds).
 TICK_S = 0.002
+#: Under ``speed`` K the firmware's timers run K times faster, but the host's scheduling
+#: jitter does not shrink: the deadman is never shorter than this much real time. At K <= 5
+#: it stays exactly DEADMAN_S of simulator time.
+DEADMAN_REAL_FLOOR_S = 0.1
+
+
+def compress_time(firmware: Firmware, speed: float) -> SimClock:
+    """A simulator clock running ``speed`` times real time, with the firmware's deadman
+    stretched to at least DEADMAN_REAL_FLOOR_S of real time."""
+    clock = SimClock(speed)
+    firmware.deadman_s = max(DEADMAN_S, DEADMAN_REAL_FLOOR_S * speed)
+    return clock
 
 
 class SimClock:
@@ -46,7 +58,7 @@ class SimulatorRunner:
         on_event: Callable[[SimEvent], None] | None = None,
     ) -> None:
         self.firmware = firmware
-        self.clock = SimClock(speed)
+        self.clock = compress_time(firmware, speed)
         self._write = write
         self._on_event = on_event
         self._decoder = FrameDecoder()

@@ -55,6 +55,8 @@ class ScriptedUser:
     def __init__(self, *, overpress: bool = True) -> None:
         self.overpress_pending = overpress
         self.overpressed_at_s: float | None = None
+        #: The plan that held the over-press (kept: a restarted step replaces the live plan).
+        self.overpress_plan: _Plan | None = None
         self.steps_seen: list[dict] = []
         self._plan = _Plan()
 
@@ -94,7 +96,7 @@ class ScriptedUser:
                 (peak + OVERPRESS_HOLD_S + OVERPRESS_RELEASE_S, 0.0),
             ]
             # Then it waits: the runner announces the step again once it is safe.
-            self._plan = _Plan(knots)
+            self._plan = self.overpress_plan = _Plan(knots)
             return
         knots += [(start + hold, target), (start + hold + release, 0.0)]
         wobble = 0.1 * (hi - lo) if step.get("technique") in ("rolling", "circles") else 0.0

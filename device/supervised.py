@@ -1,0 +1,339 @@
+"""A device session under live supervision: the one safety loop every face uses.
+
+``SupervisedSession`` runs the force pipeline on every batch as it arrives and the host-time
+checks on a tick of at least every 50 ms (never on a redraw timer). A stop or fault sends
+``Stop`` before anything else happens (cancelling any pending Vibrate), then the event goes
+to listeners. Vibration only ever goes out through its pattern player and command coalescer,
+capped by the zone and silenced while a stop is latched. A lost link ends the loop with a
+``link_lost`` event (the firmware's deadman is the backstop).
+
+The routine runner, ``massagectl vibrate`` and the live window build on it; faces read
+``LiveState`` at their own pace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from device.errors import LinkClosedError, MassagectlError
+from device.session import DeviceSession, SampleBatch
+from device.vibration import CommandCoalescer, Pattern, PatternPlayer
+from dsp.decisions import Decision, SafetyState
+from dsp.events import Cause, EventKind
+from dsp.pipeline import BatchResult, ForcePipeline
+from firmware_bridge.messages import DeviceInfo, MotorKind, StatusFlags
+
+#: Host seconds between supervisor ticks (DESIGN.md: at least every 50 ms).
+TICK_S = 0.05
+#: Real host seconds of scheduling jitter the stale-stream timer always allows. Under
+#: ``--speed K`` the timer is scaled by K (DESIGN.md) but never below this much real time.
+STALE_REAL_FLOOR_S = 0.1
+EASE_OFF_PROMPT = "Too much pressure for this spot: ease off now."
+
+def default_motor_hz(info: DeviceInfo | None) -> int:
+    """The frequency to command when none is asked for: percussive heads at 40 Hz, vibration
+    motors at 150 Hz, within what the device says it can do. The host always names the
+    frequency, because its motor band-stop must know where the leakage is."""
+    if info is None:
+        return 150
+    wanted = 40 if info.motor_kind == MotorKind.PERCUSSIVE else 150
+    lo, hi = info.motor_freq_min_hz or wanted, info.motor_freq_max_hz or wanted
+    return int(min(max(wanted, lo), hi))
+
+
+Listener = Callable[[dict], None]
+BatchListener = Callable[[SampleBatch, BatchResult], None]
+DecisionHook = Callable[[Decision], None]
+
+
+@dataclass
+class LiveState:
+    """What faces show; updated on every batch, tick and step change."""
+
+    t_s: float = 0.0
+    force_n: float = 0.0
+    filtered_n: float = 0.0
+    safety: SafetyState = SafetyState.ARMED
+    alarm: str = ""
+    prompt: str = ""
+    vibration_pct: float = 0.0
+    link_kind: str = ""
+    battery_pct: int | None = None
+    rate_hz: float = 0.0
+    missed_batches: int = 0
+    crc_errors: int = 0
+    latency_s: float = 0.0
+    link_lost: bool = False
+    # routine fields (left empty outside a routine)
+    unit: object | None = None
+    unit_number: int = 0
+    unit_count: int = 0
+    instruction: str = ""
+    unit_started_t_s: float = 0.0
+    unit_deadline_t_s: float | None = None
+    hold_s: float = 0.0
+    hold_min_s: float | None = None
+    hold_max_s: float | None = None
+    waiting_rearm: bool = False
+    finished: bool = False
+
+
+class SupervisedSession:
+    """Supervises an open ``session`` with ``pipeline``. ``speed``: simulation speed (host
+    timers scale by it; only for simulated devices). ``motor_hz``: the frequency asked of
+    the motor (0: the device's default)."""
+
+    def __init__(
+        self,
+        session: DeviceSession,
+        pipeline: ForcePipeline,
+        *,
+        speed: float = 1.0,
+        motor_hz: int = 0,
+    ) -> None:
+        self.session = session
+        self.pipeline = pipeline
+        self.speed = speed
+        self.motor_hz = motor_hz or default_motor_hz(session.info)
+        self.state = LiveState(link_kind=session.link.kind)
+        self.coalescer = CommandCoalescer(self._send_vibrate, self._send_stop)
+        self.player = PatternPlayer(self.coalescer)
+        #: Set after every batch and tick: waiters re-check their conditions.
+        self.changed = asyncio.Event()
+        #: Host seconds from a stop decision to Stop handed to the link, per stop.
+        self.stop_latency_s: list[float] = []
+        self.stops = 0
+        self.link_error: LinkClosedError | None = None
+        self.vibration_enabled = True
+        self.context: dict = {}
+        self._listeners: list[Listener] = []
+        self._batch_listeners: list[BatchListener] = []
+        self._decision_hooks: list[DecisionHook] = []
+        self._last_flags = 0
+        self._last_crc = 0
+        self._t0_host = time.monotonic()
+        self._tasks: list[asyncio.Task] = []
+        pipeline.supervisor.stale_floor_s = STALE_REAL_FLOOR_S * speed if speed > 1 else 0.0
+
+    # ---- subscriptions --------------------------------------------------------------------
+
+    def add_listener(self, fn: Listener) -> None:
+        """``fn(event_dict)`` for every event (step, hold, stop, command, link...)."""
+        self._listeners.append(fn)
+
+    def add_batch_listener(self, fn: BatchListener) -> None:
+        """``fn(batch, result)`` for every batch after the pipeline ran (recorder, plots)."""
+        self._batch_listeners.append(fn)
+
+    def add_decision_hook(self, fn: DecisionHook) -> None:
+        """``fn(decision)`` for every non-stop decision, before listeners see it."""
+        self._decision_hooks.append(fn)
+
+    # ---- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks += [
+            loop.create_task(self._stream_loop(), name="supervised-stream"),
+            loop.create_task(self._tick_loop(), name="supervised-tick"),
+        ]
+
+    async def close(self) -> None:
+        """Stop the motor (if the link still works), then end the loop's tasks. Safe twice."""
+        self.vibration_enabled = False
+        try:
+            await self.halt_vibration()
+        except (LinkClosedError, MassagectlError):
+            # The link is gone: the firmware's deadman stops the motor within 500 ms.
+            pass
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, LinkClosedError):
+                pass
+
+    # ---- time and events ------------------------------------------------------------------
+
+    def host_s(self) -> float:
+        """Host time for the supervisor: seconds since start, scaled by the simulation speed
+        so that its stale-stream timer runs in the same time as the simulated device."""
+        return (time.monotonic() - self._t0_host) * self.speed
+
+    def emit(self, kind: EventKind, cause: Cause | None = None, /, **detail) -> None:
+        """An event of this loop's own (steps, commands, user actions) at the latest sample."""
+        self._publish(Decision(kind, cause, self.state.t_s, 0.0, self.state.filtered_n, detail))
+
+    def _publish(self, d: Decision) -> None:
+        event = d.to_dict()
+        event["t_host_s"] = round(time.monotonic() - self._t0_host, 6)
+        event.update(self.context)
+        for fn in self._listeners:
+            fn(event)
+
+    # ---- vibration ------------------------------------------------------------------------
+
+    def play(self, pattern: Pattern | None, intensity_pct: float) -> None:
+        """Play ``pattern`` at ``intensity_pct`` (capped by the zone; None or 0: off).
+
+        The motor band-stop follows the pattern's life, not each of its pulses: a pulsing
+        motor keeps leaking while it spins down, and re-tuning filters on every pulse would
+        put their transients into the force."""
+        on = pattern is not None and intensity_pct > 0
+        self.player.play(pattern, intensity_pct if on else 0.0, self.motor_hz)
+        self.pipeline.filters.set_motor_hz(self.motor_hz if on else None)
+
+    async def _send_vibrate(self, intensity_pct: float, frequency_hz: int) -> None:
+        if intensity_pct <= 0:
+            await self.session.stop_motor()
+        else:
+            await self.session.vibrate(intensity_pct, frequency_hz)
+        self.emit(
+            EventKind.COMMAND_SENT,
+            command="vibrate",
+            intensity_pct=intensity_pct,
+            frequency_hz=frequency_hz,
+        )
+
+    async def _send_stop(self) -> None:
+        await self.session.stop_motor()
+        self.emit(EventKind.COMMAND_SENT, command="stop")
+
+    async def halt_vibration(self) -> None:
+        """Stop first: cancel any pending Vibrate and send Stop at once."""
+        self.player.silence()
+        self.pipeline.supervisor.set_vibration(0.0, None)
+        self.state.vibration_pct = 0.0
+        await self.coalescer.stop()
+
+    async def user_stop(self, cause: Cause = Cause.USER_STOP, /, **detail) -> None:
+        """A STOP from a person (button, key): Stop at once, then the event; vibration stays
+        off until re-armed or played again."""
+        self.player.play(None, 0.0)
+        await self.halt_vibration()
+        self.stops += 1
+        self._publish(
+            Decision(EventKind.STOP, cause, self.state.t_s, 0.0, self.state.filtered_n, detail)
+        )
+
+    def rearm(self) -> bool:
+        """Re-arm a latched stop now, if force has reset (70 % of the limit for 1 s)."""
+        ok = self.pipeline.rearm(self.state.t_s)
+        if ok:
+            self.state.alarm = ""
+            self.state.prompt = ""
+            self.state.safety = self.pipeline.state
+        return ok
+
+    # ---- the stream -----------------------------------------------------------------------
+
+    async def _stream_loop(self) -> None:
+        try:
+            async for batch in self.session.batches():
+                await self._on_batch(batch)
+        except LinkClosedError as exc:
+            self._on_link_lost(exc)
+            return
+        self._on_link_lost(LinkClosedError(f"{self.session.link.url}: stream ended"))
+
+    def _on_link_lost(self, exc: LinkClosedError) -> None:
+        self.link_error = exc
+        self.state.link_lost = True
+        self.state.alarm = str(Cause.LINK_LOST)
+        self._publish(
+            Decision(
+                EventKind.LINK_LOST,
+                Cause.LINK_LOST,
+                self.state.t_s,
+                0.0,
+                self.state.filtered_n,
+                {"error": str(exc)},
+            )
+        )
+        self.changed.set()
+
+    async def _on_batch(self, batch: SampleBatch) -> None:
+        crc = self.session.link.stats.crc_errors
+        result = self.pipeline.on_batch(
+            batch.t_s,
+            batch.raw_counts,
+            self.host_s(),
+            seq_gap=batch.gap,
+            crc_errors=crc - self._last_crc,
+        )
+        self._last_crc = crc
+        t_last = float(batch.t_s[-1])
+        st = self.state
+        st.t_s = t_last
+        st.force_n = float(result.force_n[-1])
+        st.filtered_n = float(result.filtered_n[-1])
+        for d in list(result.events) + self._firmware_flags(t_last):
+            await self._on_decision(d)
+        # vibration follows its pattern, capped by the zone, nothing while latched
+        cap = self.pipeline.supervisor.allowed_intensity_pct(100.0)
+        if not self.vibration_enabled:
+            cap = 0.0
+        pct = self.player.update(t_last, cap)
+        if pct != st.vibration_pct:
+            st.vibration_pct = pct
+            self.pipeline.supervisor.set_vibration(pct, self.motor_hz if pct > 0 else None)
+        st.safety = self.pipeline.state
+        st.missed_batches = self.session.counters.missed_batches
+        st.crc_errors = crc
+        st.rate_hz = batch.rate_hz
+        st.latency_s = time.monotonic() - batch.t_host_s
+        if self.session.status is not None:
+            st.battery_pct = self.session.status.battery_pct
+        for fn in self._batch_listeners:
+            fn(batch, result)
+        self.changed.set()
+
+    def _firmware_flags(self, t_s: float) -> list[Decision]:
+        """Stops the firmware made on its own (hard limit, deadman) become events."""
+        status = self.session.status
+        if status is None:
+            return []
+        new = status.flags & ~self._last_flags
+        self._last_flags = status.flags
+        f = self.state.filtered_n
+        out = []
+        if new & StatusFlags.LIMIT_TRIPPED:
+            out.append(Decision(EventKind.STOP, Cause.FIRMWARE_LIMIT, t_s, 0.0, f, {}))
+        if new & StatusFlags.KEEPALIVE_LOST:
+            out.append(Decision(EventKind.FAULT, Cause.KEEPALIVE_LOST, t_s, 0.0, f, {}))
+        return out
+
+    async def _on_decision(self, d: Decision) -> None:
+        if d.kind in (EventKind.STOP, EventKind.FAULT):
+            # a running pattern counts even in a pulse's off phase
+            was_vibrating = self.player.pattern is not None or self.state.vibration_pct > 0
+            detected = time.monotonic()
+            await self.halt_vibration()
+            self.stop_latency_s.append(time.monotonic() - detected)
+            if d.cause in (Cause.FIRMWARE_LIMIT, Cause.KEEPALIVE_LOST):
+                # the host latches too, so re-arming follows the same rules
+                self.pipeline.supervisor.state = (
+                    SafetyState.FAULT if d.kind is EventKind.FAULT else SafetyState.STOPPED
+                )
+            self.stops += 1
+            self.state.alarm = str(d.cause) if d.cause else str(d.kind)
+            if not was_vibrating and d.kind is EventKind.STOP:
+                self.state.prompt = EASE_OFF_PROMPT
+            d = replace(d, detail={**d.detail, "was_vibrating": was_vibrating})
+        for hook in self._decision_hooks:
+            hook(d)
+        self._publish(d)
+
+    async def _tick_loop(self) -> None:
+        period = TICK_S / self.speed
+        while True:
+            await asyncio.sleep(period)
+            for d in self.pipeline.tick(self.host_s()):
+                await self._on_decision(d)
+            self.state.safety = self.pipeline.state
+            self.changed.set()
