@@ -288,6 +288,7 @@ class RoutineRunner:
     def _start_unit(self, number: int, unit: StepUnit, restarts: int) -> None:
         if restarts and self._unit is not None:
             self._unit.restarts = restarts
+            self._close_open_holds(self._unit)
         else:
             self._unit = UnitResult(
                 unit.label,
@@ -311,6 +312,14 @@ class RoutineRunner:
 
     async def _prepare_unit(self, unit: StepUnit) -> None:
         step = unit.step
+        if unit.zone.limit_n < self.pipeline.zone.limit_n:
+            # A lighter zone comes next: let go first, judged meanwhile by the current zone
+            # (switching while the person is still releasing would stop them for nothing).
+            reset_n = unit.zone.reset_n
+            if self.state.filtered_n >= reset_n:
+                self.state.prompt = "Let go fully before the next step."
+                await self._wait_until(lambda: self.state.filtered_n < reset_n, None)
+                self.state.prompt = ""
         hold = None
         if unit.band_n is not None and step.kind is StepKind.PRESS_AND_HOLD:
             hold = (step.hold_min_s, step.hold_max_s, step.release_s)
@@ -435,16 +444,20 @@ class RoutineRunner:
             return
         u.completed = completed
         u.ended_t_s = self.state.t_s
-        # A hold still open when the unit ends (timed pressure) ends with it.
+        self._close_open_holds(u)
+        self.live.emit(
+            EventKind.STEP_FINISHED, step=u.step_id, completed=completed, restarts=u.restarts
+        )
+        self._unit = None
+
+    def _close_open_holds(self, u: UnitResult) -> None:
+        """A hold still open when its unit ends or restarts ends there."""
         for h in u.holds:
             if h["end_s"] is None:
                 h["end_s"] = round(self.state.t_s, 4)
                 h["duration_s"] = round(self.state.t_s - h["start_s"], 4)
         u.holds = [h for h in u.holds if h["duration_s"] >= MIN_REPORTED_HOLD_S]
-        self.live.emit(
-            EventKind.STEP_FINISHED, step=u.step_id, completed=completed, restarts=u.restarts
-        )
-        self._unit = None
+        self._hold_open_since = None
 
     async def _wait_until(self, cond: Callable[[], bool], deadline_t_s: float | None) -> bool:
         """Wait until ``cond()`` (True) or device time reaches ``deadline_t_s`` (False).
@@ -453,6 +466,8 @@ class RoutineRunner:
         while True:
             if self._end_request is not None:
                 raise self._end_request
+            if self.live.failure is not None:
+                raise self.live.failure
             if self.live.link_error is not None:
                 raise self.live.link_error
             if cond():

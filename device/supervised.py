@@ -107,6 +107,9 @@ class SupervisedSession:
         self.stop_latency_s: list[float] = []
         self.stops = 0
         self.link_error: LinkClosedError | None = None
+        #: An exception that ended the safety loop (a bug, a listener that raised): the loop
+        #: failed closed (vibration halted, a fault event); owners re-raise it.
+        self.failure: BaseException | None = None
         self.vibration_enabled = True
         self.context: dict = {}
         self._listeners: list[Listener] = []
@@ -239,7 +242,26 @@ class SupervisedSession:
         except LinkClosedError as exc:
             self._on_link_lost(exc)
             return
+        except Exception as exc:  # noqa: BLE001 - any failure must stop the motor
+            await self._fail_closed(exc)
+            return
         self._on_link_lost(LinkClosedError(f"{self.session.link.url}: stream ended"))
+
+    async def _fail_closed(self, exc: BaseException) -> None:
+        """The safety loop cannot go on: stop vibration, latch a fault, tell everyone."""
+        self.failure = exc
+        self.vibration_enabled = False
+        self.pipeline.supervisor.state = SafetyState.FAULT
+        self.state.safety = SafetyState.FAULT
+        self.state.alarm = "internal error"
+        try:
+            await self.halt_vibration()
+        except (LinkClosedError, MassagectlError):
+            pass  # the link is gone too: the firmware's deadman stops the motor
+        self._publish(Decision(EventKind.FAULT, None, self.state.t_s, 0.0,
+                               self.state.filtered_n,
+                               {"error": f"{type(exc).__name__}: {exc}"}))
+        self.changed.set()
 
     def _on_link_lost(self, exc: LinkClosedError) -> None:
         self.link_error = exc
@@ -331,9 +353,12 @@ class SupervisedSession:
 
     async def _tick_loop(self) -> None:
         period = TICK_S / self.speed
-        while True:
-            await asyncio.sleep(period)
-            for d in self.pipeline.tick(self.host_s()):
-                await self._on_decision(d)
-            self.state.safety = self.pipeline.state
-            self.changed.set()
+        try:
+            while True:
+                await asyncio.sleep(period)
+                for d in self.pipeline.tick(self.host_s()):
+                    await self._on_decision(d)
+                self.state.safety = self.pipeline.state
+                self.changed.set()
+        except Exception as exc:  # noqa: BLE001 - any failure must stop the motor
+            await self._fail_closed(exc)

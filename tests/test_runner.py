@@ -1,0 +1,206 @@
+"""The routine runner end to end on simulated devices, time-compressed (device time)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from device.links import open_link
+from device.routines import load_routine, parse_routine
+from device.runner import RoutineRunner, RunEnd
+from device.session import DeviceSession
+from dsp.pipeline import ForcePipeline
+from dsp.zones import get_zone
+from simulators.scripted_user import PRESS_RAMP_S
+
+SPEED = 25.0
+#: DESIGN.md: the host stops vibration within ~100 ms of an over-limit.
+STOP_BUDGET_S = 0.1
+
+
+async def _run(url: str, routine, speed: float = SPEED):
+    link = open_link(url, speed=speed)
+    events: list[dict] = []
+    async with DeviceSession(link, speed=speed) as session:
+        pipeline = ForcePipeline(
+            session.rate_hz, session.calibration, get_zone(None), track_drift=True
+        )
+        runner = RoutineRunner(session, routine, pipeline, unattended=True, speed=speed)
+        runner.add_listener(events.append)
+        summary = await runner.run()
+    return link, runner, summary, events
+
+
+def _expected_hold_s(band, hold_min, hold_max, release_s) -> float:
+    """Time the scripted user's filtered force spends in the band for one press-and-hold:
+    in on the ramp (1 s from 0 to mid-band), the hold, out on the release."""
+    lo, hi = band
+    target = (lo + hi) / 2
+    hold = min(hold_min + 1.0, (hold_min + hold_max) / 2)
+    release = release_s + 0.5
+    return hold + (1 - lo / target) * (PRESS_RAMP_S + release)
+
+
+def _crossing_s(user, limit_n: float) -> float:
+    """Simulator time at which the scripted over-press's true force passes ``limit_n``."""
+    t = np.arange(user.overpressed_at_s, user.overpressed_at_s + 1.0, 1e-4)
+    f = np.array([user.overpress_plan.at(x) for x in t])
+    return float(t[np.argmax(f > limit_n)])
+
+
+@pytest.mark.parametrize("device", ["ball", "handheld"])
+async def test_neck_relief_runs_every_step_and_stops_the_overpress_in_budget(device):
+    routine = load_routine("neck-relief")
+    link, runner, summary, events = await _run(f"sim://{device}?user=scripted", routine)
+    fw, user = link.firmware, link.user
+
+    assert summary.end is RunEnd.COMPLETED, summary.message
+    assert [u.label for u in summary.units] == [u.label for u in routine.units()]
+    assert all(u.completed for u in summary.units)
+    started = {e["detail"]["step"] for e in events if e["kind"] == "step_started"}
+    assert started == {s.id for s in routine.steps}
+
+    # Holds, in device time, as long as the scripted user held them.
+    for unit, result in zip(routine.units(), summary.units, strict=True):
+        if unit.step.kind == "press_and_hold":
+            done = [h for h in result.holds if h["reached_min"]]
+            assert done, result.label
+            expected = _expected_hold_s(unit.band_n, unit.step.hold_min_s,
+                                        unit.step.hold_max_s, unit.step.release_s)
+            assert done[-1]["duration_s"] == pytest.approx(expected, abs=0.15), result.label
+
+    # Exactly one stop: the scripted over-press near the neck, while vibrating.
+    stops = [e for e in events if e["kind"] in ("stop", "fault")]
+    assert [(e["cause"], e["unit"]) for e in stops] == [
+        ("over_limit", "trapezius-squeeze left neck base 1/2")
+    ]
+    assert stops[0]["detail"]["was_vibrating"]
+    stopped = [u for u in summary.units if u.stops]
+    assert len(stopped) == 1 and stopped[0].restarts == 1 and stopped[0].completed
+
+    # After the true force passed the limit the motor went off and stayed off: a re-arm
+    # needs a second under the reset threshold, and a pattern still playing would have
+    # started it again within one pulse period (0.8 s). (The stop budget is checked at real
+    # speed below: at --speed 25 every real millisecond is 25 ms of device time.)
+    crossed_s = _crossing_s(user, stopped[0].limit_n)
+    fw_after = [e for e in fw.events if e.t_s >= crossed_s]
+    assert [e for e in fw_after if e.name in ("motor_off", "stop_received")]
+    restarted = [e for e in fw_after if e.name == "vibrate" and e.detail["permille"] > 0]
+    assert not restarted or restarted[0].t_s - crossed_s > 1.0
+    # ... before the firmware's own hard limit (the zone's ceiling) had to act.
+    assert not [e for e in fw.events if e.name == "limit_tripped"]
+    assert not fw.motor_on
+
+
+async def test_cancelling_mid_hold_leaves_the_motor_off():
+    routine = load_routine("neck-relief")
+    link = open_link("sim://ball?user=scripted", speed=SPEED)
+    async with DeviceSession(link, speed=SPEED) as session:
+        pipeline = ForcePipeline(
+            session.rate_hz, session.calibration, get_zone(None), track_drift=True
+        )
+        runner = RoutineRunner(session, routine, pipeline, unattended=True, speed=SPEED)
+        holding = asyncio.Event()
+        runner.add_listener(lambda e: e["kind"] == "hold_started" and holding.set())
+        task = asyncio.ensure_future(runner.run())
+        await asyncio.wait_for(holding.wait(), 20)
+        assert link.firmware.motor_on
+        task.cancel()  # what asyncio.run does on Ctrl-C
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not link.firmware.motor_on
+        last_off = [e for e in link.firmware.events if e.name == "motor_off"][-1]
+        assert last_off.detail["cause"] == "stop"
+    assert runner.summary.end is RunEnd.INTERRUPTED
+
+
+STEP_END_ROUTINE = """
+format = 1
+name = "one-squeeze"
+title = "One squeeze"
+summary = "test"
+mode = "self"
+[[steps]]
+id = "neck"
+kind = "press_and_hold"
+title = "Neck"
+instruction = "Press lightly beside the spine."
+zone = "neck_back"
+band_n = [3, 7]
+hold_min_s = 3
+hold_max_s = 6
+release_s = 2
+vibration = { pattern = "constant", intensity_pct = 20 }
+resume = "end"
+"""
+
+
+async def test_at_real_speed_the_overpress_stops_the_motor_within_budget_and_ends_the_step():
+    """One neck step, resume policy "end", at speed 1: the scripted over-press near the neck
+    must have the motor off within DESIGN.md's ~100 ms of the true force passing the limit,
+    before the firmware's own limit (the zone's ceiling) has to act."""
+    routine = parse_routine(STEP_END_ROUTINE, "one-squeeze.toml")
+    link, runner, summary, events = await _run("sim://ball?user=scripted", routine, speed=1.0)
+    fw, user = link.firmware, link.user
+    assert summary.end is RunEnd.STOP_POLICY
+    (stop,) = [e for e in events if e["kind"] == "stop"]
+    assert stop["cause"] == "over_limit" and stop["detail"]["was_vibrating"]
+    assert stop["detection_delay_s"] <= 0.03
+    crossed_s = _crossing_s(user, 10.0)
+    off = [e.t_s for e in fw.events if e.t_s >= crossed_s and e.name == "stop_received"]
+    assert off and off[0] - crossed_s <= STOP_BUDGET_S, off[0] - crossed_s
+    assert not [e for e in fw.events if e.name == "limit_tripped"]
+    assert not fw.motor_on
+
+
+async def test_a_failing_listener_fails_closed():
+    """A bug in anything the safety loop calls stops the motor and ends the run loudly."""
+    routine = parse_routine(STEP_END_ROUTINE, "one-squeeze.toml")
+    link = open_link("sim://ball?user=scripted", speed=SPEED)
+    async with DeviceSession(link, speed=SPEED) as session:
+        pipeline = ForcePipeline(session.rate_hz, session.calibration, get_zone(None))
+        runner = RoutineRunner(session, routine, pipeline, unattended=True, speed=SPEED)
+        events: list[dict] = []
+        runner.add_listener(events.append)
+        calls = {"n": 0}
+
+        def broken(batch, result):
+            calls["n"] += 1
+            if link.firmware.motor_on and calls["n"] > 50:
+                raise RuntimeError("plot buffer exploded")
+
+        runner.add_batch_listener(broken)
+        with pytest.raises(RuntimeError, match="plot buffer exploded"):
+            await runner.run()
+        assert not link.firmware.motor_on
+    assert runner.summary.end is RunEnd.ERROR
+    fault = [e for e in events if e["kind"] == "fault"][-1]
+    assert "plot buffer exploded" in fault["detail"]["error"]
+
+
+async def test_a_reported_symptom_ends_at_once_with_advice():
+    routine = load_routine("neck-relief")
+    link = open_link("sim://ball?user=scripted", speed=SPEED)
+    async with DeviceSession(link, speed=SPEED) as session:
+        pipeline = ForcePipeline(
+            session.rate_hz, session.calibration, get_zone(None), track_drift=True
+        )
+        runner = RoutineRunner(session, routine, pipeline, unattended=True, speed=SPEED)
+        events: list[dict] = []
+        runner.add_listener(events.append)
+        vibrating = asyncio.Event()
+        runner.add_listener(
+            lambda e: e["kind"] == "command_sent" and e["detail"].get("intensity_pct", 0) > 0
+            and vibrating.set()
+        )
+        task = asyncio.ensure_future(runner.run())
+        await asyncio.wait_for(vibrating.wait(), 20)
+        runner.report_symptom("tingling")
+        summary = await task
+    assert summary.end is RunEnd.SYMPTOM
+    assert "medical help" in summary.advice
+    stop = [e for e in events if e["kind"] == "stop"][-1]
+    assert stop["cause"] == "user_reported_symptom"
+    assert not link.firmware.motor_on
