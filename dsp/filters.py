@@ -11,6 +11,13 @@ Pressing force is the content below ~10 Hz; a running motor leaks vibration into
 Both are computed with one ``sosfilt`` call (the whole fast cascade) and one ``lfilter``
 call (the 10 Hz biquad) per batch. Feeding an input in any chunking gives the output of one
 offline pass: state is carried in ``zi`` and initialised from the first sample only.
+
+A stream that *re*starts (after a lost link) may start mid-press with the motor still
+leaking into the sensor: one sample can sit up to the leakage peak (3 N) off the pressing
+force, and filters started there ring toward the truth, a transient that looks like a fast
+rise. ``restart()`` therefore initialises from the mean of the first batch instead, which
+averages most of the leakage out (the supervisor also holds its rate-of-rise rule off while
+the filters settle: ``dsp.supervisor.SETTLE_S``).
 """
 
 from __future__ import annotations
@@ -96,6 +103,7 @@ class ForceFilters:
         self._zi_slow_unit = signal.lfilter_zi(b, a)
         self._zi_slow: np.ndarray | None = None
         self._zi_fast: np.ndarray | None = None
+        self._init_from_mean = False
         self._last_fast_n = 0.0
         self.motor_hz: float | None = None
         self._notch = np.zeros((0, 6))
@@ -140,6 +148,14 @@ class ForceFilters:
         """Forget all state: the next sample restarts the filters in its steady state."""
         self._zi_fast = None
         self._zi_slow = None
+        self._init_from_mean = False
+
+    def restart(self) -> None:
+        """Forget all state for a stream that starts again (e.g. after a reconnect): the
+        next batch starts the filters in the steady state of its *mean*, so that leakage on
+        a single sample does not become a start-up transient."""
+        self.reset()
+        self._init_from_mean = True
 
     def process(self, force_n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Filter one batch (newtons); returns (fast_n, filtered_n), new arrays."""
@@ -147,8 +163,10 @@ class ForceFilters:
         if x.size == 0:
             return x.copy(), x.copy()
         if self._zi_fast is None:
-            self._zi_fast = signal.sosfilt_zi(self._sos) * x[0]
-            self._zi_slow = self._zi_slow_unit * x[0]
+            x0 = float(x.mean()) if self._init_from_mean else float(x[0])
+            self._init_from_mean = False
+            self._zi_fast = signal.sosfilt_zi(self._sos) * x0
+            self._zi_slow = self._zi_slow_unit * x0
         fast, self._zi_fast = signal.sosfilt(self._sos, x, zi=self._zi_fast)
         slow, self._zi_slow = signal.lfilter(self._b, self._a, fast, zi=self._zi_slow)
         self._last_fast_n = float(fast[-1])

@@ -9,6 +9,7 @@ arrive) and offline (``analyze``: a whole trace in a few large batches). Callers
     out = pipe.on_batch(t_s, raw_counts, t_host_s, seq_gap=0, crc_errors=0)
     out.force_n, out.filtered_n, out.fast_n, out.events
     pipe.tick(t_host_s); pipe.rearm(t_s); pipe.state
+    pipe.restart_stream()          # the stream starts again (after a reconnect)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 
 from dsp.calibration import Calibration
 from dsp.decisions import Decision, SafetyState
+from dsp.events import EventKind
 from dsp.filters import ForceFilters
 from dsp.hold import HoldTracker
 from dsp.supervisor import FLATLINE_S, MAX_VIBRATION_S, RAW_LIMITS_COUNTS, Supervisor
@@ -127,6 +129,41 @@ class ForcePipeline:
         if self.track_drift and t.size:
             self.calibration.track_drift(raw, filtered, float(t[-1] - t[0]) + 1 / self.rate_hz)
         return BatchResult(force, filtered, fast, events)
+
+    def restart_stream(self) -> list[Decision]:
+        """The device stream starts again after a gap (a reconnect), maybe mid-press and
+        with the motor still leaking: filters restart from the first batch's mean, the
+        supervisor forgets the old stream's timing and holds the rate-of-rise rule off while
+        the filters settle (latched stops stay latched), and a hold that was open ends where
+        its data ended (the gap is never counted as holding). Returns the decisions that
+        causes (a HOLD_ENDED with ``interrupted``)."""
+        self.filters.restart()
+        self.supervisor.restart_stream()
+        out: list[Decision] = []
+        h = self.hold
+        if h is not None:
+            if h.in_hold:
+                end_s = h.start_s + h.elapsed_s
+                out.append(
+                    Decision(
+                        EventKind.HOLD_ENDED,
+                        None,
+                        end_s,
+                        0.0,
+                        self.supervisor.last_filtered_n,
+                        {
+                            "start_s": h.start_s,
+                            "end_s": end_s,
+                            "duration_s": h.elapsed_s,
+                            "reached_min": h.progress >= 1.0 if h.min_s else False,
+                            "interrupted": "stream_restart",
+                        },
+                    )
+                )
+            self.hold = HoldTracker(
+                (h.lo_n, h.hi_n), h.min_s, h.max_s, h.release_min_s, h.dip_tolerance_s
+            )
+        return out
 
     def tick(self, t_host_s: float) -> list[Decision]:
         """Host-time checks (at least every 50 ms): the stale-stream rule."""

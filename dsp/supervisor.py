@@ -7,6 +7,8 @@ Rules (DESIGN.md "Safety model"), all judged in device time except the stale str
   tells the user to ease off).
 * rate_of_rise: in zones near the neck, ``fast_n`` over half the limit and rising faster than
   RATE_OF_RISE_LIMITS_PER_S limits per second over 20 ms -> STOP before the limit is reached.
+  Held off for the first SETTLE_S of a stream (its start, or ``restart_stream()`` after a
+  reconnect): the filters' start-up transient is not a jab. Over-limit is never held off.
 * forbidden_zone_contact: in a forbidden zone, force over the limit for FORBIDDEN_CONTACT_S
   -> STOP with that cause (recorded even when an over_limit stop already latched).
 * warning at 80 % of the limit on ``filtered_n`` (cleared under 70 %), with a REDUCE of the
@@ -41,6 +43,9 @@ RATE_OF_RISE_LIMITS_PER_S = 10.0
 RATE_OF_RISE_MIN_FRACTION = 0.5
 #: Window over which the rate of rise is measured (seconds).
 RATE_WINDOW_S = 0.02
+#: The rate-of-rise rule waits this long (device seconds) after a stream (re)starts, while
+#: the filters settle from their initial state (the 40 Hz fast path settles in ~25 ms).
+SETTLE_S = 0.05
 #: Stale stream: no batch for max(STALE_MIN_S, STALE_BATCH_PERIODS * batch period).
 STALE_MIN_S = 0.15
 STALE_BATCH_PERIODS = 3
@@ -123,6 +128,9 @@ class Supervisor:
         self._flat_value: float | None = None
         self._flat_since_s = 0.0
         self._sensor_fault = False
+        #: device time until which the rate-of-rise rule is held off (set on a stream's
+        #: first batch)
+        self._settle_until_s: float | None = None
         self.set_zone(zone)
 
     # -- configuration ---------------------------------------------------------------
@@ -212,6 +220,29 @@ class Supervisor:
         self._crcs.clear()
         return True
 
+    @property
+    def last_filtered_n(self) -> float:
+        """The filtered force (N) at the end of the last batch judged."""
+        return self._last_f_n
+
+    def restart_stream(self) -> None:
+        """The stream starts again (a reconnect): forget what belonged to the old one (the
+        rate window, the batch period and host time, sequence-gap and CRC windows, the
+        flatline run) and hold the rate-of-rise rule off while the filters settle. Latches,
+        warnings and vibration time are kept: a stop before the loss is still a stop."""
+        self._tail = None
+        self._rise = np.zeros(0)
+        self._last_t_s = None
+        self._last_host_s = None
+        self._batch_period_s = 0.0
+        self._stale = False
+        self._gaps.clear()
+        self._crcs.clear()
+        self._flat_value = None
+        self._flat_since_s = 0.0
+        self._over_since_s = None
+        self._settle_until_s = None
+
     # -- host-time rules -------------------------------------------------------------
     def stale_after_s(self) -> float:
         """Host seconds without a batch after which the stream is stale."""
@@ -258,6 +289,8 @@ class Supervisor:
         t0 = float(t_s[0])
         t_end = float(t_s[-1])
         prev_end = self._last_t_s
+        if self._settle_until_s is None:
+            self._settle_until_s = t0 + SETTLE_S
         dt = 1.0 / self.rate_hz
         span = t_end - prev_end if prev_end is not None else t_end - t0 + dt
         if span > 0:
@@ -396,6 +429,10 @@ class Supervisor:
             if self._tail is None:
                 self._tail = np.full(self._rate_k, fast[0])
             rate_mask = self._rate_mask(fast) if fmax >= self._rate_min_n else None
+            if rate_mask is not None and t_s[0] < self._settle_until_s:
+                rate_mask &= t_s >= self._settle_until_s
+                if not rate_mask.any():
+                    rate_mask = None
             k = self._rate_k
             self._tail = fast[-k:].copy() if n >= k else np.concatenate((self._tail, fast))[-k:]
         quiet = (
