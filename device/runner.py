@@ -418,6 +418,7 @@ class RoutineRunner:
         self.live.play(None, 0.0)
         self.pipeline.set_zone(self.pipeline.zone)
         self.state.prompt = "Rest."
+        self.state.hold_min_s = self.state.hold_max_s = None
         self.state.unit_deadline_t_s = self.state.t_s + rest_s
         await self._wait_until(lambda: False, self.state.t_s + rest_s)
         self.state.prompt = ""

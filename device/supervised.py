@@ -33,6 +33,7 @@ TICK_S = 0.05
 STALE_REAL_FLOOR_S = 0.1
 EASE_OFF_PROMPT = "Too much pressure for this spot: ease off now."
 
+
 def default_motor_hz(info: DeviceInfo | None) -> int:
     """The frequency to command when none is asked for: percussive heads at 40 Hz, vibration
     motors at 150 Hz, within what the device says it can do. The host always names the
@@ -220,9 +221,10 @@ class SupervisedSession:
         self.player.play(None, 0.0)
         await self.halt_vibration()
         self.stops += 1
-        self._publish(
-            Decision(EventKind.STOP, cause, self.state.t_s, 0.0, self.state.filtered_n, detail)
-        )
+        d = Decision(EventKind.STOP, cause, self.state.t_s, 0.0, self.state.filtered_n, detail)
+        for hook in self._decision_hooks:
+            hook(d)
+        self._publish(d)
 
     def rearm(self) -> bool:
         """Re-arm a latched stop now, if force has reset (70 % of the limit for 1 s)."""
@@ -258,9 +260,16 @@ class SupervisedSession:
             await self.halt_vibration()
         except (LinkClosedError, MassagectlError):
             pass  # the link is gone too: the firmware's deadman stops the motor
-        self._publish(Decision(EventKind.FAULT, None, self.state.t_s, 0.0,
-                               self.state.filtered_n,
-                               {"error": f"{type(exc).__name__}: {exc}"}))
+        self._publish(
+            Decision(
+                EventKind.FAULT,
+                None,
+                self.state.t_s,
+                0.0,
+                self.state.filtered_n,
+                {"error": f"{type(exc).__name__}: {exc}"},
+            )
+        )
         self.changed.set()
 
     def _on_link_lost(self, exc: LinkClosedError) -> None:

@@ -20,6 +20,8 @@ from device.errors import MassagectlError
 #: Command modules, in the order ``--help`` lists them.
 COMMAND_MODULES = [
     "ui.commands.demo",
+    "ui.commands.routine",
+    "ui.commands.vibrate",
     "ui.commands.stream",
     "ui.commands.sim",
     "ui.commands.scan",

@@ -1,27 +1,57 @@
-"""``massagectl demo``: the built-in simulated ball, end to end."""
+"""``massagectl demo``: the neck routine on the built-in simulated ball, end to end."""
 
 from __future__ import annotations
 
-import argparse
+from device.routines import load_routine
+from ui.session_setup import prepare
+
+DEMO_URL = "sim://ball?user=scripted"
+DEMO_ROUTINE = "neck-relief"
+#: neck-relief is about 8.5 minutes of routine time: at 5x the demo takes under two.
+DEFAULT_SPEED = 5.0
 
 
 def register(sub) -> None:
     p = sub.add_parser(
         "demo",
-        help="run the demo on the built-in simulated ball",
+        help="run the neck routine on the built-in simulated ball",
         description=(
-            "Stream live force from the built-in simulated sensor ball (sim://ball), which "
-            "presses, holds and releases. No hardware needed."
+            "Run the neck-relief routine on the built-in simulated sensor ball, pressed by a "
+            "simulated person who follows each step (and once presses too hard near the "
+            "neck, to show the safety stop). No hardware needed. The simulated person also "
+            "answers the screening questions, and says so."
         ),
     )
-    p.add_argument("--duration", type=float, default=20.0, metavar="S", help="default: 20 s")
-    p.add_argument("--speed", type=float, default=1.0, metavar="K", help="simulation speed")
+    p.add_argument("--gui", action="store_true", help="show the live pressure window")
+    p.add_argument("--record", metavar="DIR", help="record the session into a new folder DIR")
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=DEFAULT_SPEED,
+        metavar="K",
+        help=f"simulation speed (default {DEFAULT_SPEED:g}: done in under two minutes)",
+    )
     p.set_defaults(func=run)
 
 
-async def run(args) -> int:
-    from ui.commands import stream
+def run(args) -> int:
+    prepared = prepare(DEMO_URL, speed=args.speed, simulated_user=True, record_dir=args.record)
+    if args.gui:
+        from ui.live_window import run_window
 
-    url = f"sim://ball?speed={args.speed:g}"
-    ns = argparse.Namespace(url=url, json=False, duration=args.duration, rate=1000, batch=10)
-    return await stream.run(ns)
+        return run_window(
+            DEMO_URL,
+            routine=DEMO_ROUTINE,
+            speed=args.speed,
+            unattended=True,
+            record_dir=args.record,
+            screening=prepared.screening,
+            close_when_done=False,
+        )
+    import asyncio
+
+    from ui.commands.routine import run_routine
+
+    return asyncio.run(
+        run_routine(load_routine(DEMO_ROUTINE), prepared, record_dir=args.record, unattended=True)
+    )

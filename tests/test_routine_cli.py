@@ -1,0 +1,175 @@
+"""The routine, vibrate and demo commands as a person runs them (real processes)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+
+import pytest
+
+from device.recording import read_recording
+from device.screening import simulated_user_answers
+from tests.helpers import MASSAGECTL, LineReader, spawn, stop
+
+ONE_SQUEEZE = """
+format = 1
+name = "one-squeeze"
+title = "One squeeze"
+summary = "One light press beside the spine."
+mode = "self"
+[[steps]]
+id = "neck"
+kind = "press_and_hold"
+title = "Neck"
+instruction = "Press lightly beside the spine, then let go slowly."
+zone = "neck_back"
+band_n = [3, 7]
+hold_min_s = 3
+hold_max_s = 6
+release_s = 2
+vibration = { pattern = "constant", intensity_pct = 20 }
+resume = { policy = "auto_after_reset", after_s = 1 }
+"""
+
+TRAPEZIUS_HOLD = """
+format = 1
+name = "long-hold"
+title = "Long hold"
+summary = "A long shoulder hold."
+mode = "self"
+[[steps]]
+id = "shoulder"
+kind = "press_and_hold"
+title = "Shoulder"
+instruction = "Press into the top of the shoulder and hold."
+zone = "upper_trapezius"
+band_n = [15, 30]
+hold_min_s = 10
+hold_max_s = 15
+release_s = 2
+vibration = { pattern = "constant", intensity_pct = 50 }
+"""
+
+
+def _run(*args, timeout=60):
+    return subprocess.run(
+        [MASSAGECTL, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_routine_on_the_scripted_ball_completes_records_and_summarises(tmp_path):
+    routine = tmp_path / "one.toml"
+    routine.write_text(ONE_SQUEEZE)
+    rec = tmp_path / "rec"
+    result = _run(
+        "routine",
+        str(routine),
+        "--device",
+        "sim://ball?user=scripted",
+        "--speed",
+        "10",
+        "--record",
+        str(rec),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "No terminal" in out  # unattended, and it says so
+    assert "STOP: too much pressure for this spot" in out  # the scripted over-press
+    assert "going on" in out
+    assert "routine completed" in out
+    recording = read_recording(rec)
+    kinds = [e["kind"] for e in recording.events]
+    assert "step_started" in kinds and "stop" in kinds and "rearmed" in kinds
+    assert len(recording.t_s) > 1000
+
+
+def test_a_real_device_without_screening_is_refused_at_once(tmp_path):
+    sim = spawn(MASSAGECTL, "sim", "serial")
+    try:
+        reader = LineReader(sim)
+        url = reader.wait_for(r"^READY (serial://\S+)$").group(1)
+        t0 = time.monotonic()
+        result = _run("routine", "neck-relief", "--device", url, timeout=20)
+        assert time.monotonic() - t0 < 10
+        assert result.returncode == 2
+        assert "screening is required" in result.stderr
+        assert "Traceback" not in result.stderr
+        # nothing reached the device
+        time.sleep(0.2)
+        assert not any("vibrate" in line for line in reader.lines)
+    finally:
+        stop(sim)
+
+
+def test_ctrl_c_mid_hold_sends_stop_and_leaves_the_motor_off(tmp_path):
+    scenario = tmp_path / "press.toml"
+    scenario.write_text("press = [{ t_s = 0.0, force_n = 22.0, ramp_s = 0.5 }]\n")
+    routine = tmp_path / "hold.toml"
+    routine.write_text(TRAPEZIUS_HOLD)
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps(simulated_user_answers()))
+    sim = spawn(MASSAGECTL, "sim", "serial", "--scenario", str(scenario))
+    host = None
+    try:
+        sim_lines = LineReader(sim)
+        url = sim_lines.wait_for(r"^READY (serial://\S+)$").group(1)
+        host = spawn(
+            MASSAGECTL, "routine", str(routine), "--device", url, "--screening", str(answers)
+        )
+        host_lines = LineReader(host)
+        host_lines.wait_for(r"step shoulder", timeout_s=20)
+        sim_lines.wait_for(r"EVENT t_s=\S+ vibrate permille=500", timeout_s=10)
+        time.sleep(0.5)  # well inside the 10 s hold
+        host.send_signal(signal.SIGINT)
+        assert host.wait(15) == 130
+        sim_lines.wait_for(r"EVENT t_s=\S+ motor_off cause=stop", timeout_s=5)
+        time.sleep(0.7)  # longer than the deadman: it must have had nothing to do
+        assert not any("deadman" in line for line in sim_lines.lines)
+        host_lines.wait_for("interrupted", timeout_s=5)
+    finally:
+        if host is not None:
+            stop(host)
+        stop(sim)
+
+
+def test_vibrate_stops_on_an_over_limit_and_says_why(tmp_path):
+    scenario = tmp_path / "over.toml"
+    scenario.write_text("press = [{ t_s = 0.5, force_n = 14.0, ramp_s = 1.0 }]\n")
+    result = _run(
+        "vibrate",
+        f"sim://ball?scenario={scenario}",
+        "constant",
+        "--intensity",
+        "30",
+        "--duration",
+        "5",
+        "--speed",
+        "2",
+    )
+    assert result.returncode == 1
+    assert "stopped: too much pressure for this spot" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["vibrate", "sim://ball", "wave", "--zone", "neck_front"], "no vibration is allowed"),
+        (["vibrate", "sim://ball", "wave", "--intensity", "140"], "between 0 and 100"),
+        (["routine", "nope", "--device", "sim://ball"], "nope"),
+        (
+            ["routine", "neck-relief", "--device", "serial:///dev/x", "--speed", "3"],
+            "--speed is only for simulated devices",
+        ),
+    ],
+)
+def test_bad_input_is_one_line(args, message):
+    result = _run(*args, timeout=30)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,103 @@
+"""``massagectl routine``: run a guided routine on a device, with the live terminal view."""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+
+from device.routines import load_routine
+from device.runner import RoutineRunner, RunEnd
+from ui.session_setup import live_pipeline, open_session, prepare, start_recording
+from ui.terminal_view import TerminalView, summary_table
+
+EXIT_CODES = {RunEnd.COMPLETED: 0, RunEnd.SYMPTOM: 3}
+EPILOG = """\
+keys while it runs (in a terminal):
+  space   STOP now (the session ends)
+  p       stop: pain, dizziness or tingling (ends the session with advice)
+  r       go on after a stop, once you have eased off
+
+exit codes: 0 routine completed; 1 ended early (a stop whose step ends the session, STOP,
+lost link); 2 error or screening refused; 3 you reported pain, dizziness or tingling.
+"""
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "routine",
+        help="run a guided routine on a device",
+        description=(
+            "Run a guided routine (a built-in name, see 'massagectl routines', or a routine "
+            "file) on a device, step by step, with vibration per step and the safety "
+            "supervisor watching every sample. A real device needs the screening questions "
+            "answered first (in the terminal, or --screening FILE)."
+        ),
+        epilog=EPILOG,
+        formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
+    )
+    p.add_argument("routine", metavar="NAME|FILE", help="built-in routine name or TOML file")
+    p.add_argument("--device", required=True, metavar="URL", help="e.g. serial:///dev/ttyACM0")
+    p.add_argument("--record", metavar="DIR", help="record the session into a new folder DIR")
+    p.add_argument("--screening", metavar="FILE", help="screening answers (TOML or JSON)")
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        metavar="K",
+        help="simulation speed (sim:// and replay:// only)",
+    )
+    p.add_argument(
+        "--unattended",
+        action="store_true",
+        help="resume after a stop by itself once force has reset (implied without a terminal)",
+    )
+    p.set_defaults(func=run)
+
+
+async def run(args) -> int:
+    routine = load_routine(args.routine)
+    prepared = prepare(
+        args.device, speed=args.speed, screening_file=args.screening, record_dir=args.record
+    )
+    return await run_routine(routine, prepared, record_dir=args.record, unattended=args.unattended)
+
+
+async def run_routine(routine, prepared, *, record_dir=None, unattended=False) -> int:
+    # a pipe or a log gets full-width lines rather than 80-column wraps
+    console = Console() if sys.stdout.isatty() else Console(width=160)
+    async with open_session(prepared) as session:
+        pipeline = live_pipeline(session)
+        interactive = sys.stdin.isatty() and console.is_terminal
+        runner = RoutineRunner(
+            session,
+            routine,
+            pipeline,
+            unattended=unattended or not interactive,
+            speed=prepared.speed,
+            screening=prepared.screening.to_record() if prepared.screening else None,
+        )
+        if runner.unattended and not unattended:
+            console.print(
+                "No terminal: after a stop the routine goes on by itself once force has eased off."
+            )
+        recorder = start_recording(record_dir, session, prepared, routine=routine)
+        if recorder is not None:
+            runner.add_listener(recorder.on_event)
+            runner.add_batch_listener(recorder.on_batch)
+        try:
+            summary = await TerminalView(runner, console).run(runner.run)
+        finally:
+            if recorder is not None:
+                recorder.finish(runner.summary.to_dict())
+    console.print(summary_table(summary))
+    console.print(
+        f"{summary.message}; vibration {summary.vibration_s:.0f} s, {summary.stops} stop(s)."
+    )
+    if summary.advice:
+        console.print(summary.advice, style="bold")
+    if record_dir:
+        console.print(f"recorded to {record_dir}")
+    if summary.end is RunEnd.COMPLETED:
+        console.print("Afterwards, warmth helps: a warm compress or a warm shower.")
+    return EXIT_CODES.get(summary.end, 1)

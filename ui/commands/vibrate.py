@@ -1,0 +1,138 @@
+"""``massagectl vibrate``: play a vibration pattern by hand, with the supervisor watching."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+
+from device.errors import UsageError
+from device.supervised import SupervisedSession
+from device.vibration import PATTERN_NAMES, get_pattern
+from dsp.events import EventKind
+from dsp.zones import DEFAULT_ZONES, get_zone
+from ui.session_setup import live_pipeline, open_session, prepare, start_recording
+from ui.terminal_view import cause_words
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "vibrate",
+        help="play a vibration pattern by hand, supervised",
+        description=(
+            "Play a vibration pattern on a device while the safety supervisor watches the "
+            "force live, with the same stop rules as a routine: the zone's limit, its "
+            "vibration cap, rate of rise, stale stream and sensor faults. A stop ends it. "
+            "A real device needs the screening questions answered first. Ctrl-C stops."
+        ),
+    )
+    p.add_argument("url", metavar="URL", help="device URL, e.g. sim://ball")
+    p.add_argument("pattern", choices=PATTERN_NAMES, help="vibration pattern")
+    p.add_argument(
+        "--intensity",
+        type=float,
+        default=30.0,
+        metavar="PCT",
+        help="intensity in percent (capped by the zone; default 30)",
+    )
+    p.add_argument(
+        "--zone",
+        default="neck_back",
+        choices=sorted(DEFAULT_ZONES),
+        help="where the device is held (default neck_back)",
+    )
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds of device time (default 10)",
+    )
+    p.add_argument(
+        "--hz",
+        type=int,
+        default=0,
+        metavar="F",
+        help="motor frequency (default: the device's usual one)",
+    )
+    p.add_argument("--screening", metavar="FILE", help="screening answers (TOML or JSON)")
+    p.add_argument("--record", metavar="DIR", help="record the session into a new folder DIR")
+    p.add_argument(
+        "--speed", type=float, default=1.0, metavar="K", help="simulation speed (sim:// only)"
+    )
+    p.set_defaults(func=run)
+
+
+async def run(args) -> int:
+    if not 0 < args.intensity <= 100:
+        raise UsageError("--intensity must be between 0 and 100 %")
+    if args.duration <= 0:
+        raise UsageError("--duration must be positive")
+    zone = get_zone(args.zone)
+    if zone.vibration_cap_pct <= 0:
+        raise UsageError(f"no vibration is allowed on {zone.name} ({zone.meaning})")
+    prepared = prepare(
+        args.url, speed=args.speed, screening_file=args.screening, record_dir=args.record
+    )
+    async with open_session(prepared) as session:
+        live = SupervisedSession(
+            session, live_pipeline(session, zone), speed=args.speed, motor_hz=args.hz
+        )
+        stops: list[dict] = []
+        live.add_listener(lambda e: e["kind"] in ("stop", "fault") and stops.append(e))
+        recorder = start_recording(args.record, session, prepared, pattern=args.pattern)
+        if recorder is not None:
+            live.add_listener(recorder.on_event)
+            live.add_batch_listener(recorder.on_batch)
+        await session.set_limit(zone.ceiling_n)
+        live.start()
+        live.emit(
+            EventKind.STEP_STARTED,
+            step="vibrate",
+            kind="vibrate",
+            zone=zone.name,
+            limit_n=zone.limit_n,
+            band_n=[],
+            vibration_pct=args.intensity,
+            pattern=args.pattern,
+            motor_hz=live.motor_hz,
+        )
+        capped = min(args.intensity, zone.vibration_cap_pct)
+        if capped < args.intensity:
+            print(f"intensity capped at {capped:g} % for {zone.name}", file=sys.stderr)
+        live.play(get_pattern(args.pattern), args.intensity)
+        try:
+            while live.state.t_s == 0.0 and live.link_error is None:
+                await live.changed.wait()
+                live.changed.clear()
+            end_s = live.state.t_s + args.duration
+            last_print = 0.0
+            while live.state.t_s < end_s and not stops and live.failure is None:
+                if live.link_error is not None:
+                    raise live.link_error
+                live.changed.clear()
+                await live.changed.wait()
+                if time.monotonic() - last_print >= 0.5:
+                    last_print = time.monotonic()
+                    st = live.state
+                    print(
+                        f"force {st.filtered_n:6.2f} N  vibration {st.vibration_pct:4.0f} %  "
+                        f"(limit {zone.limit_n:g} N)",
+                        flush=True,
+                    )
+        except asyncio.CancelledError:
+            await live.close()
+            raise
+        finally:
+            await live.close()
+            if recorder is not None:
+                recorder.finish({"stops": stops})
+        if live.failure is not None:
+            raise live.failure
+    if stops:
+        cause = stops[0].get("cause") or "fault"
+        print(f"stopped: {cause_words(cause)}", file=sys.stderr)
+        return 1
+    vibration_s = live.pipeline.supervisor.vibration_s
+    print(f"done: {args.pattern} for {args.duration:g} s, vibration {vibration_s:.1f} s")
+    return 0

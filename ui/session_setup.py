@@ -1,0 +1,79 @@
+"""What every command that drives a device does before and around a session: check the URL
+and --speed, screen the person, open the link and session, build the pipeline, and record.
+
+Kept in one place so that ``routine``, ``vibrate`` and ``demo`` gate vibration the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from device.errors import UsageError
+from device.links import open_link
+from device.recording import Recorder, check_record_folder, session_meta
+from device.screening import ScreeningResult, ensure_screened
+from device.session import DeviceSession
+from device.urls import DeviceUrl, parse_url
+from dsp.pipeline import ForcePipeline
+from dsp.zones import Zone, get_zone
+from ui.screening_prompt import screen_before_session
+
+
+@dataclass
+class Prepared:
+    url: DeviceUrl
+    speed: float
+    screening: ScreeningResult | None
+
+
+def prepare(
+    device: str,
+    *,
+    speed: float = 1.0,
+    screening_file: str | None = None,
+    simulated_user: bool = False,
+    record_dir: str | None = None,
+) -> Prepared:
+    """Check the arguments and run the screening gate (before anything connects)."""
+    url = parse_url(device)
+    if speed <= 0:
+        raise UsageError("--speed must be positive")
+    if speed != 1.0 and url.scheme not in ("sim", "replay"):
+        raise UsageError("--speed is only for simulated devices (sim://, replay://)")
+    if record_dir is not None:
+        check_record_folder(record_dir)
+    screening = screen_before_session(
+        device_is_simulated=url.is_simulated,
+        screening_file=screening_file,
+        simulated_user=simulated_user,
+    )
+    ensure_screened(screening, device_is_simulated=url.is_simulated)
+    return Prepared(url, speed, screening)
+
+
+@contextlib.asynccontextmanager
+async def open_session(prepared: Prepared) -> AsyncIterator[DeviceSession]:
+    options = {"speed": prepared.speed} if prepared.url.scheme in ("sim", "replay") else {}
+    async with DeviceSession(open_link(prepared.url, **options), speed=prepared.speed) as s:
+        yield s
+
+
+def live_pipeline(session: DeviceSession, zone: Zone | None = None) -> ForcePipeline:
+    """The pipeline for a live session: zone neck_back unless told, drift tracking on."""
+    return ForcePipeline(
+        session.rate_hz, session.calibration, zone or get_zone(None), track_drift=True
+    )
+
+
+def start_recording(
+    record_dir: str | None, session: DeviceSession, prepared: Prepared, **meta
+) -> Recorder | None:
+    if record_dir is None:
+        return None
+    screening = prepared.screening.to_record() if prepared.screening else None
+    return Recorder.create(
+        record_dir,
+        session_meta(session, url=str(prepared.url), screening=screening, **meta),
+    )
