@@ -13,6 +13,12 @@ Bumble 0.0.236 pitfalls handled here:
 - notifications are cut to ATT_MTU - 3: the runner refuses batch sizes that would not fit the
   connection's MTU and never sends a value longer than that;
 - after a connection ends the peripheral starts advertising again itself.
+
+Pairing: the ball accepts LE Secure Connections pairing with bonding, Just Works (it has
+no display and no buttons), and keeps its keys in memory for the life of the simulator
+process, so a host that bonded once encrypts its later links. ``require_encryption``
+makes the massagectl service's characteristics refuse an unencrypted link (ATT error
+*Insufficient Encryption*), as a ball that insists on a bond would.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from bumble.device import Connection, Device
 from bumble.gatt import Characteristic, CharacteristicValue, Service
 from bumble.hci import Address
 from bumble.host import Host
+from bumble.pairing import PairingConfig, PairingDelegate
 from bumble.transport.common import AsyncPipeSink
 
 from firmware_bridge import gatt
@@ -59,8 +66,10 @@ class BallPeripheral:
         address: str = gatt.SIM_BALL_ADDRESS,
         speed: float = 1.0,
         on_event: Callable[[SimEvent], None] | None = None,
+        require_encryption: bool = False,
     ) -> None:
         self.firmware = firmware
+        self.require_encryption = require_encryption
         self.name = name
         self.address = address
         self.adv_data = gatt.advertising_data(name)
@@ -81,21 +90,32 @@ class BallPeripheral:
         self.command_errors = 0
         #: the exception that ended a background task of the peripheral, if any
         self.failure: BaseException | None = None
+        self.pairings = 0
         self._build_services()
+        self.device.pairing_config_factory = lambda _connection: PairingConfig(
+            sc=True,
+            mitm=False,
+            bonding=True,
+            delegate=PairingDelegate(io_capability=PairingDelegate.NO_OUTPUT_NO_INPUT),
+        )
         self.device.on(Device.EVENT_CONNECTION, self._on_connection)
 
     # ---- GATT table -----------------------------------------------------------------------
 
     def _build_services(self) -> None:
         cfg = self.firmware.config
-        self.force_char = Characteristic(gatt.FORCE_CHAR_UUID, _P.NOTIFY, _READ, b"")
+        read, write = _READ, _WRITE
+        if self.require_encryption:
+            read = Characteristic.Permissions.READ_REQUIRES_ENCRYPTION
+            write = Characteristic.Permissions.WRITE_REQUIRES_ENCRYPTION
+        self.force_char = Characteristic(gatt.FORCE_CHAR_UUID, _P.NOTIFY, read, b"")
         self.command_char = Characteristic(
             gatt.COMMAND_CHAR_UUID,
             _P.WRITE | _P.WRITE_WITHOUT_RESPONSE,
-            _WRITE,
+            write,
             CharacteristicValue(write=self._on_command_write),
         )
-        self.status_char = Characteristic(gatt.STATUS_CHAR_UUID, _P.READ | _P.NOTIFY, _READ, b"")
+        self.status_char = Characteristic(gatt.STATUS_CHAR_UUID, _P.READ | _P.NOTIFY, read, b"")
         battery = Characteristic(
             gatt.BATTERY_LEVEL_CHAR_UUID,
             _P.READ,
@@ -151,10 +171,14 @@ class BallPeripheral:
     def _on_connection(self, connection: Connection) -> None:
         self.connection = connection
         self.connections_served += 1
+        connection.on(Connection.EVENT_PAIRING, lambda _keys: self._on_paired())
         connection.on(
             Connection.EVENT_DISCONNECTION,
             lambda _reason: self._on_disconnection(connection),
         )
+
+    def _on_paired(self) -> None:
+        self.pairings += 1
 
     def _on_disconnection(self, connection: Connection) -> None:
         if self.connection is connection:

@@ -104,12 +104,19 @@ class SoftwareRadio:
         speed: float = 1.0,
         on_event: Callable[[SimEvent], None] | None = None,
         log: Callable[[str], None] | None = None,
+        require_encryption: bool = False,
     ) -> None:
         self.link = LocalLink()
         self.ball_controller = SoftwareController("ball", link=self.link)
         # legacy advertising only, like a small device: the ball sends ADV_IND PDUs
         self.ball_controller.le_features &= ~hci.LeFeatureMask.LE_EXTENDED_ADVERTISING
-        self.ball = BallPeripheral(firmware, self.ball_controller, speed=speed, on_event=on_event)
+        self.ball = BallPeripheral(
+            firmware,
+            self.ball_controller,
+            speed=speed,
+            on_event=on_event,
+            require_encryption=require_encryption,
+        )
         self._log = log or (lambda text: print(text, file=sys.stderr, flush=True))
         self._server: asyncio.Server | None = None
         self._client: _HciClient | None = None

@@ -234,14 +234,14 @@ class BumbleClient(BaseBleakClient):
             raise BleakError(str(exc)) from exc
         self._host = host
         try:
-            await self._connect_on(host, deadline, timeout_s)
-            if pair:
-                await self.pair()
+            await self._connect_on(host, deadline, timeout_s, pair)
         except BaseException:
             await self._abandon()
             raise
 
-    async def _connect_on(self, host: BumbleHost, deadline: float, timeout_s: float) -> None:
+    async def _connect_on(
+        self, host: BumbleHost, deadline: float, timeout_s: float, pair: bool = False
+    ) -> None:
         loop = asyncio.get_running_loop()
         address = await host.find_advertiser(self.address, max(0.0, deadline - loop.time()))
         if address is None:
@@ -266,6 +266,7 @@ class BumbleClient(BaseBleakClient):
         connection.on(Connection.EVENT_DISCONNECTION, self._on_disconnection)
         self._unregister_lost = host.on_lost(self._on_host_lost)
         try:
+            await asyncio.wait_for(self._secure(connection, pair), max(0.0, deadline - loop.time()))
             await asyncio.wait_for(self._set_up(connection), max(0.0, deadline - loop.time()))
         except TimeoutError:
             raise TimeoutError(
@@ -275,6 +276,37 @@ class BumbleClient(BaseBleakClient):
             raise _protocol_error(exc) from exc
         except (core.BaseBumbleError, hci.HCI_Error) as exc:
             raise BleakError(f"{self.address}: GATT set-up failed: {exc}") from exc
+
+    async def _secure(self, connection: Connection, pair: bool) -> None:
+        """Pair (LE Secure Connections, bonding) when asked; otherwise, if a bond with this
+        device is stored, encrypt the link with it before anything is read (as an OS stack
+        does for a bonded device). Keys the device no longer has are an error that says
+        what to do, never a silent fall-back to an unencrypted link."""
+        assert self._host is not None
+        if pair:
+            try:
+                await connection.pair()
+            except (core.BaseBumbleError, hci.HCI_Error) as exc:
+                raise BleakError(f"{self.address}: pairing failed: {exc}") from exc
+            return
+        keystore = self._host.device.keystore
+        if keystore is None or await keystore.get(str(connection.peer_address)) is None:
+            return
+        try:
+            await connection.encrypt()
+        except (core.BaseBumbleError, hci.HCI_Error) as exc:
+            raise BleakError(
+                f"{self.address}: the device refused our bonding keys ({exc}); it was reset "
+                "or bonded with another host: pair it again with 'massagectl pair'"
+            ) from exc
+
+    @property
+    def security(self) -> dict[str, Any] | None:
+        """The link's security now (None when not connected)."""
+        c = self._connection
+        if c is None:
+            return None
+        return {"encrypted": c.is_encrypted}
 
     async def _set_up(self, connection: Connection) -> None:
         assert self._host is not None

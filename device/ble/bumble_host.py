@@ -7,6 +7,10 @@ controller may be left in a bad state (a connect that timed out: Bumble 0.0.236'
 software controller ignores Create Connection Cancel, so the pending connect would block
 every later one) is *discarded*: closed at once and forgotten, so the next user opens a
 fresh transport (a fresh controller on ``sim ble``; a real HCI reset on a dongle).
+
+Every host has the same identity (``device.ble.bonds.host_identity``: a static random
+address and an IRK, kept in the known-devices file once it has bonded) and a key store on
+the known-devices file, so that a bond made by one process encrypts the links of the next.
 """
 
 from __future__ import annotations
@@ -174,14 +178,40 @@ async def discard(host: BumbleHost) -> None:
     await host.close()
 
 
+def link_security(spec: str, address: str) -> dict | None:
+    """``{"encrypted": bool}`` for this loop's connection to
+    ``address`` on ``spec``, or None when there is none."""
+    host = _hosts.get(_key(spec))
+    if host is None or host.closed:
+        return None
+    wanted = address.upper()
+    for connection in list(host.device.connections.values()):
+        if connection.peer_address.to_string(False).upper() == wanted:
+            return {"encrypted": connection.is_encrypted}
+    return None
+
+
 async def _open(spec: str) -> BumbleHost:
     try:
         transport = await asyncio.wait_for(open_transport(spec), POWER_ON_TIMEOUT_S)
     except (OSError, TimeoutError, ValueError) as exc:
         raise HostUnavailableError(f"cannot open HCI transport {spec!r}: {exc}") from exc
+    from device.ble import bonds
+
+    try:
+        identity = bonds.host_identity()
+    except BaseException:
+        await transport.close()
+        raise
     device = Device.with_hci(
-        "massagectl", Address.generate_static_address(), transport.source, transport.sink
+        "massagectl",
+        Address(identity.address, Address.RANDOM_DEVICE_ADDRESS),
+        transport.source,
+        transport.sink,
     )
+    device.irk = bytes.fromhex(identity.irk_hex)
+    device.keystore = bonds.KnownDevicesKeyStore(identity, f"bumble:{spec}")
+    device.pairing_config_factory = bonds.pairing_config
     try:
         await asyncio.wait_for(device.power_on(), POWER_ON_TIMEOUT_S)
     except BaseException as exc:

@@ -81,3 +81,15 @@ def make_client(device: BLEDevice | str, *, hci: str | None = None, **kwargs: An
     """A ``BleakClient`` for ``device`` on the chosen backend (``kwargs`` go to BleakClient)."""
     _, client_cls = backends(hci)
     return BleakClient(device, backend=client_cls, **kwargs)
+
+
+def link_security(address: str, *, hci: str | None = None) -> dict[str, bool] | None:
+    """Whether the link to ``address`` is encrypted: ``{"encrypted": bool}`` on the
+    Bumble backend, None on the OS backends (bleak has no API for it; the OS stack
+    encrypts a bonded device's link itself)."""
+    transport = bumble_transport(hci)
+    if transport is None:
+        return None
+    from device.ble import bumble_host
+
+    return bumble_host.link_security(transport, address)

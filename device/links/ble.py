@@ -9,11 +9,17 @@ notification is one protocol message (no framing, no CRC); commands are written 
 A disconnect we did not ask for ends the link with LinkClosedError.
 
 ``ble://NAME?timeout=S`` sets how long to look for the device (default 10 s).
+
+Bonding (docs/pairing.md): ``pair()`` bonds the open link through bleak's ``pair``; a
+backend that cannot (macOS pairs on its own when a characteristic asks for it) gives a
+``BondResult`` that says so rather than an error. On the Bumble backend a bonded device's
+link is encrypted on every connect, and ``security`` tells whether it is.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from bleak import BleakClient, BleakScanner
 from bleak.backends.device import BLEDevice
@@ -51,6 +57,16 @@ _DIS_FIELDS = {
 }
 
 
+@dataclass(frozen=True)
+class BondResult:
+    """What ``BleLink.pair`` achieved: ``bonded``; ``encrypted`` (None: the backend cannot
+    tell); ``note`` says why not bonded, in words for the user."""
+
+    bonded: bool
+    encrypted: bool | None
+    note: str = ""
+
+
 class BleLink(Link):
     kind = "ble"
 
@@ -80,11 +96,16 @@ class BleLink(Link):
         self.connect_timeout_s = connect_timeout_s
         self.client: BleakClient | None = None
         self.address: str | None = None
+        #: the advertised name of the device found
+        self.name = ""
         self.battery_pct: int | None = None
         #: Device Information Service strings: manufacturer, model, serial_number, firmware
         self.device_info: dict[str, str] = {}
         self.mtu: int | None = None
         self.bad_notifications = 0
+        #: ``{"encrypted": bool}`` once open (Bumble backend), or None
+        #: when the backend cannot tell
+        self.security: dict[str, bool] | None = None
         self._closing = False
 
     # ---- open -----------------------------------------------------------------------------
@@ -118,6 +139,7 @@ class BleLink(Link):
     async def _open(self) -> None:
         device = await self._find()
         self.address = device.address
+        self.name = device.name or ""
         client = BleakClient(
             device,
             disconnected_callback=self._on_disconnected,
@@ -136,6 +158,7 @@ class BleLink(Link):
         except BleakError as exc:
             raise LinkError(f"{self.url}: connecting to {device.address} failed: {exc}") from exc
         self.client = client
+        self.security = factory.link_security(device.address, hci=self.hci)
         try:
             await self._set_up(client)
         except BaseException:
@@ -165,6 +188,27 @@ class BleLink(Link):
             raise LinkError(f"{self.url}: GATT set-up failed: {exc}") from exc
         except TimeoutError as exc:
             raise DeviceTimeoutError(f"{self.url}: GATT set-up timed out") from exc
+
+    async def pair(self) -> BondResult:
+        """Bond with the device on this open link (LE Secure Connections on the Bumble
+        backend, whatever the OS offers otherwise). A backend that cannot bond is reported
+        in the result, not raised: the device still works unbonded."""
+        if self.client is None:
+            raise LinkClosedError(f"{self.url}: not open")
+        try:
+            await self.client.pair()
+        except NotImplementedError:
+            return BondResult(
+                False, None, f"the {self.backend} BLE backend cannot bond from an app"
+            )
+        except BleakError as exc:
+            return BondResult(False, None, f"bonding failed ({self.backend}): {exc}")
+        except TimeoutError:
+            return BondResult(False, None, f"bonding timed out ({self.backend})")
+        self.security = factory.link_security(self.address, hci=self.hci)
+        if self.security is None:
+            return BondResult(True, None, "the operating system keeps the keys")
+        return BondResult(True, self.security["encrypted"])
 
     # ---- traffic --------------------------------------------------------------------------
 

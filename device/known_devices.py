@@ -1,0 +1,338 @@
+"""Known devices: the devices a user has paired, kept in ``known-devices.json`` in the
+config folder (platformdirs' user config folder for "massagectl"; ``MASSAGECTL_CONFIG_DIR``
+overrides it, and every test sets it).
+
+One record per device: name, address, model, serial number, firmware, the calibration
+pairing measured (scale and offset, when, how: ``tare`` or ``two_point``), the bonding
+keys when the BLE backend could bond (Bumble's ``PairingKeys`` as a dict: they stay with
+the device, and ``forget`` removes both), and when it was paired. The file also holds the
+host's own BLE identity (a static random address and an IRK) for the Bumble backend: a
+bond is made between two addresses, so the host must come back with the same one.
+
+Writes are atomic (a temporary file in the same folder, fsync, rename) and the previous
+good file is kept as ``known-devices.json.bak``. A file that cannot be read is never
+overwritten: every read and write raises ``KnownDevicesError`` naming the file, what is
+wrong, and the backup, until a person fixes or removes it.
+
+Every operation reads the file afresh and writes it whole: the file is tiny, and another
+massagectl (``pair`` in one terminal, ``stream`` in another) may have changed it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from device.errors import InputFileError, UsageError
+from device.urls import DeviceUrl, parse_url
+from dsp.calibration import Calibration, CalibrationError
+
+ENV_CONFIG_DIR = "MASSAGECTL_CONFIG_DIR"
+FILE_NAME = "known-devices.json"
+FORMAT_VERSION = 1
+CALIBRATION_METHODS = ("tare", "two_point")
+
+
+class KnownDevicesError(InputFileError):
+    """The known-devices file cannot be read or written."""
+
+
+def config_dir() -> Path:
+    """The config folder: ``MASSAGECTL_CONFIG_DIR`` if set, else the platform's."""
+    override = os.environ.get(ENV_CONFIG_DIR, "").strip()
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return platformdirs.user_config_path("massagectl", appauthor=False)
+
+
+def now_iso() -> str:
+    """Now, UTC, ISO 8601 to the second (for ``paired_at`` and calibration ``when``)."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+def normalize_address(address: str) -> str:
+    """``aa:bb:...`` or Bumble's ``AA:BB:.../P`` -> ``AA:BB:...``."""
+    return address.split("/", 1)[0].strip().upper()
+
+
+@dataclass
+class StoredCalibration:
+    """A calibration measured at pairing: ``raw = force_n * scale + offset``."""
+
+    scale_counts_per_n: float
+    offset_counts: float
+    #: "tare" (the device's scale, a fresh zero) or "two_point" (zero and a known force)
+    how: str
+    #: when it was measured (ISO 8601, UTC)
+    when: str
+    #: the known force of a two-point calibration (newtons)
+    known_force_n: float | None = None
+
+    def to_calibration(self) -> Calibration:
+        return Calibration(self.scale_counts_per_n, self.offset_counts)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StoredCalibration:
+        cal = cls(
+            scale_counts_per_n=float(data["scale_counts_per_n"]),
+            offset_counts=float(data["offset_counts"]),
+            how=str(data["how"]),
+            when=str(data["when"]),
+            known_force_n=(
+                float(data["known_force_n"]) if data.get("known_force_n") is not None else None
+            ),
+        )
+        if cal.how not in CALIBRATION_METHODS:
+            raise ValueError(f"calibration.how must be one of {CALIBRATION_METHODS}")
+        cal.to_calibration()  # finite, non-zero scale
+        return cal
+
+
+@dataclass
+class KnownDevice:
+    """One paired device."""
+
+    name: str
+    address: str
+    model: str = ""
+    serial_number: str = ""
+    firmware: str = ""
+    manufacturer: str = ""
+    calibration: StoredCalibration | None = None
+    #: Bonding: ``{"keys": <Bumble PairingKeys dict>, "authenticated": bool,
+    #: "secure_connections": bool, "backend": str}``; None when not bonded
+    bond: dict[str, Any] | None = None
+    #: why there is no bond, when the backend could not make one (shown by ``devices``)
+    bond_note: str = ""
+    paired_at: str = ""
+    #: the BLE backend used to pair ("os" or "bumble:<transport>")
+    backend: str = ""
+
+    def __post_init__(self) -> None:
+        self.address = normalize_address(self.address)
+
+    def matches(self, target: str) -> bool:
+        """True if ``target`` is this device's name or address (any case)."""
+        return target == self.name or normalize_address(target) == self.address
+
+    @property
+    def bonded(self) -> bool:
+        return bool(self.bond and self.bond.get("keys"))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["calibration"] = asdict(self.calibration) if self.calibration else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> KnownDevice:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown field(s) {', '.join(sorted(unknown))}")
+        if not data.get("name") or not data.get("address"):
+            raise ValueError("a device needs a name and an address")
+        values = dict(data)
+        cal = values.get("calibration")
+        values["calibration"] = StoredCalibration.from_dict(cal) if cal else None
+        bond = values.get("bond")
+        if bond is not None and not isinstance(bond, dict):
+            raise ValueError("bond must be an object")
+        return cls(**values)
+
+
+@dataclass
+class HostIdentity:
+    """The host's own BLE identity for the Bumble backend: a static random address (the
+    two top bits set) and an identity resolving key (16 bytes, hex)."""
+
+    address: str
+    irk_hex: str
+
+
+@dataclass
+class _Contents:
+    devices: list[KnownDevice] = field(default_factory=list)
+    host: HostIdentity | None = None
+
+
+class KnownDevices:
+    """The known-devices file in ``folder`` (default: ``config_dir()``)."""
+
+    def __init__(self, folder: Path | str | None = None) -> None:
+        self.folder = Path(folder) if folder is not None else config_dir()
+        self.path = self.folder / FILE_NAME
+        self.backup_path = self.folder / (FILE_NAME + ".bak")
+
+    # ---- reading --------------------------------------------------------------------------
+
+    def _corrupt(self, why: str) -> KnownDevicesError:
+        backup = (
+            f"the last good copy is {self.backup_path}"
+            if self.backup_path.exists()
+            else "there is no backup"
+        )
+        return KnownDevicesError(
+            f"{self.path}: cannot read the known devices ({why}); it was left as it is: fix "
+            f"it or move it away ({backup}; without the file, pair your devices again)"
+        )
+
+    def _load(self) -> _Contents:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return _Contents()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise self._corrupt(str(exc)) from exc
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise self._corrupt(f"not valid JSON: {exc}") from exc
+        if not isinstance(data, dict) or data.get("version") != FORMAT_VERSION:
+            raise self._corrupt(f"not a version {FORMAT_VERSION} known-devices file")
+        try:
+            devices = [KnownDevice.from_dict(d) for d in data.get("devices", [])]
+            host = data.get("host")
+            identity = HostIdentity(str(host["address"]), str(host["irk_hex"])) if host else None
+        except (TypeError, KeyError, ValueError, CalibrationError) as exc:
+            raise self._corrupt(f"bad record: {exc}") from exc
+        return _Contents(devices, identity)
+
+    def devices(self) -> list[KnownDevice]:
+        """Every known device, in the order they were first paired."""
+        return self._load().devices
+
+    def find(self, target: str) -> KnownDevice | None:
+        """The device named ``target`` or with address ``target``, or None."""
+        for device in self._load().devices:
+            if device.matches(target):
+                return device
+        return None
+
+    def host_identity(self) -> HostIdentity | None:
+        return self._load().host
+
+    # ---- writing --------------------------------------------------------------------------
+
+    def _save(self, contents: _Contents) -> None:
+        data = {
+            "version": FORMAT_VERSION,
+            "host": asdict(contents.host) if contents.host else None,
+            "devices": [d.to_dict() for d in contents.devices],
+        }
+        text = json.dumps(data, indent=2, sort_keys=False) + "\n"
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            if self.path.exists():
+                shutil.copy2(self.path, self.backup_path)  # the previous good file
+            fd, tmp = tempfile.mkstemp(prefix=FILE_NAME + ".", suffix=".tmp", dir=self.folder)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as out:
+                    out.write(text)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.chmod(tmp, 0o600)  # bonding keys are secrets
+                os.replace(tmp, self.path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            raise KnownDevicesError(f"{self.path}: cannot write the known devices: {exc}") from exc
+
+    def put(self, device: KnownDevice) -> None:
+        """Store ``device``, replacing the record with its address (or, failing that, its
+        name). Bonding keys already stored for that address are kept unless ``device``
+        brings its own."""
+        contents = self._load()
+        old = next((d for d in contents.devices if d.address == device.address), None)
+        if old is None:
+            old = next((d for d in contents.devices if d.name == device.name), None)
+        if old is not None:
+            if device.bond is None and old.address == device.address:
+                device.bond = old.bond
+            contents.devices[contents.devices.index(old)] = device
+        else:
+            contents.devices.append(device)
+        self._save(contents)
+
+    def remove(self, target: str) -> KnownDevice:
+        """Forget the device named ``target`` (or with that address), keys and all."""
+        contents = self._load()
+        for device in contents.devices:
+            if device.matches(target):
+                contents.devices.remove(device)
+                self._save(contents)
+                return device
+        raise UsageError(f"no known device {target!r} (see 'massagectl devices')")
+
+    def set_host_identity(self, identity: HostIdentity) -> None:
+        contents = self._load()
+        contents.host = identity
+        self._save(contents)
+
+    # ---- bonding keys (for the Bumble backend's key store) --------------------------------
+
+    def bond_keys(self, address: str) -> dict[str, Any] | None:
+        """The stored bonding keys (a Bumble PairingKeys dict) for ``address``, or None."""
+        device = self.find(normalize_address(address))
+        if device is None or not device.bonded:
+            return None
+        return dict(device.bond["keys"])
+
+    def bonded_addresses(self) -> list[str]:
+        return [d.address for d in self._load().devices if d.bonded]
+
+    def set_bond(self, address: str, bond: dict[str, Any], host: HostIdentity | None) -> None:
+        """Keep ``bond`` with the record of ``address`` (a record is started if pairing
+        has not stored one yet: ``pair`` fills it in), and the host identity it was made
+        with."""
+        contents = self._load()
+        address = normalize_address(address)
+        device = next((d for d in contents.devices if d.address == address), None)
+        if device is None:
+            device = KnownDevice(name=address, address=address, paired_at=now_iso())
+            contents.devices.append(device)
+        device.bond = bond
+        device.bond_note = ""
+        if host is not None:
+            contents.host = host
+        self._save(contents)
+
+    def delete_bond(self, address: str) -> None:
+        contents = self._load()
+        address = normalize_address(address)
+        for device in contents.devices:
+            if device.address == address and device.bond is not None:
+                device.bond = None
+                self._save(contents)
+                return
+
+
+# ---- what sessions use ------------------------------------------------------------------
+
+
+def record_for(url: str | DeviceUrl, store: KnownDevices | None = None) -> KnownDevice | None:
+    """The known device a ``ble://NAME`` or ``ble://ADDRESS`` URL names, or None (other
+    schemes have no records)."""
+    parsed = url if isinstance(url, DeviceUrl) else parse_url(url)
+    if parsed.scheme != "ble":
+        return None
+    return (store or KnownDevices()).find(parsed.target)
+
+
+def calibration_for(url: str | DeviceUrl, store: KnownDevices | None = None) -> Calibration | None:
+    """The calibration stored at pairing for the device ``url`` names, or None: every
+    session passes it to ``DeviceSession(calibration=...)``, where it overrides the one the
+    device reports in DeviceInfo."""
+    record = record_for(url, store)
+    if record is None or record.calibration is None:
+        return None
+    return record.calibration.to_calibration()
