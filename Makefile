@@ -25,8 +25,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Every benchmark prints its figures (a few minutes in all; the README quotes them).
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_protocol
+	$(BIN)/python -m benchmarks.bench_dsp
+	$(BIN)/python -m benchmarks.bench_stop_latency
+	$(BIN)/python -m benchmarks.bench_recording
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m benchmarks.bench_plot
 	$(BIN)/python -m benchmarks.bench_ble
 
 clean:
