@@ -115,8 +115,10 @@ class DeviceSession:
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._read_loop(), name="session-reader"))
         self._info_waiter = loop.create_future()
-        await self.send(Hello(seq=self._next_seq()))
         try:
+            # a Hello the device refuses to take (e.g. it wants an encrypted link) must not
+            # leave the link open behind a failed start
+            await self.send(Hello(seq=self._next_seq()))
             self.info = await asyncio.wait_for(self._info_waiter, HANDSHAKE_TIMEOUT_S)
         except TimeoutError:
             await self.close()

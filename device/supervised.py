@@ -7,6 +7,14 @@ to listeners. Vibration only ever goes out through its pattern player and comman
 capped by the zone and silenced while a stop is latched. A lost link ends the loop with a
 ``link_lost`` event (the firmware's deadman is the backstop).
 
+On a session that reconnects (``device.reconnect.ReconnectingSession``, which offers
+``add_link_listener``) a lost link *pauses* the loop instead: vibration is halted at once,
+one ``link_lost`` event is published (no stale-stream fault follows: nothing vibrates), and
+when the link is back the pipeline restarts its stream (``ForcePipeline.restart_stream``:
+no false stop from the filters' start-up mid-press), a ``link_restored`` event says how long
+the gap was, and the pattern that was playing resumes, capped and latched as always. Only a
+device that does not come back ends the loop (a ``fault`` with cause ``link_lost``).
+
 The routine runner, ``massagectl vibrate`` and the live window build on it; faces read
 ``LiveState`` at their own pace.
 """
@@ -17,6 +25,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from device.errors import LinkClosedError, MassagectlError
 from device.session import DeviceSession, SampleBatch
@@ -25,6 +34,9 @@ from dsp.decisions import Decision, SafetyState
 from dsp.events import Cause, EventKind
 from dsp.pipeline import BatchResult, ForcePipeline
 from firmware_bridge.messages import DeviceInfo, MotorKind, StatusFlags
+
+if TYPE_CHECKING:
+    from device.reconnect import LinkEvent
 
 #: Host seconds between supervisor ticks (DESIGN.md: at least every 50 ms).
 TICK_S = 0.05
@@ -121,6 +133,12 @@ class SupervisedSession:
         self._t0_host = time.monotonic()
         self._tasks: list[asyncio.Task] = []
         pipeline.supervisor.stale_floor_s = STALE_REAL_FLOOR_S * speed if speed > 1 else 0.0
+        #: link losses survived (a reconnecting session) and their gaps (host seconds)
+        self.link_gaps_s: list[float] = []
+        self._paused_play: tuple | None = None
+        add_link_listener = getattr(session, "add_link_listener", None)
+        if add_link_listener is not None:
+            add_link_listener(self._on_link_event)
 
     # ---- subscriptions --------------------------------------------------------------------
 
@@ -272,8 +290,83 @@ class SupervisedSession:
         )
         self.changed.set()
 
+    def _on_link_event(self, event: LinkEvent) -> None:
+        """A reconnecting session lost its link ("lost") or got it back ("restored")."""
+        if event.kind == "lost":
+            self._link_paused(event)
+        elif event.kind == "restored":
+            self._link_restored(event)
+
+    def _link_paused(self, event: LinkEvent) -> None:
+        player = self.player
+        if player.pattern is not None:
+            self._paused_play = (player.pattern, player.intensity_pct)
+        player.play(None, 0.0)
+        # stop first: silence the player and the supervisor's vibration at once (nothing
+        # vibrates, so the stale-stream rule stays quiet during the pause); the Stop itself
+        # cannot reach the device now and goes out first thing on reconnect
+        self.pipeline.supervisor.set_vibration(0.0, None)
+        self.pipeline.filters.set_motor_hz(None)
+        self.state.vibration_pct = 0.0
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self.halt_vibration(), name="halt-on-link-lost"))
+        # the deadman fires during an outage: expected, and accounted for by this event
+        self._last_flags |= StatusFlags.KEEPALIVE_LOST
+        self.state.link_lost = True
+        self.state.alarm = str(Cause.LINK_LOST)
+        self._publish(
+            Decision(
+                EventKind.LINK_LOST,
+                Cause.LINK_LOST,
+                self.state.t_s,
+                0.0,
+                self.state.filtered_n,
+                {"error": event.error, "count": event.count, "reconnecting": True},
+            )
+        )
+        self.changed.set()
+
+    def _link_restored(self, event: LinkEvent) -> None:
+        self.link_gaps_s.append(event.gap_s)
+        if isinstance(self.coalescer.error, LinkClosedError):
+            self.coalescer.error = None  # a send lost with the old link: reported already
+        self._last_crc = 0
+        self.state.link_lost = False
+        if self.state.alarm == str(Cause.LINK_LOST):
+            self.state.alarm = ""
+        for d in self.pipeline.restart_stream():
+            self._publish(d)
+        self._publish(
+            Decision(
+                EventKind.LINK_RESTORED,
+                None,
+                self.state.t_s,
+                0.0,
+                self.state.filtered_n,
+                {"count": event.count, "gap_s": round(event.gap_s, 4), "attempts": event.attempts},
+            )
+        )
+        if self._paused_play is not None and self.vibration_enabled:
+            self.play(*self._paused_play)
+        self._paused_play = None
+        self.changed.set()
+
     def _on_link_lost(self, exc: LinkClosedError) -> None:
         self.link_error = exc
+        if self.state.link_lost:
+            # a reconnecting session gave up: its loss was published; this is the end
+            self._publish(
+                Decision(
+                    EventKind.FAULT,
+                    Cause.LINK_LOST,
+                    self.state.t_s,
+                    0.0,
+                    self.state.filtered_n,
+                    {"error": str(exc), "gave_up": True},
+                )
+            )
+            self.changed.set()
+            return
         self.state.link_lost = True
         self.state.alarm = str(Cause.LINK_LOST)
         self._publish(

@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "ui.commands.stream",
     "ui.commands.sim",
     "ui.commands.scan",
+    "ui.commands.pairing",
     "ui.commands.screen",
     "ui.commands.routines",
     "ui.commands.analyze",

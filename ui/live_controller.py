@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from device.errors import MassagectlError, UsageError
-from device.links import open_link
+from device.reconnect import open_device_session
 from device.routines import Routine
 from device.runner import RoutineRunner, RunSummary
 from device.screening import ScreeningResult, ensure_screened
@@ -203,8 +203,8 @@ class LiveController:
             link_options.setdefault("speed", self.speed)
         elif self.speed != 1.0:
             raise UsageError("a speed other than 1 is for simulated (sim://) devices only")
-        link = open_link(url, **link_options)
-        session = DeviceSession(link, rate_hz=self.rate_hz, speed=self.speed)
+        # the calibration stored at pairing; ble:// reconnects (device.reconnect, issue 5)
+        session = open_device_session(url, rate_hz=self.rate_hz, speed=self.speed, **link_options)
         await session.start()
         self.session = session
         self.pipeline = ForcePipeline(session.rate_hz, session.calibration, self.zone)

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from device.errors import UsageError
-from device.links import open_link
+from device.reconnect import open_device_session
 from device.recording import Recorder, check_record_folder, session_meta
 from device.screening import ScreeningResult, ensure_screened
 from device.session import DeviceSession
@@ -56,7 +56,8 @@ def prepare(
 @contextlib.asynccontextmanager
 async def open_session(prepared: Prepared) -> AsyncIterator[DeviceSession]:
     options = {"speed": prepared.speed} if prepared.url.scheme in ("sim", "replay") else {}
-    async with DeviceSession(open_link(prepared.url, **options), speed=prepared.speed) as s:
+    # the calibration stored at pairing; ble:// reconnects (device.reconnect, issue 5)
+    async with open_device_session(prepared.url, speed=prepared.speed, **options) as s:
         yield s
 
 

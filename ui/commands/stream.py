@@ -6,7 +6,7 @@ import json
 import sys
 import time
 
-from device.links import open_link
+from device.reconnect import DEFAULT_RECONNECT_TIMEOUT_S, open_device_session
 from device.recording import check_record_folder, stream_recording
 from device.session import DEFAULT_RATE_HZ, DEFAULT_SAMPLES_PER_BATCH, DeviceSession
 
@@ -54,6 +54,16 @@ def register(sub) -> None:
             "session info; see docs/recording.md"
         ),
     )
+    p.add_argument(
+        "--reconnect-timeout",
+        type=float,
+        default=DEFAULT_RECONNECT_TIMEOUT_S,
+        metavar="S",
+        help=(
+            "ble:// only: after a lost link, keep trying to reconnect for S seconds "
+            f"(default {DEFAULT_RECONNECT_TIMEOUT_S:g}; 0: do not reconnect)"
+        ),
+    )
     p.set_defaults(func=run)
 
 
@@ -96,15 +106,26 @@ async def run(args) -> int:
         raise UsageError("--duration must be positive")
     if args.record:
         check_record_folder(args.record)
-    link = open_link(args.url, **_link_options(args))
-    session = DeviceSession(link, rate_hz=args.rate, samples_per_batch=args.batch)
+    if args.reconnect_timeout < 0:
+        raise UsageError("--reconnect-timeout must not be negative")
+    # the calibration stored at pairing, and a reconnecting session for ble:// (issue 5)
+    session = open_device_session(
+        args.url,
+        rate_hz=args.rate,
+        samples_per_batch=args.batch,
+        reconnect_timeout_s=args.reconnect_timeout,
+        **_link_options(args),
+    )
+    if hasattr(session, "add_link_listener"):
+        session.add_link_listener(_show_link_event)
     meter = _Meter()
     tty = sys.stdout.isatty() and not args.json
     async with session, stream_recording(args.record, session) as recording:
         if not args.json:
             info = session.info
             print(
-                f"{info.model} fw {info.firmware} sn {info.serial_number} via {link.kind}; "
+                f"{info.model} fw {info.firmware} sn {info.serial_number} via "
+                f"{session.link.kind}; "
                 "Ctrl-C to stop",
                 file=sys.stderr,
             )
@@ -139,7 +160,17 @@ async def run(args) -> int:
     c = session.counters
     print(
         f"{c.batches} batches, {c.samples} samples, {c.missed_batches} missed, "
-        f"{link.stats.crc_errors} CRC errors",
+        f"{session.link.stats.crc_errors} CRC errors"
+        + (f", {session.reconnects} reconnect(s)" if hasattr(session, "reconnects") else ""),
         file=sys.stderr,
     )
     return 0
+
+
+def _show_link_event(event) -> None:
+    """Link lost / restored, on stderr (stdout stays one JSON object per batch)."""
+    if event.kind == "lost":
+        text = f"link lost ({event.error}); reconnecting"
+    else:
+        text = f"link restored after {event.gap_s:.2f} s ({event.attempts} attempt(s))"
+    print(f"\n{text}" if sys.stderr.isatty() else text, file=sys.stderr, flush=True)

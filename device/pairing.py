@@ -1,0 +1,213 @@
+"""Pairing a BLE device: connect, bond, read Device Information, tare, optionally a two-point
+calibration against a known force, and remember it all in the known-devices file.
+
+No printing here: ``say(text)`` tells the person what to do (the CLI prints it), so that a
+test drives the same procedure with a scripted press from the simulated ball's scenario.
+
+Tare: the ball must lie still with nothing on it; the device zeroes itself on the mean of
+its last 64 samples and reports the new offset. The host checks the window it saw was
+quiet (``dsp`` rules) and refuses a tare made while the ball moved.
+
+Two-point (``known_force_n``): the person (or a scenario) presses a known force and holds
+it; the host waits for a steady plateau (``PLATEAU_S`` of samples whose spread is small)
+clearly above zero, then takes its mean counts: scale = (loaded - zero) / known force.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from device.errors import DeviceTimeoutError, UsageError
+from device.known_devices import KnownDevice, KnownDevices, StoredCalibration, now_iso
+from device.links.ble import BleLink, BondResult
+from device.session import DeviceSession
+from dsp.calibration import Calibration, CalibrationError
+
+#: Stream the device this long before the tare, so its 64-sample window is full and the
+#: host has seen the same window (seconds of device time).
+TARE_SETTLE_S = 0.3
+#: The tare window's spread may be at most this (newtons): sensor noise passes, a hand
+#: on the ball does not.
+TARE_MAX_STD_N = 0.3
+#: A tare further than this (newtons, by the device's own calibration) from its factory
+#: zero is refused: something is pressing the ball.
+TARE_MAX_LOAD_N = 5.0
+#: A plateau is this long (device seconds) ...
+PLATEAU_S = 1.0
+#: ... with a standard deviation under this fraction of the known force (or PLATEAU_MIN_STD_N)
+PLATEAU_STD_FRACTION = 0.03
+PLATEAU_MIN_STD_N = 0.15
+#: ... and a mean of at least this fraction of the known force (by the device's own scale).
+PLATEAU_MIN_FRACTION = 0.3
+#: A two-point scale further than this factor from the device's own is refused.
+MAX_SCALE_RATIO = 3.0
+DEFAULT_PRESS_TIMEOUT_S = 60.0
+
+
+@dataclass
+class PairResult:
+    device: KnownDevice
+    bond: BondResult
+    offset_counts: int
+
+
+async def pair_device(
+    link: BleLink,
+    *,
+    known_force_n: float | None = None,
+    press_timeout_s: float = DEFAULT_PRESS_TIMEOUT_S,
+    speed: float = 1.0,
+    say: Callable[[str], None] = lambda _text: None,
+    store: KnownDevices | None = None,
+) -> PairResult:
+    """Pair the device behind ``link`` (not yet open) and store it; returns what was stored.
+    ``speed``: simulation speed (keepalive and waits scale by it)."""
+    if known_force_n is not None and not known_force_n > 0:
+        raise UsageError("--known-n must be a positive force in newtons")
+    store = store or KnownDevices()
+    old = store.find(link.url.target)  # a corrupt file stops us before we touch the device
+    if old is not None and old.bond is not None:
+        # pairing makes a new bond: the old keys must not be tried first (a device that
+        # was reset would refuse them and the connect would fail)
+        store.delete_bond(old.address)
+        say(f"{old.name}: replacing its old bond")
+    await link.open()
+    try:
+        bond = await link.pair()
+    except BaseException:
+        await link.close()
+        raise
+    if bond.bonded:
+        say(f"bonded with {link.address} ({_security_text(bond)})")
+    else:
+        say(f"not bonded: {bond.note}; the device is remembered without keys")
+    async with DeviceSession(link, speed=speed) as session:
+        window = _RawWindow(session)
+        say("Tare: let the ball lie still with nothing on it.")
+        await window.collect_s(TARE_SETTLE_S)
+        device_cal = session.calibration
+        assert device_cal is not None and session.info is not None
+        try:
+            Calibration(device_cal.scale_counts_per_n, device_cal.offset_counts).tare(
+                window.raw(64), max_std_n=TARE_MAX_STD_N
+            )
+        except CalibrationError as exc:
+            raise UsageError(
+                f"the ball was not still for the tare ({exc}); let it lie unloaded and pair again"
+            ) from None
+        loaded_n = (float(window.raw(64).mean()) - device_cal.offset_counts) / (
+            device_cal.scale_counts_per_n
+        )
+        if abs(loaded_n) > TARE_MAX_LOAD_N:
+            raise UsageError(
+                f"the ball seems loaded ({loaded_n:.1f} N by its own calibration): take "
+                "everything off it for the tare and pair again"
+            )
+        offset = await session.tare()
+        say(f"tare: zero at {offset} counts")
+        stored = StoredCalibration(device_cal.scale_counts_per_n, float(offset), "tare", now_iso())
+        if known_force_n is not None:
+            say(
+                f"Now press {known_force_n:g} N on the ball (a known weight) and hold it still "
+                f"for {PLATEAU_S:g} s; waiting up to {press_timeout_s:g} s."
+            )
+            loaded = await window.plateau(
+                offset, device_cal.scale_counts_per_n, known_force_n, press_timeout_s
+            )
+            two = Calibration.two_point(offset, loaded, known_force_n)
+            ratio = two.scale_counts_per_n / device_cal.scale_counts_per_n
+            if not 1 / MAX_SCALE_RATIO <= ratio <= MAX_SCALE_RATIO:
+                raise UsageError(
+                    f"the two-point scale {two.scale_counts_per_n:.1f} counts/N is {ratio:.2f} "
+                    "times the device's own: was the force really "
+                    f"{known_force_n:g} N? Pair again."
+                )
+            stored = StoredCalibration(
+                two.scale_counts_per_n, float(offset), "two_point", now_iso(), known_force_n
+            )
+            say(f"two-point: {two.scale_counts_per_n:.2f} counts/N ({ratio:.3f} x the device's)")
+            say("Release the ball.")
+        info = session.info
+        record = KnownDevice(
+            name=link.name or link.address or link.url.target,
+            address=link.address or link.url.target,
+            model=link.device_info.get("model", "") or info.model,
+            serial_number=link.device_info.get("serial_number", "") or info.serial_number,
+            firmware=link.device_info.get("firmware", "") or info.firmware,
+            manufacturer=link.device_info.get("manufacturer", ""),
+            calibration=stored,
+            bond_note="" if bond.bonded else bond.note,
+            paired_at=now_iso(),
+            backend=link.backend,
+        )
+        if bond.bonded and bond.encrypted is None:
+            record.bond = {"keys": None, "managed_by": "os", "backend": link.backend}
+    store.put(record)
+    return PairResult(store.find(record.address) or record, bond, offset)
+
+
+def _security_text(bond: BondResult) -> str:
+    if bond.encrypted is None:
+        return bond.note or "encryption state unknown"
+    return "link encrypted" if bond.encrypted else "link NOT encrypted"
+
+
+class _RawWindow:
+    """The session's batches as they come, raw counts and device time kept for a while."""
+
+    def __init__(self, session: DeviceSession) -> None:
+        self.session = session
+        self._batches = session.batches()
+        self._raw: deque[np.ndarray] = deque()
+        self._t: deque[np.ndarray] = deque()
+        self.t_s = 0.0
+
+    async def _next(self) -> None:
+        batch = await anext(self._batches)
+        self._raw.append(batch.raw_counts)
+        self._t.append(batch.t_s)
+        self.t_s = float(batch.t_s[-1])
+        while sum(len(r) for r in self._raw) > 4 * 2000:
+            self._raw.popleft()
+            self._t.popleft()
+
+    async def collect_s(self, duration_s: float) -> None:
+        start = None
+        while start is None or self.t_s - start < duration_s:
+            await self._next()
+            start = start if start is not None else float(self._t[-1][0])
+
+    def raw(self, n: int) -> np.ndarray:
+        return np.concatenate(self._raw)[-n:]
+
+    async def plateau(
+        self, zero_counts: float, scale: float, known_force_n: float, timeout_s: float
+    ) -> float:
+        """Mean raw counts of the first steady press near ``known_force_n``."""
+        std_max_n = max(PLATEAU_MIN_STD_N, PLATEAU_STD_FRACTION * known_force_n)
+        speed = self.session.speed
+        try:
+            async with asyncio.timeout(timeout_s / speed):
+                while True:
+                    await self._next()
+                    raw = np.concatenate(self._raw)
+                    t = np.concatenate(self._t)
+                    sel = t >= t[-1] - PLATEAU_S
+                    if t[-1] - t[0] < PLATEAU_S:
+                        continue
+                    force = (raw[sel] - zero_counts) / scale
+                    if (
+                        force.mean() >= PLATEAU_MIN_FRACTION * known_force_n
+                        and force.std() <= std_max_n
+                    ):
+                        return float(raw[sel].mean())
+        except TimeoutError:
+            raise DeviceTimeoutError(
+                f"no steady press of about {known_force_n:g} N within {timeout_s:g} s; "
+                "pair again and hold the force still"
+            ) from None
