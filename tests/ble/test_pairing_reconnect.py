@@ -14,7 +14,6 @@ from device.links import open_link
 from device.pairing import pair_device
 from device.reconnect import Backoff, ReconnectingSession
 from device.supervised import SupervisedSession
-from dsp.events import EventKind
 from dsp.pipeline import ForcePipeline
 from dsp.zones import get_zone
 from firmware_bridge import gatt
