@@ -396,6 +396,9 @@ def open_device_session(
             reconnect_timeout_s=reconnect_timeout_s,
             **link_options,
         )
+    if parsed.scheme in ("sim", "replay"):
+        # a simulated device runs at the session's speed
+        link_options.setdefault("speed", speed)
     return DeviceSession(
         open_link(parsed, **link_options),
         rate_hz=rate_hz,

@@ -11,9 +11,11 @@ On a session that reconnects (``device.reconnect.ReconnectingSession``, which of
 ``add_link_listener``) a lost link *pauses* the loop instead: vibration is halted at once,
 one ``link_lost`` event is published (no stale-stream fault follows: nothing vibrates), and
 when the link is back the pipeline restarts its stream (``ForcePipeline.restart_stream``:
-no false stop from the filters' start-up mid-press), a ``link_restored`` event says how long
-the gap was, and the pattern that was playing resumes, capped and latched as always. Only a
-device that does not come back ends the loop (a ``fault`` with cause ``link_lost``).
+no false stop from the filters' start-up mid-press) and a ``link_restored`` event says how
+long the gap was. The loss latches the supervisor (cause ``link_lost``): nothing vibrates
+again until a re-arm under the usual rules (force eased off for 1 s, then the person or an
+unattended routine's policy), as after any stop. Only a device that does not come back
+ends the loop (a ``fault`` with cause ``link_lost``).
 
 The routine runner, ``massagectl vibrate`` and the live window build on it; faces read
 ``LiveState`` at their own pace.
@@ -135,7 +137,6 @@ class SupervisedSession:
         pipeline.supervisor.stale_floor_s = STALE_REAL_FLOOR_S * speed if speed > 1 else 0.0
         #: link losses survived (a reconnecting session) and their gaps (host seconds)
         self.link_gaps_s: list[float] = []
-        self._paused_play: tuple | None = None
         add_link_listener = getattr(session, "add_link_listener", None)
         if add_link_listener is not None:
             add_link_listener(self._on_link_event)
@@ -298,10 +299,18 @@ class SupervisedSession:
             self._link_restored(event)
 
     def _link_paused(self, event: LinkEvent) -> None:
-        player = self.player
-        if player.pattern is not None:
-            self._paused_play = (player.pattern, player.intensity_pct)
-        player.play(None, 0.0)
+        self.player.play(None, 0.0)
+        self.pipeline.supervisor.latch(
+            Decision(
+                EventKind.FAULT,
+                Cause.LINK_LOST,
+                self.state.t_s,
+                0.0,
+                self.state.filtered_n,
+                {"error": event.error},
+            )
+        )
+        self.state.safety = self.pipeline.state
         # stop first: silence the player and the supervisor's vibration at once (nothing
         # vibrates, so the stale-stream rule stays quiet during the pause); the Stop itself
         # cannot reach the device now and goes out first thing on reconnect
@@ -346,9 +355,6 @@ class SupervisedSession:
                 {"count": event.count, "gap_s": round(event.gap_s, 4), "attempts": event.attempts},
             )
         )
-        if self._paused_play is not None and self.vibration_enabled:
-            self.play(*self._paused_play)
-        self._paused_play = None
         self.changed.set()
 
     def _on_link_lost(self, exc: LinkClosedError) -> None:
@@ -441,9 +447,7 @@ class SupervisedSession:
             self.stop_latency_s.append(time.monotonic() - detected)
             if d.cause in (Cause.FIRMWARE_LIMIT, Cause.KEEPALIVE_LOST):
                 # the host latches too, so re-arming follows the same rules
-                self.pipeline.supervisor.state = (
-                    SafetyState.FAULT if d.kind is EventKind.FAULT else SafetyState.STOPPED
-                )
+                self.pipeline.supervisor.latch(d)
             self.stops += 1
             self.state.alarm = str(d.cause) if d.cause else str(d.kind)
             if not was_vibrating and d.kind is EventKind.STOP:

@@ -196,6 +196,14 @@ class Supervisor:
             self.state = SafetyState.STOPPED
         self._below_reset_since_s = None
 
+    def latch(self, d: Decision) -> bool:
+        """Latch a stop or fault that the host learned of outside the force stream (the
+        firmware's own limit or deadman, a lost link): re-arming then follows the same rules
+        as for any stop. Returns False when this (kind, cause) was already latched."""
+        out: list[Decision] = []
+        self._latch(out, d)
+        return bool(out)
+
     def can_rearm(self, t_s: float) -> bool:
         """True when a latched stop may be re-armed at device time ``t_s``."""
         if not self.latched:

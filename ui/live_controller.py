@@ -199,9 +199,7 @@ class LiveController:
         await self.disconnect()
         self._closing = False
         self.error = None
-        if url.startswith("sim://"):
-            link_options.setdefault("speed", self.speed)
-        elif self.speed != 1.0:
+        if self.speed != 1.0 and not url.startswith(("sim://", "replay://")):
             raise UsageError("a speed other than 1 is for simulated (sim://) devices only")
         # the calibration stored at pairing; ble:// reconnects (device.reconnect, issue 5)
         session = open_device_session(url, rate_hz=self.rate_hz, speed=self.speed, **link_options)

@@ -55,9 +55,8 @@ def prepare(
 
 @contextlib.asynccontextmanager
 async def open_session(prepared: Prepared) -> AsyncIterator[DeviceSession]:
-    options = {"speed": prepared.speed} if prepared.url.scheme in ("sim", "replay") else {}
     # the calibration stored at pairing; ble:// reconnects (device.reconnect, issue 5)
-    async with open_device_session(prepared.url, speed=prepared.speed, **options) as s:
+    async with open_device_session(prepared.url, speed=prepared.speed) as s:
         yield s
 
 

@@ -160,6 +160,10 @@ async def test_a_dropped_link_pauses_and_resumes_with_the_gap_recorded(radio):
     # the firmware limit was set again on the new link, and the motor stopped
     assert radio.firmware.limit_mn == 10_000
     assert not radio.firmware.motor_on
+    # the loss latched the supervisor like any stop: nothing vibrates until a re-arm, which
+    # the usual rules allow once force has stayed under the reset level for a second
+    assert pipeline.supervisor.latched and pipeline.supervisor.state == "fault"
+    assert pipeline.supervisor.can_rearm(seqs[-1][2]) == (seqs[-1][2] - gap.resumed_t_s >= 1.0)
 
 
 @pytest.mark.parametrize("radio", [SPEED], indirect=True)

@@ -79,7 +79,7 @@ async def run(args) -> int:
             session, live_pipeline(session, zone), speed=args.speed, motor_hz=args.hz
         )
         stops: list[dict] = []
-        live.add_listener(lambda e: e["kind"] in ("stop", "fault") and stops.append(e))
+        live.add_listener(lambda e: e["kind"] in ("stop", "fault", "link_lost") and stops.append(e))
         recorder = start_recording(args.record, session, prepared, pattern=args.pattern)
         if recorder is not None:
             live.add_listener(recorder.on_event)
