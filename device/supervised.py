@@ -323,15 +323,12 @@ class SupervisedSession:
         self._last_flags |= StatusFlags.KEEPALIVE_LOST
         self.state.link_lost = True
         self.state.alarm = str(Cause.LINK_LOST)
-        self._publish(
-            Decision(
-                EventKind.LINK_LOST,
-                Cause.LINK_LOST,
-                self.state.t_s,
-                0.0,
-                self.state.filtered_n,
-                {"error": event.error, "count": event.count, "reconnecting": True},
-            )
+        self.emit(
+            EventKind.LINK_LOST,
+            Cause.LINK_LOST,
+            error=event.error,
+            count=event.count,
+            reconnecting=True,
         )
         self.changed.set()
 
@@ -375,16 +372,7 @@ class SupervisedSession:
             return
         self.state.link_lost = True
         self.state.alarm = str(Cause.LINK_LOST)
-        self._publish(
-            Decision(
-                EventKind.LINK_LOST,
-                Cause.LINK_LOST,
-                self.state.t_s,
-                0.0,
-                self.state.filtered_n,
-                {"error": str(exc)},
-            )
-        )
+        self.emit(EventKind.LINK_LOST, Cause.LINK_LOST, error=str(exc))
         self.changed.set()
 
     async def _on_batch(self, batch: SampleBatch) -> None:

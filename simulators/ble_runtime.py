@@ -71,7 +71,6 @@ class BleFirmwareRunner:
         self.clock = compress_time(firmware, speed)
         self._att_mtu = att_mtu
         self._on_event = on_event
-        self._events_seen = 0
         self.values_out = 0
         #: values that did not fit ATT_MTU - 3 (never sent truncated)
         self.oversize_dropped = 0
@@ -141,7 +140,5 @@ class BleFirmwareRunner:
     def _flush_events(self) -> None:
         if self._on_event is None:
             return
-        events = self.firmware.events
-        while self._events_seen < len(events):
-            self._on_event(events[self._events_seen])
-            self._events_seen += 1
+        for event in self.firmware.take_events():
+            self._on_event(event)

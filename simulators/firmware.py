@@ -107,6 +107,7 @@ class Firmware:
         self.limit_mn = 0
         self.flags = 0
         self.events: list[SimEvent] = []
+        self._events_taken = 0
         self.last_command_s = 0.0
         #: The keepalive deadman in simulator seconds (a time-compressed run may stretch it:
         #: see ``simulators.runtime``).
@@ -146,6 +147,12 @@ class Firmware:
 
     def _event(self, t_s: float, name: str, **detail) -> None:
         self.events.append(SimEvent(t_s, name, detail))
+
+    def take_events(self) -> list[SimEvent]:
+        """Events since the last call (``events`` keeps the whole log)."""
+        new = self.events[self._events_taken :]
+        self._events_taken = len(self.events)
+        return new
 
     # ---- commands -------------------------------------------------------------------------
 

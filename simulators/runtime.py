@@ -65,7 +65,6 @@ class SimulatorRunner:
         self._task: asyncio.Task | None = None
         self.frames_sent = 0
         self.frames_dropped = 0
-        self._events_seen = 0
 
     @property
     def decoder_stats(self):
@@ -100,10 +99,8 @@ class SimulatorRunner:
     def _flush_events(self) -> None:
         if self._on_event is None:
             return
-        events = self.firmware.events
-        while self._events_seen < len(events):
-            self._on_event(events[self._events_seen])
-            self._events_seen += 1
+        for event in self.firmware.take_events():
+            self._on_event(event)
 
     async def run(self) -> None:
         """Step forever (until cancelled)."""
