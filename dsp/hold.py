@@ -3,12 +3,36 @@
 A step gives a band [lo, hi] N, a minimum and a maximum hold time and the shortest allowed
 release. The hold starts at the first in-band sample; leaving the band for less than
 DIP_TOLERANCE_S does not end it; the hold ends at the first out-of-band sample of a longer
-excursion (confirmed DIP_TOLERANCE_S later, or at once when the force has been released).
-A release is timed from that exit (downward) to the force falling under
-RELEASE_FLOOR_FRACTION of lo; quicker than the step allows is a fast_release.
+excursion (confirmed DIP_TOLERANCE_S later, or at once when the force has dropped under
+END_FLOOR_FRACTION of lo).
+
+Release timing. A person told to "let go over at least 2 s" means the whole way from the
+force they held down to nearly nothing, so a release is timed from the hold level, not from
+the band's edge (a wide band would otherwise hide most of the release):
+
+- hold level (N): the mean filtered force of the hold's in-band samples over the last
+  LEVEL_WINDOW_S seconds, sample by sample (it follows slow drifts and a step down to a new
+  steady force inside the band);
+- the release leaves the plateau at the last sample (s, device time) at or above
+  RELEASE_START_FRACTION of the level at that sample and not above the band, once the hold
+  has lasted DIP_TOLERANCE_S;
+- it ends at the first later sample at or under RELEASE_END_FRACTION of that level;
+- ``release_s`` is that interval divided by (RELEASE_START_FRACTION - RELEASE_END_FRACTION):
+  the time a steady release at the measured pace takes from the hold level to zero. The two
+  thresholds keep noise on the plateau and near zero out of the timing, and the scaling
+  keeps the figure comparable with the step's ``release_min_s``: a linear 2.5 s release
+  measures 2.5 s whatever its level. A release under ``release_min_s`` is a fast_release
+  (at the end sample; detail ``release_s``, ``release_min_s``, ``from_s`` (plateau left,
+  device s), ``measured_s`` (from_s to the end sample) and ``hold_level_n``).
+
+A descent that passes above the band first (an over-press, then letting go) is not the
+step's release and is not timed; nor is one from a hold shorter than DIP_TOLERANCE_S (force
+passing through the band). A new hold starting forgets a release still being timed.
 """
 
 from __future__ import annotations
+
+from collections import deque
 
 import numpy as np
 
@@ -17,17 +41,25 @@ from dsp.events import EventKind
 
 #: Excursions out of the band shorter than this (seconds) do not end a hold.
 DIP_TOLERANCE_S = 0.3
-#: A release is complete when the force is under this fraction of the band's low edge.
-RELEASE_FLOOR_FRACTION = 0.2
+#: A hold ends at once (without waiting DIP_TOLERANCE_S) when the force falls under this
+#: fraction of the band's low edge: it has clearly been let go.
+END_FLOOR_FRACTION = 0.2
+#: The hold level is the mean in-band force over this many seconds (the hold's last part).
+LEVEL_WINDOW_S = 1.0
+#: A release starts when the force leaves the plateau: under this fraction of the level.
+RELEASE_START_FRACTION = 0.9
+#: A release is complete when the force is at or under this fraction of the hold level.
+RELEASE_END_FRACTION = 0.15
+_RELEASE_SPAN = RELEASE_START_FRACTION - RELEASE_END_FRACTION
 
 
 class HoldTracker:
     """Tracks holds in ``band_n = (lo, hi)`` newtons on the filtered force.
 
     ``min_s``/``max_s``: the step's hold times (seconds; None: not reported);
-    ``release_min_s``: the slowest-allowed release (None: not checked).
-    ``update(t_s, filtered_n) -> list[Decision]`` per batch; ``elapsed_s`` and ``progress``
-    say how far the current hold is.
+    ``release_min_s``: the shortest allowed release, from the hold level to zero (seconds;
+    None: not checked). ``update(t_s, filtered_n) -> list[Decision]`` per batch;
+    ``elapsed_s`` and ``progress`` say how far the current hold is.
     """
 
     def __init__(
@@ -46,14 +78,20 @@ class HoldTracker:
         self.lo_n, self.hi_n = lo, hi
         self.min_s, self.max_s, self.release_min_s = min_s, max_s, release_min_s
         self.dip_tolerance_s = dip_tolerance_s
-        self.floor_n = RELEASE_FLOOR_FRACTION * lo
+        self.end_floor_n = END_FLOOR_FRACTION * lo
         self.in_hold = False
         self.start_s = 0.0
         self._last_in_s = 0.0
         self._out_since_s: float | None = None  # current excursion out of the band
-        self._release_since_s: float | None = None  # downward exit being timed
+        self._down_exit = False  # that excursion left the band downward
         self._reached_min = False
         self._passed_max = False
+        # the hold's in-band samples, at least the last LEVEL_WINDOW_S: (times s, forces N)
+        # per batch; and (last time s, max N) of those batches, decreasing (a sliding max)
+        self._chunks: deque[tuple[np.ndarray, np.ndarray]] = deque()
+        self._maxes: deque[tuple[float, float]] = deque()
+        self._rel_from_s: float | None = None  # last plateau sample of a release to time
+        self._rel_level_n: float | None = None  # the hold level there (None: not computed)
 
     @property
     def elapsed_s(self) -> float:
@@ -74,7 +112,7 @@ class HoldTracker:
             return out
         f = filtered_n
         inb = (f >= self.lo_n) & (f <= self.hi_n)
-        if not self.in_hold and self._release_since_s is None and not inb.any():
+        if not self.in_hold and self._rel_from_s is None and not inb.any():
             return out
         if self.in_hold and self._out_since_s is None and inb.all():
             self._in_run(out, t_s, f, 0, n)
@@ -90,7 +128,6 @@ class HoldTracker:
         return out
 
     def _in_run(self, out, t_s, f, a, b) -> None:
-        self._release_since_s = None
         if self.in_hold and self._out_since_s is not None:
             self._out_since_s = None  # a tolerated dip: the hold goes on
         elif not self.in_hold:
@@ -98,6 +135,9 @@ class HoldTracker:
             self.start_s = float(t_s[a])
             self._out_since_s = None
             self._reached_min = self._passed_max = False
+            self._chunks.clear()
+            self._maxes.clear()
+            self._rel_from_s = None
             out.append(
                 Decision(
                     EventKind.HOLD_STARTED,
@@ -109,6 +149,7 @@ class HoldTracker:
                 )
             )
         self._last_in_s = float(t_s[b - 1])
+        self._track_level(t_s[a:b], f[a:b])
         for attr, limit_s, kind in (
             ("_reached_min", self.min_s, EventKind.HOLD_REACHED_MIN),
             ("_passed_max", self.max_s, EventKind.HOLD_PASSED_MAX),
@@ -122,6 +163,55 @@ class HoldTracker:
                 out.append(
                     Decision(kind, None, float(t_s[i]), 0.0, float(f[i]), {"hold_s": limit_s})
                 )
+
+    def _track_level(self, tt: np.ndarray, ff: np.ndarray) -> None:
+        """In-band samples of the hold: find the last one on the plateau (at or above
+        RELEASE_START_FRACTION of the level there) and keep them as level history.
+
+        Cheap when the whole batch is surely on the plateau (its smallest force is at least
+        RELEASE_START_FRACTION of the largest force in the window, which bounds the level):
+        the level there is then only computed when a release needs it. Otherwise each
+        sample's level is the mean over the window ending at it, as in one offline pass."""
+        hi_f = float(ff.max())
+        bound_n = max(hi_f, self._maxes[0][1]) if self._maxes else hi_f
+        start_ok_s = self.start_s + self.dip_tolerance_s
+        if float(ff.min()) >= RELEASE_START_FRACTION * bound_n:
+            if float(tt[-1]) >= start_ok_s:
+                self._rel_from_s, self._rel_level_n = float(tt[-1]), None
+        else:
+            self._resolve_level()
+            m = sum(c[0].size for c in self._chunks)
+            wt = np.concatenate([c[0] for c in self._chunks] + [tt])
+            wf = np.concatenate([c[1] for c in self._chunks] + [ff])
+            cs = np.concatenate(([0.0], np.cumsum(wf)))
+            idx = np.arange(m, m + tt.size)
+            first = np.searchsorted(wt, tt - LEVEL_WINDOW_S, side="right")
+            level = (cs[idx + 1] - cs[first]) / (idx + 1 - first)
+            plateau = (ff >= RELEASE_START_FRACTION * level) & (tt >= start_ok_s)
+            if plateau.any():
+                k = int(np.flatnonzero(plateau)[-1])
+                self._rel_from_s, self._rel_level_n = float(tt[k]), float(level[k])
+        # keep at least LEVEL_WINDOW_S of history, and the running maximum of its batches
+        t_last = float(tt[-1])
+        self._chunks.append((tt.copy(), ff.copy()))  # the caller may reuse its arrays
+        while self._maxes and self._maxes[-1][1] <= hi_f:
+            self._maxes.pop()
+        self._maxes.append((t_last, hi_f))
+        old_s = t_last - LEVEL_WINDOW_S
+        while len(self._chunks) > 1 and float(self._chunks[0][0][-1]) <= old_s:
+            self._chunks.popleft()
+        while self._maxes and self._maxes[0][0] <= old_s and len(self._maxes) > 1:
+            self._maxes.popleft()
+
+    def _resolve_level(self) -> None:
+        """The level at the last plateau sample, when it was left to be computed (its
+        window is still in the history: nothing newer than it has been added since)."""
+        if self._rel_from_s is None or self._rel_level_n is not None:
+            return
+        wt = np.concatenate([c[0] for c in self._chunks])
+        wf = np.concatenate([c[1] for c in self._chunks])
+        inside = (wt > self._rel_from_s - LEVEL_WINDOW_S) & (wt <= self._rel_from_s)
+        self._rel_level_n = float(wf[inside].mean())
 
     def _end(self, out, t_confirm_s: float, force_n: float) -> None:
         end_s = self._out_since_s if self._out_since_s is not None else self._last_in_s
@@ -147,38 +237,60 @@ class HoldTracker:
         if self.in_hold and self._out_since_s is None:
             self._out_since_s = float(t_s[a])
             long_enough = self._last_in_s - self.start_s >= self.dip_tolerance_s
-            if f[a] < self.lo_n and self._release_since_s is None and long_enough:
-                self._release_since_s = float(t_s[a])
-        ended_at = -1
+            self._down_exit = bool(f[a] < self.lo_n) and long_enough
+        released = self._time_release(t_s, f, a, b) if self._rel_from_s is not None else None
         if self.in_hold:
             j = a + int(np.searchsorted(t_s[a:b], self._out_since_s + self.dip_tolerance_s - 1e-9))
-            if j < b:
-                ended_at = j
-        if self._release_since_s is not None:
-            below = np.flatnonzero(f[a:b] <= self.floor_n)
-            if below.size:
-                k = a + int(below[0])
-                if self.in_hold:
-                    # released to the floor: the hold is over at once (or already confirmed)
-                    at = ended_at if 0 <= ended_at < k else k
-                    self._end(out, float(t_s[at]), float(f[at]))
-                    ended_at = -1
-                release_s = float(t_s[k]) - self._release_since_s
-                if self.release_min_s is not None and release_s < self.release_min_s:
-                    out.append(
-                        Decision(
-                            EventKind.FAST_RELEASE,
-                            None,
-                            float(t_s[k]),
-                            0.0,
-                            float(f[k]),
-                            {
-                                "release_s": release_s,
-                                "release_min_s": self.release_min_s,
-                                "from_s": self._release_since_s,
-                            },
-                        )
+            ended_at = j if j < b else b
+            if self._down_exit:
+                # let go (under the end floor, or the release complete): over at once
+                under = np.flatnonzero(f[a:ended_at] <= self.end_floor_n)
+                if under.size:
+                    ended_at = a + int(under[0])
+                if released is not None:
+                    ended_at = min(ended_at, released[0])
+            if ended_at < b:
+                self._end(out, float(t_s[ended_at]), float(f[ended_at]))
+        if released is not None:
+            k, release_s, measured_s, from_s = released
+            if self.release_min_s is not None and release_s < self.release_min_s:
+                out.append(
+                    Decision(
+                        EventKind.FAST_RELEASE,
+                        None,
+                        float(t_s[k]),
+                        0.0,
+                        float(f[k]),
+                        {
+                            "release_s": release_s,
+                            "release_min_s": self.release_min_s,
+                            "from_s": from_s,
+                            "measured_s": measured_s,
+                            "hold_level_n": self._rel_level_n,
+                        },
                     )
-                self._release_since_s = None
-        if ended_at >= 0 and self.in_hold:
-            self._end(out, float(t_s[ended_at]), float(f[ended_at]))
+                )
+
+    def _time_release(self, t_s, f, a, b) -> tuple[int, float, float, float] | None:
+        """Out of the band with a release pending: the force may still be on the plateau
+        (under the band's low edge but near the level), pass above the band (not a
+        release: forgotten), or reach the end floor: then returns (sample index,
+        ``release_s``, measured seconds, start time s) and the release is done."""
+        self._resolve_level()
+        seg = f[a:b]
+        above = np.flatnonzero(seg > self.hi_n)
+        floor = np.flatnonzero(seg <= RELEASE_END_FRACTION * self._rel_level_n)
+        stop = min(above[0] if above.size else b - a, floor[0] if floor.size else b - a)
+        plateau = np.flatnonzero(seg[:stop] >= RELEASE_START_FRACTION * self._rel_level_n)
+        if plateau.size:
+            self._rel_from_s = float(t_s[a + int(plateau[-1])])
+        if above.size and (not floor.size or above[0] < floor[0]):
+            self._rel_from_s = None
+            return None
+        if not floor.size or self._rel_from_s is None:
+            return None
+        k = a + int(floor[0])
+        from_s = self._rel_from_s
+        self._rel_from_s = None
+        measured_s = float(t_s[k]) - from_s
+        return k, measured_s / _RELEASE_SPAN, measured_s, from_s
