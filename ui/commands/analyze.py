@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from device.errors import UsageError
+from device.profiles import load_zones
 from device.trace_io import read_force_csv
 from dsp.analysis import DEFAULT_RELEASE_MIN_S, analyze_trace
 from dsp.zones import DEFAULT_ZONES, UnknownZoneError, get_zone, with_limit
@@ -40,6 +41,12 @@ def register(sub) -> None:
     p.add_argument(
         "--limit-n", type=float, metavar="X", help="zone limit in N (capped at its ceiling)"
     )
+    p.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="zone profile (TOML) that lowers limits (default: profile.toml in the config "
+        "folder when present; docs/profiles.md)",
+    )
     p.add_argument("--band", metavar="LO:HI", help="hold band in N, e.g. 4:7")
     p.add_argument("--hold-min", type=float, metavar="S", help="minimum hold (s)")
     p.add_argument("--hold-max", type=float, metavar="S", help="maximum hold (s)")
@@ -70,14 +77,17 @@ def _band(text: str | None) -> tuple[float, float] | None:
     return lo, hi
 
 
-_TRACE_ONLY = ("zone", "limit_n", "band", "hold_min", "hold_max", "motor_hz")
+_TRACE_ONLY = ("zone", "limit_n", "profile", "band", "hold_min", "hold_max", "motor_hz")
 
 
 def run(args) -> int:
     if Path(args.file).is_dir():
         return _run_recording(args)
+    zones, profile_warnings = load_zones(args.profile)
+    for text in profile_warnings:
+        print(f"massagectl analyze: warning: {text}", file=sys.stderr)
     try:
-        zone = get_zone(args.zone)
+        zone = get_zone(args.zone, zones)
     except UnknownZoneError as exc:
         raise UsageError(str(exc.args[0])) from None
     if args.limit_n is not None:
@@ -151,8 +161,8 @@ def _run_recording(args) -> int:
     if given:
         names = ", ".join("--" + n.replace("_", "-") for n in given)
         raise UsageError(
-            f"{names}: a recording's zones, bands and motor frequency come from its events; "
-            "these options are for CSV traces"
+            f"{names}: a recording's zones, limits, bands and motor frequency come from its "
+            "events; these options are for CSV traces"
         )
     import warnings
 

@@ -1,0 +1,168 @@
+"""Zone profiles (device/profiles.py): lowering limits, capping at the ceiling with a
+warning, errors naming file and field, the default profile, and ``analyze --profile``."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from device.errors import InputFileError, RoutineError
+from device.profiles import DEFAULT_PROFILE_NAME, load_profile, load_zones, parse_profile
+from device.routines import load_routine
+from dsp.zones import DEFAULT_ZONES
+from tests.dsp.tracegen import smooth_step, times
+from ui.cli import main
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_profile_lowers_a_limit_and_leaves_other_zones_alone(tmp_path):
+    p = write(tmp_path / "me.toml", "[zones.neck_back]\nlimit_n = 8\n")
+    zones, warnings = load_zones(str(p))
+    assert warnings == []
+    assert zones["neck_back"].limit_n == 8.0
+    assert zones["neck_back"].ceiling_n == DEFAULT_ZONES["neck_back"].ceiling_n
+    assert zones["neck_back"].warning_n == pytest.approx(6.4)
+    assert {k: v for k, v in zones.items() if k != "neck_back"} == {
+        k: v for k, v in DEFAULT_ZONES.items() if k != "neck_back"
+    }
+    assert DEFAULT_ZONES["neck_back"].limit_n == 10.0  # the defaults are untouched
+
+
+def test_raising_is_capped_at_the_ceiling_with_a_warning_naming_the_file(tmp_path):
+    p = write(
+        tmp_path / "strong.toml",
+        "[zones.upper_trapezius]\nlimit_n = 75\n[zones.neck_back]\nvibration_cap_pct = 50\n",
+    )
+    zones, warnings = load_zones(str(p))
+    assert zones["upper_trapezius"].limit_n == 60.0  # its ceiling
+    assert zones["neck_back"].vibration_cap_pct == 30.0  # its default cap
+    assert len(warnings) == 2
+    assert all(w.startswith(f"{p}: ") for w in warnings)
+    assert "capped at 60 N" in warnings[0] and "capped at 30 %" in warnings[1]
+
+
+def test_a_vibration_cap_may_be_lowered_and_the_meta_says_what_was_asked(tmp_path):
+    profile = parse_profile(
+        "[zones.upper_back]\nvibration_cap_pct = 40\nlimit_n = 200\n", tmp_path / "p.toml"
+    )
+    assert profile.zones["upper_back"].vibration_cap_pct == 40.0
+    meta = profile.to_meta()
+    assert meta["requested"] == {"upper_back": {"vibration_cap_pct": 40.0, "limit_n": 200.0}}
+    assert meta["zones"] == {"upper_back": {"limit_n": 120.0, "vibration_cap_pct": 40.0}}
+    assert len(meta["warnings"]) == 1
+    json.dumps(meta)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[zones.neck_bak]\nlimit_n = 8\n", "zones.neck_bak: unknown zone"),
+        ("[zones.neck_back]\nlimit = 8\n", "zones.neck_back.limit: unknown field"),
+        ("[zone.neck_back]\nlimit_n = 8\n", "zone: unknown field"),
+        ("[zones.neck_back]\nlimit_n = 'eight'\n", "zones.neck_back.limit_n: must be a number"),
+        ("[zones.neck_back]\nlimit_n = true\n", "zones.neck_back.limit_n: must be a number"),
+        ("[zones.neck_back]\nlimit_n = 0\n", "zones.neck_back.limit_n: must be positive"),
+        ("[zones.neck_back]\nlimit_n = nan\n", "zones.neck_back.limit_n: must be a number"),
+        ("[zones.neck_back]\nvibration_cap_pct = 120\n", "vibration_cap_pct: must be 0-100"),
+        ("zones = 3\n", "zones: must be tables"),
+        ("[zones]\nneck_back = 8\n", "zones.neck_back: must be a table"),
+        ("[zones.neck_back\nlimit_n = 8\n", "not valid TOML"),
+    ],
+)
+def test_bad_profiles_are_input_errors_naming_file_and_field(tmp_path, text, message):
+    p = write(tmp_path / "bad.toml", text)
+    with pytest.raises(InputFileError) as info:
+        load_profile(p)
+    assert str(info.value).startswith(f"{p}: ")
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_a_missing_profile_file_is_an_input_error(tmp_path):
+    with pytest.raises(InputFileError, match="no such profile file"):
+        load_zones(str(tmp_path / "absent.toml"))
+
+
+def test_the_default_profile_in_the_config_folder_is_used_when_present():
+    folder = Path(os.environ["MASSAGECTL_CONFIG_DIR"])
+    assert load_zones(None) == (dict(DEFAULT_ZONES), [])  # none there yet
+    write(folder / DEFAULT_PROFILE_NAME, "[zones.suboccipital]\nlimit_n = 6\n")
+    zones, _ = load_zones(None)
+    assert zones["suboccipital"].limit_n == 6.0
+    # a profile given explicitly wins over the default one
+    other = write(folder / "other.toml", "[zones.suboccipital]\nlimit_n = 7\n")
+    assert load_zones(str(other))[0]["suboccipital"].limit_n == 7.0
+
+
+def test_a_lowered_limit_makes_a_routine_band_too_high(tmp_path):
+    """The table feeds routine validation: a band that fitted the default limit may not fit
+    a lowered one (DESIGN.md: the band must end at or below 80 % of the lowered limit)."""
+    zones, _ = load_zones(None)
+    routine = load_routine("neck-relief", zones=zones)
+    strict = {"neck_back": 3.0, "suboccipital": 3.0, "upper_trapezius": 10.0}
+    text = "".join(f"[zones.{z}]\nlimit_n = {v}\n" for z, v in strict.items())
+    lowered, _ = load_zones(str(write(tmp_path / "strict.toml", text)))
+    assert routine.name == "neck-relief"
+    with pytest.raises(RoutineError, match="above 80 % of the upper_trapezius limit"):
+        load_routine("neck-relief", zones=lowered)
+
+
+def _trace(path: Path) -> Path:
+    t = times(1000.0, 4.0)
+    force = smooth_step(t, 0.5, 0.8, 0.0, 9.0) - smooth_step(t, 2.5, 0.8, 0.0, 9.0)  # to 9 N
+    np.savetxt(path, np.c_[t, force], delimiter=",", fmt="%.4f", header="t_s,force_n",
+               comments="")  # fmt: skip
+    return path
+
+
+def test_analyze_profile_lowers_the_limit_and_the_default_profile_applies(tmp_path, capsys):
+    trace = _trace(tmp_path / "trace.csv")
+    assert main(["analyze", str(trace), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["summary"]["limit_n"] == 10.0 and report["summary"]["counts"]["stop"] == 0
+
+    profile = write(tmp_path / "me.toml", "[zones.neck_back]\nlimit_n = 8\n")
+    assert main(["analyze", str(trace), "--profile", str(profile), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["summary"]["limit_n"] == 8.0
+    assert report["summary"]["counts"]["over_limit"] == 1
+
+    write(Path(os.environ["MASSAGECTL_CONFIG_DIR"]) / DEFAULT_PROFILE_NAME, profile.read_text())
+    assert main(["analyze", str(trace), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["summary"]["limit_n"] == 8.0
+
+
+def test_analyze_profile_warns_when_capped_and_fails_in_one_line(tmp_path, capsys):
+    trace = _trace(tmp_path / "trace.csv")
+    high = write(tmp_path / "high.toml", "[zones.neck_back]\nlimit_n = 30\n")
+    assert main(["analyze", str(trace), "--profile", str(high)]) == 0
+    out, err = capsys.readouterr()
+    assert "warning:" in err and "capped at 20 N" in err and str(high) in err
+    assert "zone neck_back (limit 20 N)" in out
+
+    bad = write(tmp_path / "bad.toml", "[zones.neck_back]\nlimt_n = 8\n")
+    rc = main(["analyze", str(trace), "--profile", str(bad)])
+    out, err = capsys.readouterr()
+    assert rc != 0 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "zones.neck_back.limt_n: unknown field" in lines[0]
+    assert "Traceback" not in err
+
+
+def test_analyze_refuses_a_profile_for_a_recording(tmp_path, capsys):
+    from device.recording import Recorder
+
+    folder = tmp_path / "rec"
+    Recorder.create(folder, {}).finish()
+    profile = write(tmp_path / "me.toml", "[zones.neck_back]\nlimit_n = 8\n")
+    rc = main(["analyze", str(folder), "--profile", str(profile)])
+    _, err = capsys.readouterr()
+    assert rc != 0 and "--profile" in err and "CSV traces" in err
