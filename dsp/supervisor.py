@@ -433,16 +433,18 @@ class Supervisor:
         fmax = float(fast.max())
         smax = float(filt.max())
         rate_mask = None
+        if self._tail is None:
+            self._tail = np.full(self._rate_k, fast[0])
         if self._rate_on:
-            if self._tail is None:
-                self._tail = np.full(self._rate_k, fast[0])
             rate_mask = self._rate_mask(fast) if fmax >= self._rate_min_n else None
             if rate_mask is not None and t_s[0] < self._settle_until_s:
                 rate_mask &= t_s >= self._settle_until_s
                 if not rate_mask.any():
                     rate_mask = None
-            k = self._rate_k
-            self._tail = fast[-k:].copy() if n >= k else np.concatenate((self._tail, fast))[-k:]
+        # the rise window is kept in every zone: a switch into a zone near the neck must
+        # compare with the last samples, not with whatever preceded the last such zone
+        k = self._rate_k
+        self._tail = fast[-k:].copy() if n >= k else np.concatenate((self._tail, fast))[-k:]
         quiet = (
             not self.latched
             and not self._warned
