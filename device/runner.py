@@ -158,6 +158,7 @@ class RoutineRunner:
         speed: float = 1.0,
         motor_hz: int = 0,
         screening: dict | None = None,
+        zones: dict | None = None,
     ) -> None:
         self.session = session
         self.routine = routine
@@ -167,7 +168,8 @@ class RoutineRunner:
         self.live = SupervisedSession(session, pipeline, speed=speed, motor_hz=motor_hz)
         self.live.add_decision_hook(self._on_decision)
         self.live.add_batch_listener(self._account)
-        self.units = list(routine.units())
+        #: every unit with its effective zone: the profile's table when one is in force
+        self.units = list(routine.units(zones))
         self.state = self.live.state
         self.state.unit_count = len(self.units)
         self.summary = RunSummary(routine.name)

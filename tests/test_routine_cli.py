@@ -173,3 +173,63 @@ def test_bad_input_is_one_line(args, message):
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_profile_lowers_the_limit_the_routine_runs_with(tmp_path):
+    routine = tmp_path / "one.toml"
+    routine.write_text(ONE_SQUEEZE)
+    profile = tmp_path / "light.toml"
+    profile.write_text("[zones.neck_back]\nlimit_n = 9\n")
+    result = _run(
+        "routine",
+        str(routine),
+        "--device",
+        "sim://ball?user=scripted",
+        "--speed",
+        "10",
+        "--profile",
+        str(profile),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "zone neck_back (limit 9 N, aim 3-7 N)" in result.stdout
+    assert "STOP: too much pressure for this spot" in result.stdout
+
+
+def test_the_default_profile_in_the_config_folder_applies(tmp_path, monkeypatch):
+    import os
+
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "profile.toml").write_text("[zones.neck_back]\nlimit_n = 9\n")
+    monkeypatch.setenv("MASSAGECTL_CONFIG_DIR", str(config))
+    routine = tmp_path / "one.toml"
+    routine.write_text(ONE_SQUEEZE)
+    result = subprocess.run(
+        [
+            MASSAGECTL,
+            "routine",
+            str(routine),
+            "--device",
+            "sim://ball?user=scripted",
+            "--speed",
+            "10",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "(limit 9 N, aim 3-7 N)" in result.stdout
+
+
+def test_a_profile_that_makes_a_band_unsafe_refuses_the_routine(tmp_path):
+    profile = tmp_path / "lighter.toml"
+    profile.write_text("[zones.neck_back]\nlimit_n = 6\n")
+    result = _run(
+        "routine", "neck-relief", "--device", "sim://ball", "--profile", str(profile), timeout=30
+    )
+    assert result.returncode == 2
+    assert "80 %" in result.stderr and "neck" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -7,17 +7,19 @@ Kept in one place so that ``routine``, ``vibrate`` and ``demo`` gate vibration t
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from device.errors import UsageError
+from device.profiles import find_profile
 from device.reconnect import open_device_session
 from device.recording import Recorder, check_record_folder, session_meta
 from device.screening import ScreeningResult, ensure_screened
 from device.session import DeviceSession
 from device.urls import DeviceUrl, parse_url
 from dsp.pipeline import ForcePipeline
-from dsp.zones import Zone, get_zone
+from dsp.zones import DEFAULT_ZONES, Zone, get_zone
 from ui.screening_prompt import screen_before_session
 
 
@@ -26,6 +28,20 @@ class Prepared:
     url: DeviceUrl
     speed: float
     screening: ScreeningResult | None
+    #: the zone table in force (defaults, or a profile's) and the profile's record
+    zones: dict[str, Zone] = field(default_factory=dict)
+    profile: dict | None = None
+
+
+def zone_table(profile_path: str | None) -> tuple[dict[str, Zone], dict | None]:
+    """The zones for a session: ``--profile FILE``, else the default profile in the config
+    folder if there is one, else the defaults. Capping warnings go to stderr."""
+    profile = find_profile(profile_path)
+    if profile is None:
+        return dict(DEFAULT_ZONES), None
+    for warning in profile.warnings:
+        print(f"profile: {warning}", file=sys.stderr)
+    return profile.zones, profile.to_meta()
 
 
 def prepare(
@@ -35,9 +51,11 @@ def prepare(
     screening_file: str | None = None,
     simulated_user: bool = False,
     record_dir: str | None = None,
+    profile_path: str | None = None,
 ) -> Prepared:
     """Check the arguments and run the screening gate (before anything connects)."""
     url = parse_url(device)
+    zones, profile = zone_table(profile_path)
     if speed <= 0:
         raise UsageError("--speed must be positive")
     if speed != 1.0 and url.scheme not in ("sim", "replay"):
@@ -50,7 +68,7 @@ def prepare(
         simulated_user=simulated_user,
     )
     ensure_screened(screening, device_is_simulated=url.is_simulated)
-    return Prepared(url, speed, screening)
+    return Prepared(url, speed, screening, zones, profile)
 
 
 @contextlib.asynccontextmanager
@@ -75,5 +93,7 @@ def start_recording(
     screening = prepared.screening.to_record() if prepared.screening else None
     return Recorder.create(
         record_dir,
-        session_meta(session, url=str(prepared.url), screening=screening, **meta),
+        session_meta(
+            session, url=str(prepared.url), screening=screening, profile=prepared.profile, **meta
+        ),
     )

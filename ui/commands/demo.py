@@ -53,5 +53,10 @@ def run(args) -> int:
     from ui.commands.routine import run_routine
 
     return asyncio.run(
-        run_routine(load_routine(DEMO_ROUTINE), prepared, record_dir=args.record, unattended=True)
+        run_routine(
+            load_routine(DEMO_ROUTINE, zones=prepared.zones),
+            prepared,
+            record_dir=args.record,
+            unattended=True,
+        )
     )

@@ -8,7 +8,13 @@ from rich.console import Console
 
 from device.routines import load_routine
 from device.runner import RoutineRunner, RunEnd
-from ui.session_setup import live_pipeline, open_session, prepare, start_recording
+from ui.session_setup import (
+    live_pipeline,
+    open_session,
+    prepare,
+    start_recording,
+    zone_table,
+)
 from ui.terminal_view import TerminalView, summary_table
 
 EXIT_CODES = {RunEnd.COMPLETED: 0, RunEnd.SYMPTOM: 3}
@@ -41,6 +47,12 @@ def register(sub) -> None:
     p.add_argument("--record", metavar="DIR", help="record the session into a new folder DIR")
     p.add_argument("--screening", metavar="FILE", help="screening answers (TOML or JSON)")
     p.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="zone profile that lowers limits (default: profile.toml in the config folder, "
+        "if there is one; see docs/profiles.md)",
+    )
+    p.add_argument(
         "--speed",
         type=float,
         default=1.0,
@@ -56,10 +68,15 @@ def register(sub) -> None:
 
 
 async def run(args) -> int:
-    routine = load_routine(args.routine)
+    load_routine(args.routine, zones=zone_table(args.profile)[0])  # refuse bad input first
     prepared = prepare(
-        args.device, speed=args.speed, screening_file=args.screening, record_dir=args.record
+        args.device,
+        speed=args.speed,
+        screening_file=args.screening,
+        record_dir=args.record,
+        profile_path=args.profile,
     )
+    routine = load_routine(args.routine, zones=prepared.zones)
     return await run_routine(routine, prepared, record_dir=args.record, unattended=args.unattended)
 
 
@@ -73,6 +90,7 @@ async def run_routine(routine, prepared, *, record_dir=None, unattended=False) -
             session,
             routine,
             pipeline,
+            zones=prepared.zones,
             unattended=unattended or not interactive,
             speed=prepared.speed,
             screening=prepared.screening.to_record() if prepared.screening else None,

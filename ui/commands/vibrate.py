@@ -11,7 +11,13 @@ from device.supervised import SupervisedSession
 from device.vibration import PATTERN_NAMES, get_pattern
 from dsp.events import EventKind
 from dsp.zones import DEFAULT_ZONES, get_zone
-from ui.session_setup import live_pipeline, open_session, prepare, start_recording
+from ui.session_setup import (
+    live_pipeline,
+    open_session,
+    prepare,
+    start_recording,
+    zone_table,
+)
 from ui.terminal_view import cause_words
 
 
@@ -56,6 +62,7 @@ def register(sub) -> None:
         help="motor frequency (default: the device's usual one)",
     )
     p.add_argument("--screening", metavar="FILE", help="screening answers (TOML or JSON)")
+    p.add_argument("--profile", metavar="FILE", help="zone profile that lowers limits")
     p.add_argument("--record", metavar="DIR", help="record the session into a new folder DIR")
     p.add_argument(
         "--speed", type=float, default=1.0, metavar="K", help="simulation speed (sim:// only)"
@@ -68,11 +75,15 @@ async def run(args) -> int:
         raise UsageError("--intensity must be between 0 and 100 %")
     if args.duration <= 0:
         raise UsageError("--duration must be positive")
-    zone = get_zone(args.zone)
+    zone = get_zone(args.zone, zone_table(args.profile)[0])
     if zone.vibration_cap_pct <= 0:
         raise UsageError(f"no vibration is allowed on {zone.name} ({zone.meaning})")
     prepared = prepare(
-        args.url, speed=args.speed, screening_file=args.screening, record_dir=args.record
+        args.url,
+        speed=args.speed,
+        screening_file=args.screening,
+        record_dir=args.record,
+        profile_path=args.profile,
     )
     async with open_session(prepared) as session:
         live = SupervisedSession(
