@@ -397,8 +397,13 @@ def open_device_session(
             **link_options,
         )
     if parsed.scheme in ("sim", "replay"):
-        # a simulated device runs at the session's speed
-        link_options.setdefault("speed", speed)
+        # a simulated device and the session's timers run at one speed: the caller's, or
+        # else the URL's (sim://ball?speed=4)
+        url_speed = parsed.params.get("speed")
+        if speed != 1.0 or url_speed is None:
+            link_options.setdefault("speed", speed)
+        elif url_speed != "max":  # replay's "as fast as possible" needs no timer scaling
+            speed = float(url_speed)
     return DeviceSession(
         open_link(parsed, **link_options),
         rate_hz=rate_hz,

@@ -135,3 +135,14 @@ def test_scenario_parse_rejects_unknown_fields():
         parse_scenario({"sensor": {"nois": 1}})
     with pytest.raises(ScenarioError, match="press\\[0\\]"):
         parse_scenario({"press": [{"t_s": 1}]})
+
+
+def test_a_speed_in_the_url_sets_the_simulator_and_the_session_alike(tmp_path):
+    from device.reconnect import open_device_session
+
+    session = open_device_session("sim://ball?speed=4")
+    assert session.speed == 4.0 and session.link.speed == 4.0
+    session = open_device_session("sim://ball?speed=4", speed=2.0)  # the caller's wins
+    assert session.speed == 2.0 and session.link.speed == 2.0
+    replay = open_device_session(f"replay://{tmp_path}?speed=max")
+    assert replay.link.speed == float("inf") and replay.speed == 1.0
