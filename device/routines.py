@@ -591,16 +591,18 @@ def _parse_step(
     step_zone_name = _str(ctx, raw, "zone", "zone", required=False)
     step_zone = _zone(ctx, step_zone_name, "zone", zones)
 
+    release_s = _num(
+        ctx,
+        raw,
+        "release_s",
+        "release_s",
+        minimum=MIN_RELEASE_S,
+        maximum=MAX_DURATION_S,
+        unit="s",
+    )
+    release_s = MIN_RELEASE_S if release_s is None else release_s
+
     if kind is StepKind.STRETCH:
-        release_s = _num(
-            ctx,
-            raw,
-            "release_s",
-            "release_s",
-            minimum=MIN_RELEASE_S,
-            maximum=MAX_DURATION_S,
-            unit="s",
-        )
         return Step(
             index,
             step_id,
@@ -610,7 +612,7 @@ def _parse_step(
             zone=step_zone_name,
             hold_min_s=hold_min_s,
             hold_max_s=hold_max_s,
-            release_s=MIN_RELEASE_S if release_s is None else release_s,
+            release_s=release_s,
             repetitions=reps,
             sides=sides,
             rest_s=rest_s,
@@ -624,16 +626,6 @@ def _parse_step(
         if technique is None:
             choices = ", ".join(t.value for t in Technique)
             raise ctx.error("technique", f"is required (one of {choices})")
-    release_s = _num(
-        ctx,
-        raw,
-        "release_s",
-        "release_s",
-        minimum=MIN_RELEASE_S,
-        maximum=MAX_DURATION_S,
-        unit="s",
-    )
-    release_s = MIN_RELEASE_S if release_s is None else release_s
     vibration = _vibration(ctx, raw["vibration"]) if "vibration" in raw else VIBRATION_OFF
     step_band = _band(ctx, raw, "band_n", "band_n")
     step_limit = _num(ctx, raw, "limit_n", "limit_n", strict=True, unit="N")

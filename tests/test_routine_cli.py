@@ -196,30 +196,13 @@ def test_a_profile_lowers_the_limit_the_routine_runs_with(tmp_path):
 
 
 def test_the_default_profile_in_the_config_folder_applies(tmp_path, monkeypatch):
-    import os
-
     config = tmp_path / "config"
     config.mkdir()
     (config / "profile.toml").write_text("[zones.neck_back]\nlimit_n = 9\n")
-    monkeypatch.setenv("MASSAGECTL_CONFIG_DIR", str(config))
+    monkeypatch.setenv("MASSAGECTL_CONFIG_DIR", str(config))  # the child inherits it
     routine = tmp_path / "one.toml"
     routine.write_text(ONE_SQUEEZE)
-    result = subprocess.run(
-        [
-            MASSAGECTL,
-            "routine",
-            str(routine),
-            "--device",
-            "sim://ball?user=scripted",
-            "--speed",
-            "10",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ},
-    )
+    result = _run("routine", str(routine), "--device", "sim://ball?user=scripted", "--speed", "10")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "(limit 9 N, aim 3-7 N)" in result.stdout
 
