@@ -131,6 +131,10 @@ class RunSummary:
         }
 
 
+class _Paused(Exception):
+    """Internal: the person paused; the unit stops and starts over on resume."""
+
+
 class _End(Exception):
     """Internal: the session ends now (reason in ``end``)."""
 
@@ -175,6 +179,9 @@ class RoutineRunner:
         self.summary = RunSummary(routine.name)
         self._rearm_requested = False
         self._end_request: _End | None = None
+        #: paused by the person: vibration off, supervision on, the unit waits
+        self.paused = False
+        self._pausable = False
         self._unit: UnitResult | None = None
         self._hold_open_since: float | None = None
         self._user_tasks: list[asyncio.Task] = []
@@ -199,6 +206,27 @@ class RoutineRunner:
     def request_rearm(self) -> None:
         """The user says go on after a stop (applied once force has reset)."""
         self._rearm_requested = True
+        self.live.changed.set()
+
+    def pause(self) -> None:
+        """Pause the routine: vibration stops at once (supervision goes on); the current
+        unit is set aside and starts over on ``resume``."""
+        if self.paused or self._end_request is not None:
+            return
+        self.paused = True
+        self.live.vibration_enabled = False
+        self.state.prompt = "Paused. Resume when you are ready."
+        task = asyncio.get_running_loop().create_task(self.live.halt_vibration(), name="pause")
+        self._user_tasks.append(task)
+        self.live.changed.set()
+
+    def resume(self) -> None:
+        """Go on after ``pause``: the unit that was paused starts over."""
+        if not self.paused:
+            return
+        self.paused = False
+        self.live.vibration_enabled = True
+        self.state.prompt = ""
         self.live.changed.set()
 
     def user_stop(self) -> None:
@@ -272,10 +300,19 @@ class RoutineRunner:
 
     async def _run_unit(self, number: int, unit: StepUnit) -> None:
         restarts = 0
+        again = False  # starting over after a pause: the same unit result goes on
         while True:
-            self._start_unit(number, unit, restarts)
-            await self._prepare_unit(unit)
-            outcome = await self._drive_unit(unit)
+            self._start_unit(number, unit, restarts, again)
+            self._pausable = True  # a pause interrupts preparing and driving a unit only
+            try:
+                await self._prepare_unit(unit)
+                outcome = await self._drive_unit(unit)
+            except _Paused:
+                self._pausable = False
+                await self._wait_while_paused()
+                again = True
+                continue  # the unit starts over
+            self._pausable = False
             if outcome != "stopped":
                 self._finish_unit(completed=outcome == "done")
                 break
@@ -287,8 +324,8 @@ class RoutineRunner:
         if unit.step.rest_s and number < len(self.units):
             await self._rest(unit.step.rest_s)
 
-    def _start_unit(self, number: int, unit: StepUnit, restarts: int) -> None:
-        if restarts and self._unit is not None:
+    def _start_unit(self, number: int, unit: StepUnit, restarts: int, again: bool) -> None:
+        if (restarts or again) and self._unit is not None:
             self._unit.restarts = restarts
             self._close_open_holds(self._unit)
         else:
@@ -462,13 +499,24 @@ class RoutineRunner:
         u.holds = [h for h in u.holds if h["duration_s"] >= MIN_REPORTED_HOLD_S]
         self._hold_open_since = None
 
+    async def _wait_while_paused(self) -> None:
+        self._close_open_holds(self._unit)
+        self.live.play(None, 0.0)
+        self.live.emit(
+            EventKind.STEP_FINISHED, step=self._unit.step_id, completed=False, paused=True
+        )
+        await self._wait_until(lambda: not self.paused, None)
+
     async def _wait_until(self, cond: Callable[[], bool], deadline_t_s: float | None) -> bool:
         """Wait until ``cond()`` (True) or device time reaches ``deadline_t_s`` (False).
-        Raises the pending end request, or LinkClosedError when the link is gone."""
+        Raises the pending end request, LinkClosedError when the link is gone, and (while
+        a unit runs) _Paused when the person pauses."""
         changed = self.live.changed
         while True:
             if self._end_request is not None:
                 raise self._end_request
+            if self._pausable and self.paused:
+                raise _Paused
             if self.live.failure is not None:
                 raise self.live.failure
             if self.live.link_error is not None:

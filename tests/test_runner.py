@@ -67,8 +67,9 @@ async def test_neck_relief_runs_every_step_and_stops_the_overpress_in_budget(dev
         if unit.step.kind == "press_and_hold":
             done = [h for h in result.holds if h["reached_min"]]
             assert done, result.label
-            expected = _expected_hold_s(unit.band_n, unit.step.hold_min_s,
-                                        unit.step.hold_max_s, unit.step.release_s)
+            expected = _expected_hold_s(
+                unit.band_n, unit.step.hold_min_s, unit.step.hold_max_s, unit.step.release_s
+            )
             assert done[-1]["duration_s"] == pytest.approx(expected, abs=0.15), result.label
 
     # Exactly one stop: the scripted over-press near the neck, while vibrating.
@@ -192,8 +193,11 @@ async def test_a_reported_symptom_ends_at_once_with_advice():
         runner.add_listener(events.append)
         vibrating = asyncio.Event()
         runner.add_listener(
-            lambda e: e["kind"] == "command_sent" and e["detail"].get("intensity_pct", 0) > 0
-            and vibrating.set()
+            lambda e: (
+                e["kind"] == "command_sent"
+                and e["detail"].get("intensity_pct", 0) > 0
+                and vibrating.set()
+            )
         )
         task = asyncio.ensure_future(runner.run())
         await asyncio.wait_for(vibrating.wait(), 20)
@@ -204,3 +208,42 @@ async def test_a_reported_symptom_ends_at_once_with_advice():
     stop = [e for e in events if e["kind"] == "stop"][-1]
     assert stop["cause"] == "user_reported_symptom"
     assert not link.firmware.motor_on
+
+
+async def test_pause_stops_vibration_and_resume_starts_the_unit_over():
+    routine = load_routine("neck-relief")
+    link = open_link("sim://ball?user=scripted", speed=SPEED)
+    async with DeviceSession(link, speed=SPEED) as session:
+        pipeline = ForcePipeline(session.rate_hz, session.calibration, get_zone(None))
+        runner = RoutineRunner(session, routine, pipeline, unattended=True, speed=SPEED)
+        events: list[dict] = []
+        runner.add_listener(events.append)
+        holding = asyncio.Event()
+        runner.add_listener(lambda e: e["kind"] == "hold_started" and holding.set())
+        task = asyncio.ensure_future(runner.run())
+        await asyncio.wait_for(holding.wait(), 20)
+        assert link.firmware.motor_on
+        runner.pause()
+        paused_at = runner.state.t_s
+        while runner.state.t_s < paused_at + 3.0:  # three seconds of device time, paused
+            runner.live.changed.clear()
+            await runner.live.changed.wait()
+        fw_paused = [e for e in link.firmware.events if e.t_s > link.firmware.t_s - 2.5]
+        assert not link.firmware.motor_on
+        assert not [e for e in fw_paused if e.name == "vibrate" and e.detail["permille"] > 0]
+        label = runner.state.unit.label
+        runner.resume()
+        while not (
+            runner.summary.units[-1].label == label
+            and runner.summary.units[-1].holds
+            and runner.summary.units[-1].holds[-1]["reached_min"]
+        ):
+            runner.live.changed.clear()
+            await runner.live.changed.wait()
+        assert link.firmware.motor_on  # vibrating again in the unit that started over
+        runner.user_stop()
+        summary = await task
+    finished = [e for e in events if e["kind"] == "step_finished"]
+    assert any(e["detail"].get("paused") for e in finished)
+    assert [u.label for u in summary.units].count(label) == 1  # one result, continued
+    assert not [e for e in events if e["kind"] in ("stop", "fault") and e["cause"] != "user_stop"]

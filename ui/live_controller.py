@@ -424,6 +424,20 @@ class LiveController:
         self._routine_task.add_done_callback(self._task_done)
         return self._routine_task
 
+    @property
+    def routine_paused(self) -> bool:
+        return self.runner is not None and self.runner.paused
+
+    def toggle_pause(self) -> None:
+        """Pause the running routine (vibration stops at once; supervision goes on), or
+        resume it (the paused step starts over)."""
+        if self.runner is None:
+            return
+        if self.runner.paused:
+            self.runner.resume()
+        else:
+            self.runner.pause()
+
     def end_routine(self) -> None:
         """End the running routine (Stop first); the window's own loop takes over."""
         if self.runner is not None:

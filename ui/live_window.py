@@ -290,8 +290,12 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.routine_combo.addItems(builtin_names())
         self.routine_button = QtWidgets.QPushButton("Start routine")
         self.routine_button.clicked.connect(self.on_routine)
+        self.pause_button = QtWidgets.QPushButton("Pause")
+        self.pause_button.setToolTip("Pause: vibration stops at once; Resume starts the step over")
+        self.pause_button.clicked.connect(self.on_pause)
         routine_row = QtWidgets.QHBoxLayout()
         routine_row.addWidget(self.routine_combo, stretch=1)
+        routine_row.addWidget(self.pause_button)
         routine_row.addWidget(self.routine_button)
         form.addRow("routine", routine_row)
 
@@ -377,6 +381,10 @@ class LiveWindow(QtWidgets.QMainWindow):
             c.start_routine(load_routine(self.routine_combo.currentText()))
         except MassagectlError as exc:
             self._flash(str(exc))
+
+    @QtCore.Slot()
+    def on_pause(self) -> None:
+        self.controller.toggle_pause()
 
     @QtCore.Slot()
     def on_screening(self) -> None:
@@ -588,6 +596,8 @@ class LiveWindow(QtWidgets.QMainWindow):
         self._set_text(
             self.routine_button, "routine_button", "End routine" if running else "Start routine"
         )
+        self.pause_button.setEnabled(running)
+        self._set_text(self.pause_button, "pause_button", "Resume" if c.routine_paused else "Pause")
         shown = c.state.vibration_pct
         now_cap = c.current_zone.vibration_cap_pct
         self._set_text(self.vibration_label, "vibration", f"{shown:3.0f} % (cap {now_cap:g} %)")

@@ -240,3 +240,38 @@ def test_run_window_reports_a_device_that_cannot_be_opened(qapp, tmp_path, capsy
 
     assert run_window(f"sim://ball?scenario={tmp_path / 'missing.toml'}") == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_pause_button_stops_vibration_and_resume_starts_the_step_over(drive, tmp_path):
+    path = tmp_path / "window-test.toml"
+    path.write_text(
+        ROUTINE.replace("hold_min_s = 2\nhold_max_s = 4", "hold_min_s = 6\nhold_max_s = 9")
+    )
+
+    async def body(window):
+        c = window.controller
+        await c.connect("sim://ball?user=scripted")
+        c.start_routine(load_routine(path))
+        await until(
+            window,
+            lambda: (
+                c.runner is not None
+                and c.runner.state.unit is not None
+                and c.runner.state.unit.step.id == "squeeze"
+                and _firmware(window).motor_on
+            ),
+            "the squeeze to vibrate",
+        )
+        await redraws(window)
+        assert window.pause_button.isEnabled() and window.pause_button.text() == "Pause"
+        window.pause_button.click()
+        await until(window, lambda: not _firmware(window).motor_on, "the motor to stop")
+        await redraws(window)
+        assert window.pause_button.text() == "Resume"
+        window.pause_button.click()
+        await until(window, lambda: c.summary is not None, "the routine to finish", 30.0)
+        assert str(c.summary.end) == "completed", c.summary.message
+        paused = [e for e in c.events if e["kind"] == "step_finished" and e["detail"].get("paused")]
+        assert [e["detail"]["step"] for e in paused] == ["squeeze"]
+
+    drive(body, speed=8.0, unattended=True)
