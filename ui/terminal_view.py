@@ -6,6 +6,7 @@ supervisor runs on every batch in ``device``) and reads keys without Enter:
     space / s   STOP now (the session ends)
     p           stop: pain, dizziness or tingling (ends the session with advice)
     r           go on after a stop (once force has eased off)
+    w           pause / resume (vibration stops; the step starts over on resume)
 
 Without a terminal (a pipe, CI) it prints one plain line per step and per stop instead.
 """
@@ -32,7 +33,9 @@ from dsp.decisions import SafetyState
 
 REDRAW_S = 0.125
 GAUGE_WIDTH = 40
-KEY_HELP = "[space] STOP   [p] pain, dizziness or tingling   [r] go on after a stop"
+KEY_HELP = (
+    "[space] STOP   [p] pain, dizziness or tingling   [r] go on after a stop   [w] pause/resume"
+)
 
 CAUSE_WORDS = {
     "over_limit": "too much pressure for this spot",
@@ -191,6 +194,11 @@ class TerminalView:
             self.runner.report_symptom()
         elif ch in ("r", "R"):
             self.runner.request_rearm()
+        elif ch in ("w", "W"):
+            if self.runner.paused:
+                self.runner.resume()
+            else:
+                self.runner.pause()
 
     async def run(self, work: Callable[[], asyncio.Future]) -> RunSummary:
         """Run ``work()`` (the runner's ``run``) with the view on; returns its summary."""

@@ -23,6 +23,7 @@ keys while it runs (in a terminal):
   space   STOP now (the session ends)
   p       stop: pain, dizziness or tingling (ends the session with advice)
   r       go on after a stop, once you have eased off
+  w       pause / resume (vibration stops at once; the step starts over)
 
 exit codes: 0 routine completed; 1 ended early (a stop whose step ends the session, STOP,
 lost link); 2 error or screening refused; 3 you reported pain, dizziness or tingling.
