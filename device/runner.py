@@ -29,7 +29,7 @@ import numpy as np
 from device.errors import LinkClosedError
 from device.routines import ResumeKind, Routine, StepKind, StepUnit
 from device.session import DeviceSession, SampleBatch
-from device.supervised import LiveState, SupervisedSession
+from device.supervised import SupervisedSession
 from device.vibration import get_pattern
 from dsp.calibration import CalibrationError
 from dsp.decisions import Decision
@@ -54,9 +54,6 @@ SYMPTOM_ADVICE = (
     "severe headache, trouble seeing, or it does not settle, get medical help now; otherwise "
     "talk to a doctor before the next session."
 )
-
-#: Kept for faces that import the state type from here.
-RunnerState = LiveState
 
 
 class RunEnd(StrEnum):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import numpy as np
 import pytest
@@ -20,14 +21,20 @@ SPEED = 25.0
 STOP_BUDGET_S = 0.1
 
 
-async def _run(url: str, routine, speed: float = SPEED):
+@contextlib.asynccontextmanager
+async def _open_runner(routine, url="sim://ball?user=scripted", speed=SPEED, track_drift=True):
+    """An unattended runner on an open simulated device; yields (link, runner)."""
     link = open_link(url, speed=speed)
-    events: list[dict] = []
     async with DeviceSession(link, speed=speed) as session:
         pipeline = ForcePipeline(
-            session.rate_hz, session.calibration, get_zone(None), track_drift=True
+            session.rate_hz, session.calibration, get_zone(None), track_drift=track_drift
         )
-        runner = RoutineRunner(session, routine, pipeline, unattended=True, speed=speed)
+        yield link, RoutineRunner(session, routine, pipeline, unattended=True, speed=speed)
+
+
+async def _run(url: str, routine, speed: float = SPEED):
+    events: list[dict] = []
+    async with _open_runner(routine, url, speed) as (link, runner):
         runner.add_listener(events.append)
         summary = await runner.run()
     return link, runner, summary, events
@@ -97,12 +104,7 @@ async def test_neck_relief_runs_every_step_and_stops_the_overpress_in_budget(dev
 
 async def test_cancelling_mid_hold_leaves_the_motor_off():
     routine = load_routine("neck-relief")
-    link = open_link("sim://ball?user=scripted", speed=SPEED)
-    async with DeviceSession(link, speed=SPEED) as session:
-        pipeline = ForcePipeline(
-            session.rate_hz, session.calibration, get_zone(None), track_drift=True
-        )
-        runner = RoutineRunner(session, routine, pipeline, unattended=True, speed=SPEED)
+    async with _open_runner(routine) as (link, runner):
         holding = asyncio.Event()
         runner.add_listener(lambda e: e["kind"] == "hold_started" and holding.set())
         task = asyncio.ensure_future(runner.run())
@@ -159,10 +161,7 @@ async def test_at_real_speed_the_overpress_stops_the_motor_within_budget_and_end
 async def test_a_failing_listener_fails_closed():
     """A bug in anything the safety loop calls stops the motor and ends the run loudly."""
     routine = parse_routine(STEP_END_ROUTINE, "one-squeeze.toml")
-    link = open_link("sim://ball?user=scripted", speed=SPEED)
-    async with DeviceSession(link, speed=SPEED) as session:
-        pipeline = ForcePipeline(session.rate_hz, session.calibration, get_zone(None))
-        runner = RoutineRunner(session, routine, pipeline, unattended=True, speed=SPEED)
+    async with _open_runner(routine, track_drift=False) as (link, runner):
         events: list[dict] = []
         runner.add_listener(events.append)
         calls = {"n": 0}
@@ -183,12 +182,7 @@ async def test_a_failing_listener_fails_closed():
 
 async def test_a_reported_symptom_ends_at_once_with_advice():
     routine = load_routine("neck-relief")
-    link = open_link("sim://ball?user=scripted", speed=SPEED)
-    async with DeviceSession(link, speed=SPEED) as session:
-        pipeline = ForcePipeline(
-            session.rate_hz, session.calibration, get_zone(None), track_drift=True
-        )
-        runner = RoutineRunner(session, routine, pipeline, unattended=True, speed=SPEED)
+    async with _open_runner(routine) as (link, runner):
         events: list[dict] = []
         runner.add_listener(events.append)
         vibrating = asyncio.Event()
@@ -212,10 +206,7 @@ async def test_a_reported_symptom_ends_at_once_with_advice():
 
 async def test_pause_stops_vibration_and_resume_starts_the_unit_over():
     routine = load_routine("neck-relief")
-    link = open_link("sim://ball?user=scripted", speed=SPEED)
-    async with DeviceSession(link, speed=SPEED) as session:
-        pipeline = ForcePipeline(session.rate_hz, session.calibration, get_zone(None))
-        runner = RoutineRunner(session, routine, pipeline, unattended=True, speed=SPEED)
+    async with _open_runner(routine, track_drift=False) as (link, runner):
         events: list[dict] = []
         runner.add_listener(events.append)
         holding = asyncio.Event()
