@@ -15,7 +15,6 @@ clearly above zero, then takes its mean counts: scale = (loaded - zero) / known 
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,12 +60,11 @@ async def pair_device(
     *,
     known_force_n: float | None = None,
     press_timeout_s: float = DEFAULT_PRESS_TIMEOUT_S,
-    speed: float = 1.0,
     say: Callable[[str], None] = lambda _text: None,
     store: KnownDevices | None = None,
 ) -> PairResult:
     """Pair the device behind ``link`` (not yet open) and store it; returns what was stored.
-    ``speed``: simulation speed (keepalive and waits scale by it)."""
+    Waits are in device time on the link's time base (``link.timebase``)."""
     if known_force_n is not None and not known_force_n > 0:
         raise UsageError("--known-n must be a positive force in newtons")
     store = store or KnownDevices()
@@ -86,7 +84,7 @@ async def pair_device(
         say(f"bonded with {link.address} ({_security_text(bond)})")
     else:
         say(f"not bonded: {bond.note}; the device is remembered without keys")
-    async with DeviceSession(link, speed=speed) as session:
+    async with DeviceSession(link) as session:
         window = _RawWindow(session)
         say("Tare: let the ball lie still with nothing on it.")
         await window.collect_s(TARE_SETTLE_S)
@@ -190,9 +188,8 @@ class _RawWindow:
     ) -> float:
         """Mean raw counts of the first steady press near ``known_force_n``."""
         std_max_n = max(PLATEAU_MIN_STD_N, PLATEAU_STD_FRACTION * known_force_n)
-        speed = self.session.speed
         try:
-            async with asyncio.timeout(timeout_s / speed):
+            async with self.session.timebase.timeout(timeout_s):
                 while True:
                     await self._next()
                     raw = np.concatenate(self._raw)

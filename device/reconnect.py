@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -43,6 +42,7 @@ from device.session import (
     SampleBatch,
     SessionCounters,
 )
+from device.timebase import TimeBase
 from device.urls import DeviceUrl, parse_url
 from dsp.calibration import Calibration
 from firmware_bridge.messages import Message
@@ -122,15 +122,19 @@ class ReconnectingSession:
         rate_hz: int = DEFAULT_RATE_HZ,
         samples_per_batch: int = DEFAULT_SAMPLES_PER_BATCH,
         calibration: Calibration | None = None,
-        speed: float = 1.0,
+        speed: float | None = None,
         reconnect_timeout_s: float = DEFAULT_RECONNECT_TIMEOUT_S,
         backoff: Backoff | None = None,
         link_factory: Callable[[], Link] | None = None,
         **link_options,
     ) -> None:
         self.url = url if isinstance(url, DeviceUrl) else parse_url(url)
+        #: one time base for the whole run: every reconnected link keeps it
+        self.timebase = TimeBase.for_url(self.url, speed)
         self._link_options = link_options
-        self._link_factory = link_factory or (lambda: open_link(self.url, **self._link_options))
+        self._link_factory = link_factory or (
+            lambda: open_link(self.url, timebase=self.timebase, **self._link_options)
+        )
         self.reconnect_timeout_s = reconnect_timeout_s
         self.backoff = backoff or Backoff()
         self._session = DeviceSession(
@@ -138,7 +142,6 @@ class ReconnectingSession:
             rate_hz=rate_hz,
             samples_per_batch=samples_per_batch,
             calibration=calibration,
-            speed=speed,
         )
         self.clock = self._session.clock
         self.gaps: list[LinkGap] = []
@@ -185,10 +188,6 @@ class ReconnectingSession:
     @property
     def samples_per_batch(self) -> int:
         return self._session.samples_per_batch
-
-    @property
-    def speed(self) -> float:
-        return self._session.speed
 
     @property
     def paused(self) -> bool:
@@ -296,7 +295,8 @@ class ReconnectingSession:
             fn(event)
 
     async def _reconnect(self, cause: LinkClosedError) -> None:
-        lost = time.monotonic()
+        clock = asyncio.get_running_loop().time  # host (loop) seconds, as the timers run
+        lost = clock()
         gap = LinkGap(lost, str(cause), last_t_s=self._last_t_s)
         self.gaps.append(gap)
         self._paused = True
@@ -314,7 +314,7 @@ class ReconnectingSession:
         self.backoff.reset()
         last_error: BaseException = cause
         while not self._closed:
-            left = deadline - time.monotonic()
+            left = deadline - clock()
             if left <= 0:
                 break
             gap.attempts += 1
@@ -325,11 +325,11 @@ class ReconnectingSession:
                 break
             except (LinkError, DeviceTimeoutError, MassagectlError) as exc:
                 last_error = exc
-                delay = min(self.backoff.next_delay_s(), max(0.0, deadline - time.monotonic()))
+                delay = min(self.backoff.next_delay_s(), max(0.0, deadline - clock()))
                 await asyncio.sleep(delay)
                 continue
             self._session = session
-            gap.restored_host_s = time.monotonic()
+            gap.restored_host_s = clock()
             self._paused = False
             self._resumed.set()
             self._emit(
@@ -356,7 +356,6 @@ class ReconnectingSession:
             rate_hz=old.rate_hz,
             samples_per_batch=old.samples_per_batch,
             calibration=old.calibration,
-            speed=old.speed,
         )
         session.clock = old.clock  # device time runs on through the gap
         try:
@@ -375,7 +374,7 @@ def open_device_session(
     *,
     rate_hz: int = DEFAULT_RATE_HZ,
     samples_per_batch: int = DEFAULT_SAMPLES_PER_BATCH,
-    speed: float = 1.0,
+    speed: float | None = None,
     reconnect_timeout_s: float = DEFAULT_RECONNECT_TIMEOUT_S,
     **link_options,
 ) -> DeviceSession | ReconnectingSession:
@@ -396,18 +395,10 @@ def open_device_session(
             reconnect_timeout_s=reconnect_timeout_s,
             **link_options,
         )
-    if parsed.scheme in ("sim", "replay"):
-        # a simulated device and the session's timers run at one speed: the caller's, or
-        # else the URL's (sim://ball?speed=4)
-        url_speed = parsed.params.get("speed")
-        if speed != 1.0 or url_speed is None:
-            link_options.setdefault("speed", speed)
-        elif url_speed != "max":  # replay's "as fast as possible" needs no timer scaling
-            speed = float(url_speed)
+    # the link builds the run's time base: the ``speed`` option, else the URL's ?speed=K
     return DeviceSession(
-        open_link(parsed, **link_options),
+        open_link(parsed, speed=speed, **link_options),
         rate_hz=rate_hz,
         samples_per_batch=samples_per_batch,
         calibration=calibration,
-        speed=speed,
     )

@@ -145,8 +145,8 @@ class RoutineRunner:
     """Runs ``routine`` on an open ``session``.
 
     ``unattended``: nobody is there to re-arm; a stop resumes once force has reset (plus the
-    step's ``after_s`` for ``auto_after_reset``); ``end`` still ends. ``speed``: simulation
-    speed (host timers scale by it; only for simulated devices).
+    step's ``after_s`` for ``auto_after_reset``); ``end`` still ends. Time (speed, timers) is
+    the session's time base.
     """
 
     def __init__(
@@ -156,7 +156,6 @@ class RoutineRunner:
         pipeline: ForcePipeline,
         *,
         unattended: bool = False,
-        speed: float = 1.0,
         motor_hz: int = 0,
         screening: dict | None = None,
         zones: dict | None = None,
@@ -166,7 +165,7 @@ class RoutineRunner:
         self.pipeline = pipeline
         self.unattended = unattended
         self.screening = screening
-        self.live = SupervisedSession(session, pipeline, speed=speed, motor_hz=motor_hz)
+        self.live = SupervisedSession(session, pipeline, motor_hz=motor_hz)
         self.live.add_decision_hook(self._on_decision)
         self.live.add_batch_listener(self._account)
         #: every unit with its effective zone: the profile's table when one is in force

@@ -1,7 +1,8 @@
 """A device session: handshake, streaming, keepalive, command replies, counters.
 
 The session owns a link. It greets the device (Hello -> DeviceInfo), starts the stream,
-sends a keepalive every ``KEEPALIVE_S`` (scaled by the simulation speed), matches Ack/Nack/
+sends a keepalive every ``KEEPALIVE_S`` of device time (on the link's time base, which the
+session and everything above it share: ``session.timebase``), matches Ack/Nack/
 TareResult to the commands that caused them, unwraps device time, counts sequence gaps and
 calibrates raw counts to newtons with ``dsp``. Batches come out of ``batches()`` as
 ``SampleBatch`` objects with device and host times side by side.
@@ -18,6 +19,7 @@ import numpy as np
 
 from device.errors import DeviceRefusedError, DeviceTimeoutError, LinkClosedError
 from device.links.base import Link
+from device.timebase import TimeBase
 from dsp.calibration import Calibration
 from dsp.clock import DeviceClock
 from firmware_bridge.messages import (
@@ -39,7 +41,6 @@ from firmware_bridge.messages import (
     Vibrate,
 )
 
-KEEPALIVE_S = 0.1
 HANDSHAKE_TIMEOUT_S = 2.0
 COMMAND_TIMEOUT_S = 1.0
 DEFAULT_RATE_HZ = 1000
@@ -79,14 +80,14 @@ class DeviceSession:
         rate_hz: int = DEFAULT_RATE_HZ,
         samples_per_batch: int = DEFAULT_SAMPLES_PER_BATCH,
         calibration: Calibration | None = None,
-        speed: float = 1.0,
     ) -> None:
         if not 1 <= samples_per_batch <= MAX_SAMPLES_PER_BATCH:
             raise ValueError(f"samples_per_batch must be 1-{MAX_SAMPLES_PER_BATCH}")
         self.link = link
         self.rate_hz = rate_hz
         self.samples_per_batch = samples_per_batch
-        self.speed = speed
+        #: The run's time base (from the link): speed, host timers, device time.
+        self.timebase: TimeBase = link.timebase
         self.info: DeviceInfo | None = None
         self.status: Status | None = None
         self.calibration = calibration
@@ -279,7 +280,7 @@ class DeviceSession:
         )
 
     async def _keepalive_loop(self) -> None:
-        period = KEEPALIVE_S / self.speed
+        period = self.timebase.keepalive_period_s
         while True:
             await asyncio.sleep(period)
             await self.link.send(Keepalive(seq=self._next_seq()))

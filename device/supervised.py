@@ -40,11 +40,6 @@ from firmware_bridge.messages import DeviceInfo, MotorKind, StatusFlags
 if TYPE_CHECKING:
     from device.reconnect import LinkEvent
 
-#: Host seconds between supervisor ticks (DESIGN.md: at least every 50 ms).
-TICK_S = 0.05
-#: Real host seconds of scheduling jitter the stale-stream timer always allows. Under
-#: ``--speed K`` the timer is scaled by K (DESIGN.md) but never below this much real time.
-STALE_REAL_FLOOR_S = 0.1
 EASE_OFF_PROMPT = "Too much pressure for this spot: ease off now."
 
 
@@ -97,21 +92,20 @@ class LiveState:
 
 
 class SupervisedSession:
-    """Supervises an open ``session`` with ``pipeline``. ``speed``: simulation speed (host
-    timers scale by it; only for simulated devices). ``motor_hz``: the frequency asked of
-    the motor (0: the device's default)."""
+    """Supervises an open ``session`` with ``pipeline``, on the session's time base (its
+    tick every ``TICK_S`` of device time, the stale timer in device time). ``motor_hz``: the
+    frequency asked of the motor (0: the device's default)."""
 
     def __init__(
         self,
         session: DeviceSession,
         pipeline: ForcePipeline,
         *,
-        speed: float = 1.0,
         motor_hz: int = 0,
     ) -> None:
         self.session = session
         self.pipeline = pipeline
-        self.speed = speed
+        self.timebase = session.timebase
         self.motor_hz = motor_hz or default_motor_hz(session.info)
         self.state = LiveState(link_kind=session.link.kind)
         self.coalescer = CommandCoalescer(self._send_vibrate, self._send_stop)
@@ -134,7 +128,7 @@ class SupervisedSession:
         self._last_crc = 0
         self._t0_host = time.monotonic()
         self._tasks: list[asyncio.Task] = []
-        pipeline.supervisor.stale_floor_s = STALE_REAL_FLOOR_S * speed if speed > 1 else 0.0
+        pipeline.supervisor.stale_floor_s = self.timebase.stale_floor_s
         #: link losses survived (a reconnecting session) and their gaps (host seconds)
         self.link_gaps_s: list[float] = []
         add_link_listener = getattr(session, "add_link_listener", None)
@@ -184,9 +178,9 @@ class SupervisedSession:
     # ---- time and events ------------------------------------------------------------------
 
     def host_s(self) -> float:
-        """Host time for the supervisor: seconds since start, scaled by the simulation speed
-        so that its stale-stream timer runs in the same time as the simulated device."""
-        return (time.monotonic() - self._t0_host) * self.speed
+        """Host time for the supervisor, in device seconds (the time base's): its stale-stream
+        timer runs in the same time as a simulated device."""
+        return self.timebase.now_s()
 
     def emit(self, kind: EventKind, cause: Cause | None = None, /, **detail) -> None:
         """An event of this loop's own (steps, commands, user actions) at the latest sample."""
@@ -446,7 +440,7 @@ class SupervisedSession:
         self._publish(d)
 
     async def _tick_loop(self) -> None:
-        period = TICK_S / self.speed
+        period = self.timebase.tick_period_s
         try:
             while True:
                 await asyncio.sleep(period)

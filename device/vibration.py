@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -99,12 +98,13 @@ class CommandCoalescer:
         send_stop: SendStop,
         *,
         min_gap_s: float = MIN_COMMAND_GAP_S,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self._send_vibrate = send_vibrate
         self._send_stop = send_stop
         self.min_gap_s = min_gap_s
-        self._clock = clock
+        #: host seconds: the event loop's clock unless told (its timers run on it)
+        self._clock = clock or (lambda: asyncio.get_running_loop().time())
         self._last_sent_s = -math.inf
         self._pending: tuple[float, int] | None = None
         self._timer: asyncio.Task | None = None

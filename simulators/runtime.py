@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from firmware_bridge.framing import FrameDecoder, encode_frame
 from firmware_bridge.messages import HEADER, MESSAGE_TYPES, Message, NackCode
@@ -28,8 +29,18 @@ def compress_time(firmware: Firmware, speed: float) -> SimClock:
     return clock
 
 
+class Clock(Protocol):
+    """What a simulator runs on: ``now_s()`` reads simulator seconds; ``advance()`` steps
+    the clock to now (once per simulator step) and returns the new time."""
+
+    def now_s(self) -> float: ...
+
+    def advance(self) -> float: ...
+
+
 class SimClock:
-    """Simulator time: real monotonic time since start, times ``speed``."""
+    """Simulator time on its own: real monotonic time since start, times ``speed`` (a
+    simulator in its own process: ``sim serial``, ``sim ble``)."""
 
     def __init__(self, speed: float = 1.0) -> None:
         if speed <= 0:
@@ -40,6 +51,9 @@ class SimClock:
     def now_s(self) -> float:
         return (time.monotonic() - self._t0) * self.speed
 
+    def advance(self) -> float:
+        return self.now_s()
+
 
 class SimulatorRunner:
     """A firmware on a framed byte stream.
@@ -47,6 +61,9 @@ class SimulatorRunner:
     ``write(frame_bytes) -> bool`` sends one frame; it returns False when the frame was
     dropped (nobody reading), which is counted, never waited on.
     ``on_event`` is called with each firmware event (for logs and tests).
+    ``clock``: a clock the host shares (an in-process ``sim://`` link hands in its time base,
+    which this runner steps); without one, the runner keeps its own real-time clock at
+    ``speed`` and stretches the deadman to a real-time floor (``compress_time``).
     """
 
     def __init__(
@@ -56,9 +73,10 @@ class SimulatorRunner:
         *,
         speed: float = 1.0,
         on_event: Callable[[SimEvent], None] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.firmware = firmware
-        self.clock = compress_time(firmware, speed)
+        self.clock: Clock = compress_time(firmware, speed) if clock is None else clock
         self._write = write
         self._on_event = on_event
         self._decoder = FrameDecoder()
@@ -93,7 +111,7 @@ class SimulatorRunner:
 
     def step(self) -> None:
         """Advance the firmware to now and send what it produced."""
-        self._send_all(self.firmware.advance(self.clock.now_s()))
+        self._send_all(self.firmware.advance(self.clock.advance()))
         self._flush_events()
 
     def _flush_events(self) -> None:

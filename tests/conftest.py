@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import faulthandler
 import os
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from tests.virtual_time import FailFastLoop, VirtualTimeLoop
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -23,3 +26,29 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 def _isolated_config(tmp_path_factory, monkeypatch):
     """Every test gets its own MASSAGECTL_CONFIG_DIR: never the user's real config."""
     monkeypatch.setenv("MASSAGECTL_CONFIG_DIR", str(tmp_path_factory.mktemp("config")))
+
+
+def pytest_asyncio_loop_factories(config, item):
+    """Tests marked ``virtual_time`` run on a loop whose clock is virtual (tests/virtual_time.py);
+    every other asyncio test on an ordinary loop that lets a timeout end the test."""
+    if item.get_closest_marker("virtual_time") is not None:
+        return {"virtual_time": VirtualTimeLoop}
+    return {"asyncio": FailFastLoop}
+
+
+#: Seconds past pytest-timeout's limit after which a test that is still running ends the
+#: whole run with every thread's stack (a hang that the timeout's signal could not break,
+#: e.g. inside Qt's C++ event loop). CI must never sit on a hung test.
+HARD_STOP_GRACE_S = 30
+
+
+@pytest.fixture(autouse=True)
+def _hard_stop_on_hang(request):
+    marker = request.node.get_closest_marker("timeout")
+    timeout_s = float(marker.args[0]) if marker and marker.args else None
+    if timeout_s is None:
+        timeout_s = float(request.config.getini("timeout") or 0)
+    if timeout_s > 0:
+        faulthandler.dump_traceback_later(timeout_s + HARD_STOP_GRACE_S, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()

@@ -163,9 +163,9 @@ def test_a_killed_recorder_leaves_a_recording_readable_to_its_last_second(tmp_pa
 async def _record_routine(name: str, folder: Path) -> dict:
     routine = load_routine(name)
     link = open_link("sim://ball?user=scripted", speed=SPEED)
-    async with DeviceSession(link, speed=SPEED) as session:
+    async with DeviceSession(link) as session:
         pipeline = ForcePipeline(session.rate_hz, session.calibration, get_zone(None))
-        runner = RoutineRunner(session, routine, pipeline, unattended=True, speed=SPEED)
+        runner = RoutineRunner(session, routine, pipeline, unattended=True)
         rec = Recorder.create(folder, session_meta(session, routine=routine))
         runner.add_listener(rec.on_event)
         runner.add_batch_listener(rec.on_batch)

@@ -76,7 +76,7 @@ async def test_a_bad_command_is_refused_with_its_code():
 
 async def test_keepalive_keeps_the_motor_running_past_the_deadman():
     link = open_link("sim://ball", speed=SPEED)
-    async with DeviceSession(link, speed=SPEED) as session:
+    async with DeviceSession(link) as session:
         await session.vibrate(30.0, 100)
         await _collect(session, 1.5)  # 1.5 s of device time, three deadman periods
         assert link.firmware.motor_on
@@ -85,7 +85,7 @@ async def test_keepalive_keeps_the_motor_running_past_the_deadman():
 
 async def test_closing_stops_the_motor_and_is_safe_twice():
     link = open_link("sim://ball", speed=SPEED)
-    session = DeviceSession(link, speed=SPEED)
+    session = DeviceSession(link)
     await session.start()
     await session.vibrate(50.0, 100)
     await session.close()
@@ -141,8 +141,8 @@ def test_a_speed_in_the_url_sets_the_simulator_and_the_session_alike(tmp_path):
     from device.reconnect import open_device_session
 
     session = open_device_session("sim://ball?speed=4")
-    assert session.speed == 4.0 and session.link.speed == 4.0
+    assert session.timebase is session.link.timebase and session.timebase.speed == 4.0
     session = open_device_session("sim://ball?speed=4", speed=2.0)  # the caller's wins
-    assert session.speed == 2.0 and session.link.speed == 2.0
+    assert session.timebase.speed == 2.0 and session.timebase.driven
     replay = open_device_session(f"replay://{tmp_path}?speed=max")
-    assert replay.link.speed == float("inf") and replay.speed == 1.0
+    assert replay.link.speed == float("inf") and replay.timebase.speed == 1.0

@@ -23,13 +23,15 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from device.errors import MassagectlError, UsageError
+from device.errors import MassagectlError
 from device.reconnect import open_device_session
 from device.routines import Routine
 from device.runner import RoutineRunner, RunSummary
 from device.screening import ScreeningResult, ensure_screened
 from device.session import DeviceSession, SampleBatch
 from device.supervised import LiveState, SupervisedSession
+from device.timebase import check_face_speed
+from device.urls import parse_url
 from device.vibration import get_pattern
 from dsp.decisions import SafetyState
 from dsp.events import Cause, EventKind
@@ -94,7 +96,7 @@ class LiveController:
     def __init__(
         self,
         *,
-        speed: float = 1.0,
+        speed: float | None = None,
         unattended: bool = False,
         screening: ScreeningResult | None = None,
         max_window_s: float = MAX_WINDOW_S,
@@ -199,8 +201,7 @@ class LiveController:
         await self.disconnect()
         self._closing = False
         self.error = None
-        if self.speed != 1.0 and not url.startswith(("sim://", "replay://")):
-            raise UsageError("a speed other than 1 is for simulated (sim://) devices only")
+        check_face_speed(parse_url(url), self.speed)
         # the calibration stored at pairing; ble:// reconnects (device.reconnect, issue 5)
         session = open_device_session(url, rate_hz=self.rate_hz, speed=self.speed, **link_options)
         await session.start()
@@ -240,7 +241,7 @@ class LiveController:
         self.stop_recording()
 
     def _start_own_loop(self, previous: LiveState | None = None) -> None:
-        live = SupervisedSession(self.session, self.pipeline, speed=self.speed)
+        live = SupervisedSession(self.session, self.pipeline)
         if previous is not None:
             for name in (
                 "t_s",
@@ -453,7 +454,6 @@ class LiveController:
             routine,
             self.pipeline,
             unattended=self.unattended,
-            speed=self.speed,
             screening=screening,
         )
         runner.add_batch_listener(self._on_batch)

@@ -661,7 +661,7 @@ def run_window(
     url: str | None,
     *,
     routine: str | None = None,
-    speed: float = 1.0,
+    speed: float | None = None,
     unattended: bool = False,
     record_dir: str | Path | None = None,
     window_s: float = DEFAULT_WINDOW_S,

@@ -11,12 +11,12 @@ import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from device.errors import UsageError
 from device.profiles import find_profile
 from device.reconnect import open_device_session
 from device.recording import Recorder, check_record_folder, session_meta
 from device.screening import ScreeningResult, ensure_screened
 from device.session import DeviceSession
+from device.timebase import check_face_speed
 from device.urls import DeviceUrl, parse_url
 from dsp.pipeline import ForcePipeline
 from dsp.zones import DEFAULT_ZONES, Zone, get_zone
@@ -26,7 +26,8 @@ from ui.screening_prompt import screen_before_session
 @dataclass
 class Prepared:
     url: DeviceUrl
-    speed: float
+    #: the --speed option (None: the URL's ?speed=K, else 1)
+    speed: float | None
     screening: ScreeningResult | None
     #: the zone table in force (defaults, or a profile's) and the profile's record
     zones: dict[str, Zone] = field(default_factory=dict)
@@ -47,7 +48,7 @@ def zone_table(profile_path: str | None) -> tuple[dict[str, Zone], dict | None]:
 def prepare(
     device: str,
     *,
-    speed: float = 1.0,
+    speed: float | None = None,
     screening_file: str | None = None,
     simulated_user: bool = False,
     record_dir: str | None = None,
@@ -56,10 +57,7 @@ def prepare(
     """Check the arguments and run the screening gate (before anything connects)."""
     url = parse_url(device)
     zones, profile = zone_table(profile_path)
-    if speed <= 0:
-        raise UsageError("--speed must be positive")
-    if speed != 1.0 and url.scheme not in ("sim", "replay"):
-        raise UsageError("--speed is only for simulated devices (sim://, replay://)")
+    check_face_speed(url, speed)  # a bad --speed is refused before anything connects
     if record_dir is not None:
         check_record_folder(record_dir)
     screening = screen_before_session(

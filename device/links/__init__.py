@@ -7,31 +7,42 @@ so that only the link in use loads bleak or pyserial.
 from __future__ import annotations
 
 from device.links.base import Link, LinkStats
+from device.timebase import TimeBase
 from device.urls import DeviceUrl, parse_url
 
 
-def open_link(url: str | DeviceUrl, **options) -> Link:
+def open_link(
+    url: str | DeviceUrl,
+    *,
+    speed: float | None = None,
+    timebase: TimeBase | None = None,
+    **options,
+) -> Link:
     """A link for ``url`` (not yet opened: use ``async with open_link(url) as link``).
 
-    ``options`` go to the transport: ``speed`` for sim:// and replay://, ``hci`` for ble://.
+    The link carries the run's time base (``link.timebase``): ``timebase`` if given (a
+    reconnect keeps the run's), else one built from ``speed`` or the URL's ``?speed=K``.
+    Other ``options`` go to the transport: ``scenario``/``user`` for sim://, ``hci`` for ble://.
     """
     parsed = url if isinstance(url, DeviceUrl) else parse_url(url)
+    if timebase is None:
+        timebase = TimeBase.for_url(parsed, speed)
     if parsed.scheme == "serial":
         from device.links.serial_link import SerialLink
 
-        return SerialLink(parsed)
+        return SerialLink(parsed, timebase=timebase)
     if parsed.scheme == "sim":
         from device.links.sim import SimLink
 
-        return SimLink(parsed, **options)
+        return SimLink(parsed, timebase=timebase, **options)
     if parsed.scheme == "ble":
         from device.links.ble import BleLink
 
-        return BleLink(parsed, **options)
+        return BleLink(parsed, timebase=timebase, **options)
     if parsed.scheme == "replay":
         from device.links.replay import ReplayLink
 
-        return ReplayLink(parsed, **options)
+        return ReplayLink(parsed, speed=speed, timebase=timebase, **options)
     from device.errors import BadUrlError
 
     raise BadUrlError(f"{parsed}: the {parsed.scheme}:// link is not available yet")

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from device.errors import LinkClosedError
+from device.timebase import TimeBase
 from device.urls import DeviceUrl
 from firmware_bridge.messages import MAX_SAMPLES_PER_BATCH, Message
 
@@ -47,8 +48,11 @@ class Link(ABC):
     #: negotiated MTU once open). The session asks for no more than this.
     max_samples_per_batch: int = MAX_SAMPLES_PER_BATCH
 
-    def __init__(self, url: DeviceUrl) -> None:
+    def __init__(self, url: DeviceUrl, *, timebase: TimeBase | None = None) -> None:
         self.url = url
+        #: The run's time base (``device.timebase``): the session and everything above it
+        #: take it from here. Built from the URL when none is handed in.
+        self.timebase = timebase if timebase is not None else TimeBase.for_url(url)
         self.state = LinkState.UNOPENED
         self.stats = LinkStats()
         self._inbox: asyncio.Queue = asyncio.Queue()
@@ -136,8 +140,8 @@ class Link(ABC):
 class FramedLink(Link):
     """A link over a byte stream with serial framing (COBS + CRC)."""
 
-    def __init__(self, url: DeviceUrl) -> None:
-        super().__init__(url)
+    def __init__(self, url: DeviceUrl, *, timebase: TimeBase | None = None) -> None:
+        super().__init__(url, timebase=timebase)
         from firmware_bridge.framing import FrameDecoder
 
         self._decoder = FrameDecoder()

@@ -77,8 +77,9 @@ class BleLink(Link):
         hci: str | None = None,
         scan_timeout_s: float = DEFAULT_SCAN_TIMEOUT_S,
         connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+        timebase=None,
     ) -> None:
-        super().__init__(url)
+        super().__init__(url, timebase=timebase)
         unknown = set(url.params) - {"timeout"}
         if unknown:
             raise BadUrlError(f"{url}: unknown parameter(s) {', '.join(sorted(unknown))}")

@@ -59,8 +59,9 @@ class ReplayLink(Link):
     kind = "replay"
     max_samples_per_batch = MAX_SAMPLES_PER_BATCH
 
-    def __init__(self, url, *, speed: float | str | None = None, **_options) -> None:
-        super().__init__(url)
+    def __init__(self, url, *, speed: float | str | None = None, timebase=None, **_options) -> None:
+        super().__init__(url, timebase=timebase)
+        #: playback pace (may be infinite: "max"); host timers follow ``self.timebase``
         self.speed = parse_speed(speed if speed is not None else url.params.get("speed"), str(url))
         self.recording: Recording | None = None
         self._seq = 0

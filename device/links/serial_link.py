@@ -23,8 +23,8 @@ WRITE_TIMEOUT_S = 0.5
 class SerialLink(FramedLink):
     kind = "serial"
 
-    def __init__(self, url) -> None:
-        super().__init__(url)
+    def __init__(self, url, *, timebase=None) -> None:
+        super().__init__(url, timebase=timebase)
         self._port: serial.Serial | None = None
 
     async def _open(self) -> None:

@@ -1,10 +1,14 @@
 """``sim://`` link: a simulated device in this process, spoken to through the same serial
-framing as a real port (bytes both ways), so the codec is on the path."""
+framing as a real port (bytes both ways), so the codec is on the path.
+
+The simulator runs on the link's time base (``device.timebase``): it steps it, and the host
+reads the same clock, so the two sides cannot drift apart under load."""
 
 from __future__ import annotations
 
 from device.errors import UsageError
 from device.links.base import FramedLink
+from device.timebase import TimeBase
 from firmware_bridge.framing import encode_frame
 from firmware_bridge.messages import Message
 from simulators.devices import make_firmware
@@ -17,10 +21,15 @@ class SimLink(FramedLink):
     kind = "sim"
 
     def __init__(
-        self, url, *, speed: float | None = None, scenario=None, user: ScriptedUser | None = None
+        self,
+        url,
+        *,
+        timebase: TimeBase | None = None,
+        scenario=None,
+        user: ScriptedUser | None = None,
     ) -> None:
-        super().__init__(url)
-        self.speed = float(speed if speed is not None else url.params.get("speed", 1.0))
+        super().__init__(url, timebase=timebase)
+        self.timebase.drive()
         try:
             self.firmware = make_firmware(url.target, scenario or url.params.get("scenario"))
         except ScenarioError as exc:
@@ -35,10 +44,10 @@ class SimLink(FramedLink):
 
     def announce_step(self, step: dict) -> None:
         if self.user is not None and self.runner is not None:
-            self.user.on_step(step, self.runner.clock.now_s())
+            self.user.on_step(step, self.timebase.now_s())
 
     async def _open(self) -> None:
-        self.runner = SimulatorRunner(self.firmware, self._from_device, speed=self.speed)
+        self.runner = SimulatorRunner(self.firmware, self._from_device, clock=self.timebase)
         self.runner.start()
 
     def _from_device(self, frame: bytes) -> bool:

@@ -29,8 +29,8 @@ async def test_open_reads_battery_and_device_information(radio):
 
 @pytest.mark.parametrize("radio", [SPEED], indirect=True)
 async def test_1khz_force_for_5s_of_device_time_with_zero_gaps(radio):
-    link = open_link(f"ble://{gatt.SIM_BALL_ADDRESS}", hci=radio.transport_spec)
-    async with DeviceSession(link, rate_hz=1000, samples_per_batch=10, speed=SPEED) as session:
+    link = open_link(f"ble://{gatt.SIM_BALL_ADDRESS}", hci=radio.transport_spec, speed=SPEED)
+    async with DeviceSession(link, rate_hz=1000, samples_per_batch=10) as session:
         seqs = []
         async for batch in session.batches():
             seqs.append(batch.seq)

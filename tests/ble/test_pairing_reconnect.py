@@ -49,10 +49,8 @@ async def ball():
 
 async def test_pair_bonds_tares_calibrates_stores_and_a_reconnect_is_encrypted(ball):
     lines: list[str] = []
-    link = open_link(f"ble://{gatt.BALL_ADVERTISED_NAME}", hci=ball.transport_spec)
-    result = await pair_device(
-        link, known_force_n=KNOWN_N, press_timeout_s=20, speed=SPEED, say=lines.append
-    )
+    link = open_link(f"ble://{gatt.BALL_ADVERTISED_NAME}", hci=ball.transport_spec, speed=SPEED)
+    result = await pair_device(link, known_force_n=KNOWN_N, press_timeout_s=20, say=lines.append)
     assert result.bond.bonded and result.bond.encrypted
     assert ball.ball.pairings == 1
     (record,) = KnownDevices().devices()
@@ -116,7 +114,7 @@ async def test_a_dropped_link_pauses_and_resumes_with_the_gap_recorded(radio):
     events: list[dict] = []
     async with session:
         pipeline = ForcePipeline(session.rate_hz, session.calibration, get_zone("neck_back"))
-        live = SupervisedSession(session, pipeline, speed=SPEED)
+        live = SupervisedSession(session, pipeline)
         live.add_listener(events.append)
         seqs: list[tuple[int, int, float]] = []
         live.add_batch_listener(lambda b, _r: seqs.append((b.seq, b.gap, float(b.t_s[-1]))))

@@ -44,7 +44,7 @@ def register(sub) -> None:
     p.add_argument(
         "--speed",
         type=float,
-        default=1.0,
+        default=None,
         metavar="K",
         help="simulated devices only: the simulator runs K times faster",
     )
@@ -82,12 +82,10 @@ async def run_pair(args) -> int:
     from device.links import open_link
     from device.pairing import pair_device
 
-    if args.speed <= 0:
-        raise UsageError("--speed must be positive")
     if args.press_timeout <= 0:
         raise UsageError("--press-timeout must be positive")
     options = {"hci": args.hci} if args.hci is not None else {}
-    link = open_link(_target_url(args.target), **options)
+    link = open_link(_target_url(args.target), speed=args.speed, **options)
 
     def say(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
@@ -97,7 +95,6 @@ async def run_pair(args) -> int:
         link,
         known_force_n=args.known_n,
         press_timeout_s=args.press_timeout,
-        speed=args.speed,
         say=say,
         store=store,
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from device.errors import UsageError
+from device.timebase import check_face_speed
+from device.urls import parse_url
 
 
 def register(sub) -> None:
@@ -20,7 +22,13 @@ def register(sub) -> None:
     p.add_argument(
         "--window-s", type=float, default=10.0, metavar="S", help="seconds shown (default 10)"
     )
-    p.add_argument("--speed", type=float, default=1.0, metavar="K", help="simulation speed")
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=None,
+        metavar="K",
+        help="simulation speed (sim:// and replay:// only; default: the URL's, else 1)",
+    )
     p.add_argument(
         "--fps", type=int, default=30, metavar="N", help="redraws per second (1-60, default 30)"
     )
@@ -33,8 +41,7 @@ def run(args) -> int:
 
     if args.window_s < MIN_WINDOW_S:
         raise UsageError(f"--window-s must be at least {MIN_WINDOW_S:g}")
-    if args.speed <= 0:
-        raise UsageError("--speed must be positive")
+    check_face_speed(parse_url(args.url), args.speed)  # refuse a bad speed before Qt starts
     if not 1 <= args.fps <= MAX_FPS:
         raise UsageError(f"--fps must be 1-{MAX_FPS}")
     return run_window(

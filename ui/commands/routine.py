@@ -56,7 +56,7 @@ def register(sub) -> None:
     p.add_argument(
         "--speed",
         type=float,
-        default=1.0,
+        default=None,
         metavar="K",
         help="simulation speed (sim:// and replay:// only)",
     )
@@ -93,7 +93,6 @@ async def run_routine(routine, prepared, *, record_dir=None, unattended=False) -
             pipeline,
             zones=prepared.zones,
             unattended=unattended or not interactive,
-            speed=prepared.speed,
             screening=prepared.screening.to_record() if prepared.screening else None,
         )
         if runner.unattended and not unattended:

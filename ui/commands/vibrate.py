@@ -65,7 +65,11 @@ def register(sub) -> None:
     p.add_argument("--profile", metavar="FILE", help="zone profile that lowers limits")
     p.add_argument("--record", metavar="DIR", help="record the session into a new folder DIR")
     p.add_argument(
-        "--speed", type=float, default=1.0, metavar="K", help="simulation speed (sim:// only)"
+        "--speed",
+        type=float,
+        default=None,
+        metavar="K",
+        help="simulation speed (sim:// only; default: the URL's ?speed=K, else 1)",
     )
     p.set_defaults(func=run)
 
@@ -86,9 +90,7 @@ async def run(args) -> int:
         profile_path=args.profile,
     )
     async with open_session(prepared) as session:
-        live = SupervisedSession(
-            session, live_pipeline(session, zone), speed=args.speed, motor_hz=args.hz
-        )
+        live = SupervisedSession(session, live_pipeline(session, zone), motor_hz=args.hz)
         stops: list[dict] = []
         live.add_listener(lambda e: e["kind"] in ("stop", "fault", "link_lost") and stops.append(e))
         recorder = start_recording(args.record, session, prepared, pattern=args.pattern)
