@@ -3,7 +3,7 @@ framing as a real port (bytes both ways), so the codec is on the path."""
 
 from __future__ import annotations
 
-from device.errors import UsageError
+from device.errors import LinkClosedError, UsageError
 from device.links.base import FramedLink
 from firmware_bridge.framing import encode_frame
 from firmware_bridge.messages import Message
@@ -48,6 +48,8 @@ class SimLink(FramedLink):
         return True
 
     async def _send(self, msg: Message) -> None:
+        if self.runner is None:
+            raise LinkClosedError(f"{self.url}: link is not open")
         self.runner.feed(encode_frame(msg))
 
     async def _close(self) -> None:
