@@ -283,7 +283,7 @@ class KnownDevices:
     def bond_keys(self, address: str) -> dict[str, Any] | None:
         """The stored bonding keys (a Bumble PairingKeys dict) for ``address``, or None."""
         device = self.find(normalize_address(address))
-        if device is None or not device.bonded:
+        if device is None or device.bond is None or not device.bonded:
             return None
         return dict(device.bond["keys"])
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from device.errors import RoutineError
 from dsp.zones import BAND_MAX_FRACTION, DEFAULT_ZONES, UnknownZoneError, Zone, get_zone, with_limit
@@ -372,6 +372,11 @@ def _check_fields(ctx: _Ctx, table: dict, allowed: set[str], prefix: str, what: 
             )
 
 
+# The overloads tell the type checker that a required field is never None (missing, it raises).
+@overload
+def _str(ctx: _Ctx, table: dict, key: str, field: str, *, required: Literal[True]) -> str: ...
+@overload
+def _str(ctx: _Ctx, table: dict, key: str, field: str, *, required: bool) -> str | None: ...
 def _str(ctx: _Ctx, table: dict, key: str, field: str, *, required: bool) -> str | None:
     if key not in table:
         if required:
@@ -385,6 +390,32 @@ def _str(ctx: _Ctx, table: dict, key: str, field: str, *, required: bool) -> str
     return value.strip()
 
 
+@overload
+def _num(
+    ctx: _Ctx,
+    table: dict,
+    key: str,
+    field: str,
+    *,
+    required: Literal[True],
+    minimum: float = ...,
+    strict: bool = ...,
+    maximum: float | None = ...,
+    unit: str = ...,
+) -> float: ...
+@overload
+def _num(
+    ctx: _Ctx,
+    table: dict,
+    key: str,
+    field: str,
+    *,
+    required: bool = ...,
+    minimum: float = ...,
+    strict: bool = ...,
+    maximum: float | None = ...,
+    unit: str = ...,
+) -> float | None: ...
 def _num(
     ctx: _Ctx,
     table: dict,
@@ -417,7 +448,7 @@ def _num(
     return value
 
 
-def _enum(ctx: _Ctx, table: dict, key: str, field: str, enum: type, default: Any) -> Any:
+def _enum(ctx: _Ctx, table: dict, key: str, field: str, enum: type[StrEnum], default: Any) -> Any:
     if key not in table:
         return default
     value = table[key]
@@ -501,6 +532,11 @@ def _vibration(ctx: _Ctx, value: Any) -> Vibration:
     return Vibration(pattern, intensity)
 
 
+# A zone name gives a zone (an unknown one raises); no name gives None.
+@overload
+def _zone(ctx: _Ctx, name: str, field: str, zones: Mapping[str, Zone]) -> Zone: ...
+@overload
+def _zone(ctx: _Ctx, name: str | None, field: str, zones: Mapping[str, Zone]) -> Zone | None: ...
 def _zone(ctx: _Ctx, name: str | None, field: str, zones: Mapping[str, Zone]) -> Zone | None:
     if name is None:
         return None

@@ -377,7 +377,8 @@ class RoutineRunner:
             release_s=step.release_s,
         )
         self.session.link.announce_step(self._step_data(unit))
-        self.live.play(get_pattern(vib.pattern) if vib.is_on else None, vib.intensity_pct)
+        pattern = get_pattern(vib.pattern) if vib.is_on and vib.pattern is not None else None
+        self.live.play(pattern, vib.intensity_pct)
 
     def _step_data(self, unit: StepUnit) -> dict:
         step = unit.step
@@ -496,11 +497,12 @@ class RoutineRunner:
         self._hold_open_since = None
 
     async def _wait_while_paused(self) -> None:
-        self._close_open_holds(self._unit)
+        u = self._unit
+        if u is None:  # a pause interrupts a running unit only
+            raise RuntimeError("routine paused with no unit running")
+        self._close_open_holds(u)
         self.live.play(None, 0.0)
-        self.live.emit(
-            EventKind.STEP_FINISHED, step=self._unit.step_id, completed=False, paused=True
-        )
+        self.live.emit(EventKind.STEP_FINISHED, step=u.step_id, completed=False, paused=True)
         await self._wait_until(lambda: not self.paused, None)
 
     async def _wait_until(self, cond: Callable[[], bool], deadline_t_s: float | None) -> bool:

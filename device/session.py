@@ -97,7 +97,7 @@ class DeviceSession:
         self._cmd_seq = 0
         self._pending: dict[int, asyncio.Future] = {}
         self._batches: asyncio.Queue = asyncio.Queue()
-        self._info_waiter: asyncio.Future | None = None
+        self._info_waiter: asyncio.Future[DeviceInfo] | None = None
         self._last_batch_seq: int | None = None
         self._tasks: list[asyncio.Task] = []
         self._closed = False
@@ -211,8 +211,17 @@ class DeviceSession:
         """Zero the sensor on the device; returns the new offset (counts) and uses it."""
         reply = await self.command(Tare())
         assert isinstance(reply, TareResult)
-        self.calibration = replace(self.calibration, offset_counts=float(reply.offset_counts))
+        self.calibration = replace(
+            self._calibration_in_use, offset_counts=float(reply.offset_counts)
+        )
         return reply.offset_counts
+
+    @property
+    def _calibration_in_use(self) -> Calibration:
+        """The calibration in use: given, or the device's (set by ``start()``)."""
+        if self.calibration is None:
+            raise RuntimeError(f"{self.link.url}: session not started (no calibration yet)")
+        return self.calibration
 
     # ---- receiving ------------------------------------------------------------------------
 
@@ -275,7 +284,7 @@ class DeviceSession:
                 t_host_s=t_host_s,
                 rate_hz=msg.rate_hz,
                 raw_counts=raw,
-                force_n=self.calibration.to_newtons(raw),
+                force_n=self._calibration_in_use.to_newtons(raw),
             )
         )
 

@@ -24,13 +24,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from device.errors import InputFileError, RoutineError
 from device.recording import Recording
 from dsp.analysis import DEFAULT_RELEASE_MIN_S, Segment, analyze_segments
 from dsp.events import Cause, EventKind
 from dsp.zones import UnknownZoneError, Zone, get_zone, with_limit
+
+if TYPE_CHECKING:
+    from device.routines import Routine
 
 #: Stop causes the analysis finds again from the recorded force (and the vibration timeline);
 #: stops and faults with any other cause are taken from the events as they happened.
@@ -54,7 +57,7 @@ class _StepTimes:
 
     def __init__(self, meta: dict[str, Any]) -> None:
         self.routine_meta = meta.get("routine") or {}
-        self._routine = None
+        self._routine: Routine | None = None
         self._tried = False
 
     def hold_times(self, step_id: str | None) -> tuple[float | None, float | None, float | None]:
@@ -67,7 +70,7 @@ class _StepTimes:
             return None, None, DEFAULT_RELEASE_MIN_S
         return step.hold_min_s, step.hold_max_s, step.release_s
 
-    def _load(self):
+    def _load(self) -> Routine | None:
         if self._tried:
             return self._routine
         self._tried = True
@@ -101,7 +104,7 @@ def timeline_segments(events: list[dict[str, Any]], meta: dict[str, Any]) -> lis
         if kind == EventKind.STEP_STARTED:
             band = detail.get("band_n") or None
             band_n = (float(band[0]), float(band[1])) if band else None
-            hold = (None, None, None)
+            hold: tuple[float | None, float | None, float | None] = (None, None, None)
             if band_n is not None and detail.get("kind") == "press_and_hold":
                 if "hold_min_s" in detail or "hold_max_s" in detail:
                     hold = (

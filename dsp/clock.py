@@ -25,12 +25,13 @@ class DeviceClock:
 
     def unwrap_us(self, t_us: int) -> int:
         """The unwrapped timestamp (µs since the first one) of ``t_us``."""
-        if self._last_us is None:
-            self._t0_us = t_us
-        elif t_us < self._last_us and self._last_us - t_us > WRAP_US // 2:
+        last_us, t0_us = self._last_us, self._t0_us
+        if last_us is None or t0_us is None:  # the first timestamp (both are set together)
+            t0_us = self._t0_us = t_us
+        elif t_us < last_us and last_us - t_us > WRAP_US // 2:
             self._wraps += 1
         self._last_us = t_us
-        return t_us + self._wraps * WRAP_US - self._t0_us
+        return t_us + self._wraps * WRAP_US - t0_us
 
     def batch_times_s(self, t_us: int, rate_hz: float, n: int) -> np.ndarray:
         """Device times (s) of the ``n`` samples of a batch whose first sample is at ``t_us``."""

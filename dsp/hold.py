@@ -240,7 +240,10 @@ class HoldTracker:
             self._down_exit = bool(f[a] < self.lo_n) and long_enough
         released = self._time_release(t_s, f, a, b) if self._rel_from_s is not None else None
         if self.in_hold:
-            j = a + int(np.searchsorted(t_s[a:b], self._out_since_s + self.dip_tolerance_s - 1e-9))
+            out_since_s = self._out_since_s
+            if out_since_s is None:  # set above whenever a hold goes out of the band
+                raise RuntimeError("HoldTracker: a hold out of the band has no exit time")
+            j = a + int(np.searchsorted(t_s[a:b], out_since_s + self.dip_tolerance_s - 1e-9))
             ended_at = j if j < b else b
             if self._down_exit:
                 # let go (under the end floor, or the release complete): over at once
@@ -277,11 +280,14 @@ class HoldTracker:
         release: forgotten), or reach the end floor: then returns (sample index,
         ``release_s``, measured seconds, start time s) and the release is done."""
         self._resolve_level()
+        level_n = self._rel_level_n
+        if level_n is None:  # _resolve_level sets it whenever a release is pending
+            raise RuntimeError("HoldTracker: a release is timed without a pending release")
         seg = f[a:b]
         above = np.flatnonzero(seg > self.hi_n)
-        floor = np.flatnonzero(seg <= RELEASE_END_FRACTION * self._rel_level_n)
+        floor = np.flatnonzero(seg <= RELEASE_END_FRACTION * level_n)
         stop = min(above[0] if above.size else b - a, floor[0] if floor.size else b - a)
-        plateau = np.flatnonzero(seg[:stop] >= RELEASE_START_FRACTION * self._rel_level_n)
+        plateau = np.flatnonzero(seg[:stop] >= RELEASE_START_FRACTION * level_n)
         if plateau.size:
             self._rel_from_s = float(t_s[a + int(plateau[-1])])
         if above.size and (not floor.size or above[0] < floor[0]):

@@ -420,9 +420,9 @@ class Supervisor:
                 ),
             )
 
-    def _rate_mask(self, fast: np.ndarray) -> np.ndarray:
+    def _rate_mask(self, tail: np.ndarray, fast: np.ndarray) -> np.ndarray:
         k = self._rate_k
-        ext = np.concatenate((self._tail, fast))
+        ext = np.concatenate((tail, fast))
         self._rise = ext[k:] - ext[:-k]
         return (self._rise >= self._rate_max) & (fast >= self._rate_min_n)
 
@@ -433,10 +433,11 @@ class Supervisor:
         fmax = float(fast.max())
         smax = float(filt.max())
         rate_mask = None
-        if self._tail is None:
-            self._tail = np.full(self._rate_k, fast[0])
+        tail = self._tail
+        if tail is None:
+            tail = self._tail = np.full(self._rate_k, fast[0])
         if self._rate_on:
-            rate_mask = self._rate_mask(fast) if fmax >= self._rate_min_n else None
+            rate_mask = self._rate_mask(tail, fast) if fmax >= self._rate_min_n else None
             if rate_mask is not None and t_s[0] < self._settle_until_s:
                 rate_mask &= t_s >= self._settle_until_s
                 if not rate_mask.any():
@@ -444,7 +445,7 @@ class Supervisor:
         # the rise window is kept in every zone: a switch into a zone near the neck must
         # compare with the last samples, not with whatever preceded the last such zone
         k = self._rate_k
-        self._tail = fast[-k:].copy() if n >= k else np.concatenate((self._tail, fast))[-k:]
+        self._tail = fast[-k:].copy() if n >= k else np.concatenate((tail, fast))[-k:]
         quiet = (
             not self.latched
             and not self._warned

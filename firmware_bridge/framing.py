@@ -95,18 +95,22 @@ class FrameDecoder:
         try:
             body = cobs.decode(frame)
         except cobs.DecodeError as exc:
-            return self._reject(frame, f"bad COBS: {exc}", crc=False)
+            self._reject(frame, f"bad COBS: {exc}", crc=False)
+            return None
         if len(body) < CRC_LEN + 1:
-            return self._reject(frame, "frame too short", crc=False)
+            self._reject(frame, "frame too short", crc=False)
+            return None
         payload, crc = body[:-CRC_LEN], int.from_bytes(body[-CRC_LEN:], "little")
         if crc16(payload) != crc:
-            return self._reject(frame, "CRC mismatch", crc=True)
+            self._reject(frame, "CRC mismatch", crc=True)
+            return None
         try:
             msg = decode_message(payload)
         except ProtocolError as exc:
             if len(self.rejected) < 64:
                 self.rejected.append((payload, str(exc)))
-            return self._reject(frame, str(exc), crc=False)
+            self._reject(frame, str(exc), crc=False)
+            return None
         self.stats.frames += 1
         return msg
 
@@ -117,4 +121,3 @@ class FrameDecoder:
             self.stats.bad_frames += 1
         self.stats.dropped_bytes += len(frame) + 1
         self.last_error = why
-        return None

@@ -106,7 +106,7 @@ def parse_scenario(data: dict, source: str = "<scenario>") -> Scenario:
     for key in data:
         if key not in known:
             raise ScenarioError(f"{source}: {key}: unknown field")
-    presses = []
+    presses: list[PressPoint] = []
     for i, p in enumerate(data.get("press", [])):
         where = f"{source}: press[{i}]"
         if not isinstance(p, dict) or "t_s" not in p or "force_n" not in p:

@@ -336,7 +336,9 @@ class BumbleClient(BaseBleakClient):
                     char,
                     char.handle,
                     _uuid_str(char.uuid),
-                    props,
+                    # Bumble's flag names, lower-cased: "write_without_response" is not
+                    # Bleak's "write-without-response" literal (tests/ble pin this spelling)
+                    props,  # type: ignore[arg-type]
                     lambda: self.mtu_size - 3,
                     b_service,
                 )

@@ -41,7 +41,7 @@ class BumbleHost:
 
     def __init__(self, spec: str, transport: Transport, device: Device) -> None:
         self.spec = spec
-        self.transport = transport
+        self.transport: Transport | None = transport  # None once closed
         self.device = device
         self.loop = asyncio.get_running_loop()
         self.users = 0

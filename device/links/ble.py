@@ -125,7 +125,9 @@ class BleLink(Link):
                 matches,
                 timeout=self.scan_timeout_s,
                 service_uuids=[gatt.SERVICE_UUID],
-                backend=self._scanner_backend,
+                # None is bleak's default backend: BleakScanner takes it, but bleak's
+                # ExtraArgs TypedDict types ``backend`` as non-optional
+                backend=self._scanner_backend,  # type: ignore[arg-type]
             )
         except BleakError as exc:
             raise LinkError(f"{self.url}: cannot scan ({self.backend}): {exc}") from exc
@@ -194,10 +196,11 @@ class BleLink(Link):
         """Bond with the device on this open link (LE Secure Connections on the Bumble
         backend, whatever the OS offers otherwise). A backend that cannot bond is reported
         in the result, not raised: the device still works unbonded."""
-        if self.client is None:
+        client, address = self.client, self.address
+        if client is None or address is None:
             raise LinkClosedError(f"{self.url}: not open")
         try:
-            await self.client.pair()
+            await client.pair()
         except NotImplementedError:
             return BondResult(
                 False, None, f"the {self.backend} BLE backend cannot bond from an app"
@@ -206,7 +209,7 @@ class BleLink(Link):
             return BondResult(False, None, f"bonding failed ({self.backend}): {exc}")
         except TimeoutError:
             return BondResult(False, None, f"bonding timed out ({self.backend})")
-        self.security = factory.link_security(self.address, hci=self.hci)
+        self.security = factory.link_security(address, hci=self.hci)
         if self.security is None:
             return BondResult(True, None, "the operating system keeps the keys")
         return BondResult(True, self.security["encrypted"])

@@ -20,7 +20,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from device.errors import BadUrlError
+from device.errors import BadUrlError, LinkClosedError
 from device.links.base import _CLOSED, Link
 from device.recording import Recording, read_recording
 from firmware_bridge.messages import (
@@ -101,6 +101,14 @@ class ReplayLink(Link):
                 pass
             self._player = None
 
+    @property
+    def _open_recording(self) -> Recording:
+        """The recording being played (read by ``open()``)."""
+        rec = self.recording
+        if rec is None:
+            raise LinkClosedError(f"{self.url}: replay link is not open")
+        return rec
+
     # ---- device side ----------------------------------------------------------------------
 
     def _reply(self, msg: Message) -> None:
@@ -110,7 +118,7 @@ class ReplayLink(Link):
         self._seq = (self._seq + 1) & 0xFFFF
 
     def _calibration(self) -> tuple[float, float]:
-        meta = self.recording.meta
+        meta = self._open_recording.meta
         cal = meta.get("calibration") or {}
         dev = meta.get("device") or {}
         scale = cal.get("scale_counts_per_n", dev.get("cal_scale_counts_per_n", 1.0))
@@ -118,9 +126,10 @@ class ReplayLink(Link):
         return float(scale), float(offset)
 
     def _device_info(self) -> DeviceInfo:
-        dev = self.recording.meta.get("device") or {}
+        rec = self._open_recording
+        dev = rec.meta.get("device") or {}
         scale, offset = self._calibration()
-        rate = round(self.recording.rate_hz) or 1000
+        rate = round(rec.rate_hz) or 1000
         return DeviceInfo(
             model=str(dev.get("model", "replay"))[:16],
             firmware=str(dev.get("firmware", "replay"))[:8],
@@ -143,7 +152,7 @@ class ReplayLink(Link):
 
     async def _play(self) -> None:
         """Send the recorded batches at their recorded pace (scaled), then end the link."""
-        rec = self.recording
+        rec = self._open_recording
         bounds = rec.batch_bounds()
         rate_hz = round(rec.rate_hz) or 1000
         t_us = np.round(rec.t_s * 1e6).astype(np.int64) % U32

@@ -61,8 +61,11 @@ class SerialLink(FramedLink):
                 pass
 
     async def _send(self, msg: Message) -> None:
+        port = self._port
+        if port is None:
+            raise LinkClosedError(f"{self.url.target}: port is not open")
         try:
-            self._port.write(encode_frame(msg))
+            port.write(encode_frame(msg))
         except serial.SerialTimeoutException as exc:
             raise LinkError(f"{self.url.target}: write timed out") from exc
         except (serial.SerialException, OSError) as exc:

@@ -6,7 +6,7 @@ reads the same clock, so the two sides cannot drift apart under load."""
 
 from __future__ import annotations
 
-from device.errors import UsageError
+from device.errors import LinkClosedError, UsageError
 from device.links.base import FramedLink
 from device.timebase import TimeBase
 from firmware_bridge.framing import encode_frame
@@ -57,6 +57,8 @@ class SimLink(FramedLink):
         return True
 
     async def _send(self, msg: Message) -> None:
+        if self.runner is None:
+            raise LinkClosedError(f"{self.url}: link is not open")
         self.runner.feed(encode_frame(msg))
 
     async def _close(self) -> None:
