@@ -1,7 +1,7 @@
 """Recording, replay and reports: the folder format, a crash, replay://, analyze and report.
 
 The live-run tests share one recording of the neck-relief routine on the scripted simulated
-ball (speed 25, ~20 s of wall time), made once per module.
+ball (speed 25, on virtual time), made once per module.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from dsp.calibration import Calibration
 from dsp.pipeline import ForcePipeline
 from dsp.zones import get_zone
 from tests.helpers import LineReader, spawn, stop
+from tests.virtual_time import run_virtual
 from ui.cli import main
 
 SPEED = 25
@@ -179,7 +180,7 @@ async def _record_routine(name: str, folder: Path) -> dict:
 @pytest.fixture(scope="module")
 def neck_relief(tmp_path_factory):
     folder = tmp_path_factory.mktemp("neck") / "rec"
-    summary = asyncio.run(_record_routine("neck-relief", folder))
+    summary = run_virtual(_record_routine("neck-relief", folder))
     return folder, summary
 
 

@@ -33,6 +33,7 @@ async def _collect(session: DeviceSession, until_s: float):
     raise AssertionError("stream ended early")
 
 
+@pytest.mark.virtual_time
 async def test_force_follows_the_scenario(tmp_path):
     path = _scenario_file(
         tmp_path,
@@ -53,6 +54,7 @@ async def test_force_follows_the_scenario(tmp_path):
     assert sim.true_force_n == pytest.approx(15.0)
 
 
+@pytest.mark.virtual_time
 async def test_vibrate_and_stop_drive_the_simulated_motor():
     link = open_link("sim://ball", speed=SPEED)
     async with DeviceSession(link) as session:
@@ -65,6 +67,7 @@ async def test_vibrate_and_stop_drive_the_simulated_motor():
         assert link.firmware.stops_received >= 1
 
 
+@pytest.mark.virtual_time
 async def test_a_bad_command_is_refused_with_its_code():
     async with DeviceSession(open_link("sim://ball", speed=SPEED)) as session:
         with pytest.raises(DeviceRefusedError) as err:
@@ -74,6 +77,7 @@ async def test_a_bad_command_is_refused_with_its_code():
             await session.command(SetStream(rate_hz=7, samples_per_batch=10))
 
 
+@pytest.mark.virtual_time
 async def test_keepalive_keeps_the_motor_running_past_the_deadman():
     link = open_link("sim://ball", speed=SPEED)
     async with DeviceSession(link) as session:
@@ -83,6 +87,7 @@ async def test_keepalive_keeps_the_motor_running_past_the_deadman():
         assert not [e for e in link.firmware.events if e.name == "deadman"]
 
 
+@pytest.mark.virtual_time
 async def test_closing_stops_the_motor_and_is_safe_twice():
     link = open_link("sim://ball", speed=SPEED)
     session = DeviceSession(link)
@@ -95,6 +100,7 @@ async def test_closing_stops_the_motor_and_is_safe_twice():
         await link.open()
 
 
+@pytest.mark.virtual_time
 async def test_tare_moves_the_zero(tmp_path):
     path = _scenario_file(tmp_path, "press = [{t_s = 0.0, force_n = 2.0}]\n")
     async with DeviceSession(open_link(f"sim://ball?scenario={path}", speed=SPEED)) as session:
@@ -106,6 +112,7 @@ async def test_tare_moves_the_zero(tmp_path):
         assert after[-1].force_n.mean() == pytest.approx(0.0, abs=0.1)
 
 
+@pytest.mark.virtual_time
 async def test_device_time_is_unwrapped_across_the_u32_wrap(tmp_path):
     start_us = 2**32 - 300_000
     path = _scenario_file(tmp_path, f"[clock]\nstart_us = {start_us}\ndrift_ppm = 0.0\n")

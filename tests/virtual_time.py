@@ -72,3 +72,9 @@ class VirtualTimeLoop(FailFastLoop):
     def advance(self, seconds: float) -> None:
         if seconds > 0:
             self._virtual_s += seconds
+
+
+def run_virtual(coro):
+    """``asyncio.run(coro)`` on a virtual-time loop (for synchronous fixtures)."""
+    with asyncio.Runner(loop_factory=VirtualTimeLoop) as runner:
+        return runner.run(coro)
