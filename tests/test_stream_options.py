@@ -23,8 +23,34 @@ from firmware_bridge.messages import (
 from tests.helpers import MASSAGECTL
 
 
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--batch", "100"], f"--batch must be 1-{MAX_SAMPLES_PER_BATCH}"),
+        (["--batch", "0"], f"--batch must be 1-{MAX_SAMPLES_PER_BATCH}"),
+        (["--rate", "0"], "--rate must be 10-2000 Hz"),
+        (["--rate", "5000"], "--rate must be 10-2000 Hz"),
+    ],
+)
+def test_bad_stream_options_are_one_line_and_exit_2(option, message):
+    # a real process with a deadline: --rate 0 used to stream nothing, forever
+    result = subprocess.run(
+        [MASSAGECTL, "stream", "sim://ball", *option],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("massagectl stream: error: ")
+    assert message in result.stderr
+    assert result.stdout == ""
+
+
 def test_a_rate_the_device_does_not_advertise_is_one_line_and_exit_2():
-    # the handheld streams at 10-1000 Hz only
+    # within the command line's range, but the handheld streams at 10-1000 Hz only
     result = subprocess.run(
         [MASSAGECTL, "stream", "sim://handheld", "--rate", "1500", "--duration", "0.5"],
         capture_output=True,
