@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from device.errors import DeviceRefusedError, DeviceTimeoutError, LinkClosedError
+from device.errors import DeviceRefusedError, DeviceTimeoutError, LinkClosedError, UsageError
 from device.links.base import Link
 from device.timebase import TimeBase
 from dsp.calibration import Calibration
@@ -70,6 +70,24 @@ class SessionCounters:
     nacks: int = 0
 
 
+def check_stream_options(
+    rate_hz: int, samples_per_batch: int, info: DeviceInfo | None = None
+) -> None:
+    """Raise UsageError for a stream the protocol, or the device (its DeviceInfo), cannot do.
+    Rate 0 would stop the stream: the session would wait for batches forever."""
+    if not 1 <= samples_per_batch <= MAX_SAMPLES_PER_BATCH:
+        raise UsageError(
+            f"{samples_per_batch} samples per batch: must be 1-{MAX_SAMPLES_PER_BATCH}"
+        )
+    if rate_hz <= 0:
+        raise UsageError(f"a stream rate of {rate_hz} Hz: must be positive")
+    if info is not None and not info.rate_min_hz <= rate_hz <= info.rate_max_hz:
+        raise UsageError(
+            f"{info.model or 'the device'} streams at {info.rate_min_hz}-{info.rate_max_hz} Hz, "
+            f"not {rate_hz} Hz"
+        )
+
+
 class DeviceSession:
     """Use as ``async with DeviceSession(link) as s: async for batch in s.batches(): ...``"""
 
@@ -81,8 +99,7 @@ class DeviceSession:
         samples_per_batch: int = DEFAULT_SAMPLES_PER_BATCH,
         calibration: Calibration | None = None,
     ) -> None:
-        if not 1 <= samples_per_batch <= MAX_SAMPLES_PER_BATCH:
-            raise ValueError(f"samples_per_batch must be 1-{MAX_SAMPLES_PER_BATCH}")
+        check_stream_options(rate_hz, samples_per_batch)
         self.link = link
         self.rate_hz = rate_hz
         self.samples_per_batch = samples_per_batch
@@ -136,9 +153,15 @@ class DeviceSession:
             )
         self._tasks.append(loop.create_task(self._keepalive_loop(), name="session-keepalive"))
         self.samples_per_batch = min(self.samples_per_batch, self.link.max_samples_per_batch)
-        await self.command(
-            SetStream(rate_hz=self.rate_hz, samples_per_batch=self.samples_per_batch)
-        )
+        try:
+            check_stream_options(self.rate_hz, self.samples_per_batch, self.info)
+            await self.command(
+                SetStream(rate_hz=self.rate_hz, samples_per_batch=self.samples_per_batch)
+            )
+        except BaseException:
+            # a device that cannot or will not stream as asked: no session, nothing left open
+            await self.close()
+            raise
 
     async def close(self) -> None:
         """Stop the motor and the stream, then close the link. Safe to call twice."""

@@ -32,6 +32,10 @@ class LinkStats:
     crc_errors: int = 0
     bad_frames: int = 0
     dropped_bytes: int = 0
+    #: queued, unsent Keepalive/Vibrate frames a Stop made obsolete (serial: Stop goes first)
+    frames_dropped_for_stop: int = 0
+    #: unsent frames dropped because the outgoing queue was full (a stalled port)
+    frames_dropped_overflow: int = 0
 
 
 _CLOSED = object()

@@ -9,6 +9,12 @@ import time
 from device.reconnect import DEFAULT_RECONNECT_TIMEOUT_S, open_device_session
 from device.recording import check_record_folder, stream_recording
 from device.session import DEFAULT_RATE_HZ, DEFAULT_SAMPLES_PER_BATCH, DeviceSession
+from firmware_bridge.messages import MAX_SAMPLES_PER_BATCH
+
+#: The sample rates a device may advertise in DeviceInfo (the ball: 10-2000 Hz). The
+#: device's own range is checked again at the handshake (the handheld stops at 1000 Hz).
+RATE_MIN_HZ = 10
+RATE_MAX_HZ = 2000
 
 
 def register(sub) -> None:
@@ -29,13 +35,25 @@ def register(sub) -> None:
     p.add_argument(
         "--duration", type=float, metavar="S", help="stop after S seconds of device time"
     )
-    p.add_argument("--rate", type=int, default=DEFAULT_RATE_HZ, metavar="HZ", help="sample rate")
+    p.add_argument(
+        "--rate",
+        type=int,
+        default=DEFAULT_RATE_HZ,
+        metavar="HZ",
+        help=(
+            f"sample rate, {RATE_MIN_HZ}-{RATE_MAX_HZ} Hz and within what the device "
+            f"advertises (default {DEFAULT_RATE_HZ})"
+        ),
+    )
     p.add_argument(
         "--batch",
         type=int,
         default=DEFAULT_SAMPLES_PER_BATCH,
         metavar="N",
-        help="samples per batch",
+        help=(
+            f"samples per batch, 1-{MAX_SAMPLES_PER_BATCH} (default "
+            f"{DEFAULT_SAMPLES_PER_BATCH}; ble:// may carry fewer)"
+        ),
     )
     p.add_argument(
         "--hci",
@@ -102,6 +120,10 @@ def _link_options(args) -> dict:
 async def run(args) -> int:
     from device.errors import UsageError
 
+    if not RATE_MIN_HZ <= args.rate <= RATE_MAX_HZ:
+        raise UsageError(f"--rate must be {RATE_MIN_HZ}-{RATE_MAX_HZ} Hz, got {args.rate}")
+    if not 1 <= args.batch <= MAX_SAMPLES_PER_BATCH:
+        raise UsageError(f"--batch must be 1-{MAX_SAMPLES_PER_BATCH}, got {args.batch}")
     if args.duration is not None and args.duration <= 0:
         raise UsageError("--duration must be positive")
     if args.record:
