@@ -138,10 +138,17 @@ class SerialLink(FramedLink):
             del self._queue[victim]
             self.stats.frames_dropped_overflow += 1
 
+    def _io(self) -> tuple[asyncio.AbstractEventLoop, int]:
+        """The loop and descriptor of the open port (LinkClosedError when it is not open)."""
+        if self._loop is None or self._fd is None:
+            raise LinkClosedError(f"{self.url.target}: port is not open")
+        return self._loop, self._fd
+
     def _write_some(self, data: memoryview) -> int:
         """Write what the OS takes now; 0 when the port would block."""
+        _loop, fd = self._io()
         try:
-            return os.write(self._fd, data)
+            return os.write(fd, data)
         except BlockingIOError:
             return 0
 
@@ -170,13 +177,13 @@ class SerialLink(FramedLink):
 
     def _watch(self, progressed: bool) -> None:
         """Keep the loop's writer and the stall timer in line with what is pending."""
-        loop = self._loop
         if self.pending_frames == 0:
             self._stop_writing()
             return
+        loop, fd = self._io()
         self._drained.clear()
         if not self._writer_on:
-            loop.add_writer(self._fd, self._flush)
+            loop.add_writer(fd, self._flush)
             self._writer_on = True
         if self._waiting_since is None or progressed:
             self._waiting_since = loop.time()
@@ -187,9 +194,10 @@ class SerialLink(FramedLink):
         self._stall_timer = None
         if self._waiting_since is None or self._error is not None:
             return
-        waited = self._loop.time() - self._waiting_since
+        loop, _fd = self._io()
+        waited = loop.time() - self._waiting_since
         if waited < self.stall_timeout_s:
-            self._stall_timer = self._loop.call_later(
+            self._stall_timer = loop.call_later(
                 self.stall_timeout_s - waited, self._check_stall
             )
             return
@@ -201,7 +209,7 @@ class SerialLink(FramedLink):
         )
 
     def _stop_writing(self) -> None:
-        if self._writer_on and self._fd is not None:
+        if self._writer_on and self._fd is not None and self._loop is not None:
             try:
                 self._loop.remove_writer(self._fd)
             except (RuntimeError, ValueError, OSError):
