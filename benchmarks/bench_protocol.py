@@ -10,7 +10,7 @@ import statistics
 import struct
 import time
 
-from device.session import DeviceSession
+from device.session.device_session import DeviceSession
 from dsp.calibration import Calibration
 from firmware_bridge.framing import FrameDecoder, encode_frame
 from firmware_bridge.messages import ForceBatch, encode_message

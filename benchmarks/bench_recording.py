@@ -19,8 +19,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from device.recording import Recorder, read_recording  # noqa: E402
-from device.timeline import analyze_recording  # noqa: E402
+from device.recording.folder import Recorder, read_recording  # noqa: E402
+from device.routine.timeline import analyze_recording  # noqa: E402
 from dsp.calibration import Calibration  # noqa: E402
 from dsp.pipeline import ForcePipeline  # noqa: E402
 from dsp.zones import get_zone  # noqa: E402

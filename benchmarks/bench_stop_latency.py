@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
+from device.control.supervised import SupervisedSession
+from device.control.vibration import get_pattern
 from device.links import open_link
-from device.session import DeviceSession
-from device.supervised import SupervisedSession
-from device.vibration import get_pattern
+from device.session.device_session import DeviceSession
 from dsp.pipeline import ForcePipeline
 from dsp.zones import get_zone
 from simulators.scenario import load_scenario

@@ -21,7 +21,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import qasync  # noqa: E402
 from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402
 
-from device.routines import load_routine  # noqa: E402
+from device.routine.routines import load_routine  # noqa: E402
 from ui.live_controller import LiveController  # noqa: E402
 from ui.live_window import LiveWindow  # noqa: E402
 

@@ -8,8 +8,7 @@ import os
 
 import pytest
 
-from device.errors import UsageError
-from device.known_devices import (
+from device.config.known_devices import (
     FILE_NAME,
     KnownDevice,
     KnownDevices,
@@ -18,6 +17,7 @@ from device.known_devices import (
     calibration_for,
     config_dir,
 )
+from device.errors import UsageError
 
 
 def _record(name="MBALL", address="f3:4d:42:41:4c:4c", offset=12_000.0) -> KnownDevice:

@@ -1,4 +1,4 @@
-"""Zone profiles (device/profiles.py): lowering limits, capping at the ceiling with a
+"""Zone profiles (device/config/profiles.py): lowering limits, capping at the ceiling with a
 warning, errors naming file and field, the default profile, and ``analyze --profile``."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from device.config.profiles import DEFAULT_PROFILE_NAME, load_profile, load_zones, parse_profile
 from device.errors import InputFileError, RoutineError
-from device.profiles import DEFAULT_PROFILE_NAME, load_profile, load_zones, parse_profile
-from device.routines import load_routine
+from device.routine.routines import load_routine
 from dsp.zones import DEFAULT_ZONES
 from tests.dsp.tracegen import smooth_step, times
 from ui.cli import main
@@ -158,7 +158,7 @@ def test_analyze_profile_warns_when_capped_and_fails_in_one_line(tmp_path, capsy
 
 
 def test_analyze_refuses_a_profile_for_a_recording(tmp_path, capsys):
-    from device.recording import Recorder
+    from device.recording.folder import Recorder
 
     folder = tmp_path / "rec"
     Recorder.create(folder, {}).finish()

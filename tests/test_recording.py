@@ -21,17 +21,17 @@ import pytest
 
 from device.errors import BadUrlError, InputFileError, UsageError
 from device.links import open_link
-from device.recording import (
+from device.recording.folder import (
     Recorder,
     RecordingWarning,
     read_recording,
     session_meta,
     stream_recording,
 )
-from device.routines import load_routine
-from device.runner import RoutineRunner
-from device.session import DeviceSession
-from device.timeline import DERIVED_CAUSES, analyze_recording, timeline_segments
+from device.routine.routines import load_routine
+from device.routine.runner import RoutineRunner
+from device.routine.timeline import DERIVED_CAUSES, analyze_recording, timeline_segments
+from device.session.device_session import DeviceSession
 from dsp.calibration import Calibration
 from dsp.pipeline import ForcePipeline
 from dsp.zones import get_zone

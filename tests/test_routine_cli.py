@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from device.recording import read_recording
-from device.screening import simulated_user_answers
+from device.recording.folder import read_recording
+from device.screening.gate import simulated_user_answers
 from tests.helpers import MASSAGECTL, LineReader, spawn, stop
 
 ONE_SQUEEZE = """

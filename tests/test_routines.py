@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from device.errors import RoutineError, UsageError
-from device.routines import (
+from device.routine.routines import (
     MIN_RELEASE_S,
     ResumeKind,
     Side,
@@ -106,7 +106,7 @@ def test_every_builtin_validates_and_expands(name):
 
 @pytest.mark.parametrize("name", BUILTINS)
 def test_builtin_file_checks_from_its_path(name):
-    path = ROOT / "device" / "routines_builtin" / f"{name}.toml"
+    path = ROOT / "device" / "routine" / "builtin" / f"{name}.toml"
     assert load_routine(path).name == name
 
 

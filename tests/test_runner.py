@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from device.links import open_link
-from device.routines import load_routine, parse_routine
-from device.runner import RoutineRunner, RunEnd
-from device.session import DeviceSession
+from device.routine.routines import load_routine, parse_routine
+from device.routine.runner import RoutineRunner, RunEnd
+from device.session.device_session import DeviceSession
 from dsp.pipeline import ForcePipeline
 from dsp.zones import get_zone
 from simulators.scripted_user import PRESS_RAMP_S

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from device.errors import MassagectlError, ScreeningRefusal, UsageError
-from device.screening import (
+from device.screening.gate import (
     QUESTION_IDS,
     QUESTIONS,
     SIMULATED_NOTICE,

@@ -11,7 +11,7 @@ import pytest
 
 from device.errors import DeviceRefusedError, DeviceTimeoutError, LinkClosedError
 from device.links import open_link
-from device.session import DeviceSession
+from device.session.device_session import DeviceSession
 from firmware_bridge.messages import NackCode, SetStream, Vibrate
 from simulators.scenario import parse_scenario
 
@@ -145,7 +145,7 @@ def test_scenario_parse_rejects_unknown_fields():
 
 
 def test_a_speed_in_the_url_sets_the_simulator_and_the_session_alike(tmp_path):
-    from device.reconnect import open_device_session
+    from device.session.reconnect import open_device_session
 
     session = open_device_session("sim://ball?speed=4")
     assert session.timebase is session.link.timebase and session.timebase.speed == 4.0

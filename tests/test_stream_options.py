@@ -10,7 +10,7 @@ import pytest
 from device.errors import DeviceRefusedError, UsageError
 from device.links import open_link
 from device.links.base import Link, LinkState
-from device.session import DeviceSession
+from device.session.device_session import DeviceSession
 from device.urls import parse_url
 from firmware_bridge.messages import (
     MAX_SAMPLES_PER_BATCH,

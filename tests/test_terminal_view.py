@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from device.supervised import LiveState
+from device.control.supervised import LiveState
 from dsp.decisions import SafetyState
 from ui.terminal_view import TerminalView, render
 

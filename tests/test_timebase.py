@@ -8,10 +8,10 @@ import argparse
 import pytest
 
 import ui.commands.vibrate as vibrate_cmd
+from device.control.supervised import SupervisedSession
 from device.errors import UsageError
 from device.links import open_link
-from device.session import DeviceSession
-from device.supervised import SupervisedSession
+from device.session.device_session import DeviceSession
 from device.timebase import MAX_STEP_S, TICK_S, TimeBase, check_face_speed
 from device.urls import parse_url
 

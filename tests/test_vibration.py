@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from device.vibration import PATTERN_NAMES, PATTERNS, CommandCoalescer, PatternPlayer
+from device.control.vibration import PATTERN_NAMES, PATTERNS, CommandCoalescer, PatternPlayer
 
 
 @given(name=st.sampled_from(PATTERN_NAMES), t_s=st.floats(0, 1e4, allow_nan=False))

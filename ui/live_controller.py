@@ -23,16 +23,16 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from device.control.supervised import LiveState, SupervisedSession
+from device.control.vibration import get_pattern
 from device.errors import MassagectlError
-from device.reconnect import open_device_session
-from device.routines import Routine
-from device.runner import RoutineRunner, RunSummary
-from device.screening import ScreeningResult, ensure_screened
-from device.session import DeviceSession, SampleBatch
-from device.supervised import LiveState, SupervisedSession
+from device.routine.routines import Routine
+from device.routine.runner import RoutineRunner, RunSummary
+from device.screening.gate import ScreeningResult, ensure_screened
+from device.session.device_session import DeviceSession, SampleBatch
+from device.session.reconnect import open_device_session
 from device.timebase import check_face_speed
 from device.urls import parse_url
-from device.vibration import get_pattern
 from dsp.decisions import SafetyState
 from dsp.events import Cause, EventKind
 from dsp.pipeline import BatchResult, ForcePipeline
@@ -121,7 +121,7 @@ class LiveController:
         #: The last STOP the user pressed (shown until vibration is started again).
         self.user_stopped = False
         self.on_event: Callable[[dict], None] | None = None
-        #: The recording in progress (``device.recording.Recorder``), if any.
+        #: The recording in progress (``device.recording.folder.Recorder``), if any.
         self.recorder = None
         #: Why the last recording stopped on its own (a write failed), if it did.
         self.recording_error: str | None = None
@@ -202,7 +202,7 @@ class LiveController:
         self._closing = False
         self.error = None
         check_face_speed(parse_url(url), self.speed)
-        # the calibration stored at pairing; ble:// reconnects (device.reconnect, issue 5)
+        # the calibration stored at pairing; ble:// reconnects (device.session.reconnect, issue 5)
         session = open_device_session(url, rate_hz=self.rate_hz, speed=self.speed, **link_options)
         await session.start()
         self.session = session
@@ -297,7 +297,7 @@ class LiveController:
     def start_recording(self, folder) -> None:
         """Record samples and events into ``folder`` (created; refused if it holds
         anything) until ``stop_recording`` or disconnect."""
-        from device.recording import Recorder, session_meta
+        from device.recording.folder import Recorder, session_meta
 
         if self.session is None:
             raise MassagectlError("not connected to a device")

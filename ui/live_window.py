@@ -35,10 +35,10 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from device.control.vibration import PATTERNS
 from device.errors import MassagectlError
-from device.routines import builtin_names, load_routine
-from device.screening import ScreeningResult
-from device.vibration import PATTERNS
+from device.routine.routines import builtin_names, load_routine
+from device.screening.gate import ScreeningResult
 from dsp.zones import DEFAULT_ZONES
 from ui.live_controller import AlarmLevel, LiveController
 from ui.plot_buffers import decimate_peak
@@ -90,8 +90,8 @@ def grid_segments(x_span: float, y_lo: float, y_hi: float) -> tuple[np.ndarray, 
 
 
 def recorder_available() -> bool:
-    """True when ``device.recording`` exists (another issue is writing it)."""
-    return importlib.util.find_spec("device.recording") is not None
+    """True when ``device.recording.folder`` exists (another issue is writing it)."""
+    return importlib.util.find_spec("device.recording.folder") is not None
 
 
 class LiveWindow(QtWidgets.QMainWindow):

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from device.errors import InputFileError
-from device.recording import Recording
+from device.recording.folder import Recording
 from ui.plot_buffers import decimate_peak
 
 WIDTH_PX = 1600
@@ -55,7 +55,7 @@ def write_png(
     height_px: int = HEIGHT_PX,
     title: str = "",
 ) -> Path:
-    """Draw ``rec`` with ``analysis`` (device.timeline.analyze_recording) into ``path``."""
+    """Draw ``rec`` with ``analysis`` (device.routine.timeline.analyze_recording) into ``path``."""
     _app()
     import pyqtgraph as pg
     import pyqtgraph.exporters as exporters

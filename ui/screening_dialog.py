@@ -1,8 +1,8 @@
-"""The screening questions as a Qt dialog (the window's face of ``device.screening``).
+"""The screening questions as a Qt dialog (the window's face of ``device.screening.gate``).
 
 A real device vibrates only after a passed screening (DESIGN.md, safety model item 3). The
 dialog puts every question with a Yes and a No choice, nothing preselected; OK is enabled
-once each has an answer. The answers are judged by ``device.screening.evaluate``; the
+once each has an answer. The answers are judged by ``device.screening.gate.evaluate``; the
 result (passed, or the reasons and tiered advice) is in ``result_value`` after it closes.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from PySide6 import QtWidgets
 
-from device.screening import QUESTIONS, ScreeningResult, evaluate
+from device.screening.gate import QUESTIONS, ScreeningResult, evaluate
 
 INTRO = (
     "Before the device vibrates, answer these questions about your neck pain. Any answer "

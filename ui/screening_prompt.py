@@ -1,7 +1,7 @@
 """The screening gate's faces: the terminal prompt, the printed result, and the one call a
 command makes before a session (``screen_before_session``).
 
-The logic lives in ``device.screening``; this module only decides how to ask. It asks in a
+The logic lives in ``device.screening.gate``; this module only decides how to ask. It asks in a
 terminal only when stdin is one (checked before anything is read), so a run without a
 terminal and without an answers file is refused at once rather than waiting forever.
 """
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from device.screening import (
+from device.screening.gate import (
     QUESTIONS,
     TIER_ADVICE,
     Ask,

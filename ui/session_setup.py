@@ -11,11 +11,11 @@ import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from device.profiles import find_profile
-from device.reconnect import open_device_session
-from device.recording import Recorder, check_record_folder, session_meta
-from device.screening import ScreeningResult, ensure_screened
-from device.session import DeviceSession
+from device.config.profiles import find_profile
+from device.recording.folder import Recorder, check_record_folder, session_meta
+from device.screening.gate import ScreeningResult, ensure_screened
+from device.session.device_session import DeviceSession
+from device.session.reconnect import open_device_session
 from device.timebase import check_face_speed
 from device.urls import DeviceUrl, parse_url
 from dsp.pipeline import ForcePipeline
@@ -71,7 +71,7 @@ def prepare(
 
 @contextlib.asynccontextmanager
 async def open_session(prepared: Prepared) -> AsyncIterator[DeviceSession]:
-    # the calibration stored at pairing; ble:// reconnects (device.reconnect, issue 5)
+    # the calibration stored at pairing; ble:// reconnects (device.session.reconnect, issue 5)
     async with open_device_session(prepared.url, speed=prepared.speed) as s:
         yield s
 

@@ -27,8 +27,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from device.runner import RoutineRunner, RunSummary
-from device.supervised import LiveState
+from device.control.supervised import LiveState
+from device.routine.runner import RoutineRunner, RunSummary
 from dsp.decisions import SafetyState
 
 REDRAW_S = 0.125

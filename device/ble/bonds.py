@@ -1,5 +1,5 @@
 """Bonding for the Bumble backend: the host's BLE identity and a Bumble key store that keeps
-bonding keys with the device's record in ``known-devices.json`` (``device.known_devices``).
+bonding keys with the device's record in ``known-devices.json`` (``device.config.known_devices``).
 
 Pairing is LE Secure Connections, bonding, Just Works (no MITM protection: the ball has no
 display and no buttons, so there is nothing to compare a passkey on; the host says so in the
@@ -21,7 +21,7 @@ from bumble.hci import Address
 from bumble.keys import KeyStore, PairingKeys
 from bumble.pairing import PairingConfig, PairingDelegate
 
-from device.known_devices import HostIdentity, KnownDevices, normalize_address
+from device.config.known_devices import HostIdentity, KnownDevices, normalize_address
 
 _session_identity: HostIdentity | None = None
 

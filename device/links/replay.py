@@ -22,7 +22,7 @@ import numpy as np
 
 from device.errors import BadUrlError, LinkClosedError
 from device.links.base import _CLOSED, Link
-from device.recording import Recording, read_recording
+from device.recording.folder import Recording, read_recording
 from firmware_bridge.messages import (
     MAX_SAMPLES_PER_BATCH,
     PROTOCOL_VERSION,

@@ -197,9 +197,7 @@ class SerialLink(FramedLink):
         loop, _fd = self._io()
         waited = loop.time() - self._waiting_since
         if waited < self.stall_timeout_s:
-            self._stall_timer = loop.call_later(
-                self.stall_timeout_s - waited, self._check_stall
-            )
+            self._stall_timer = loop.call_later(self.stall_timeout_s - waited, self._check_stall)
             return
         self._fail_writes(
             LinkClosedError(

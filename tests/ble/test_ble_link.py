@@ -8,7 +8,7 @@ import pytest
 
 from device.errors import DeviceNotFoundError, DeviceRefusedError, LinkClosedError
 from device.links import open_link
-from device.session import DeviceSession
+from device.session.device_session import DeviceSession
 from firmware_bridge import gatt
 from firmware_bridge.messages import NackCode, Stop, Vibrate
 

@@ -11,7 +11,7 @@ from bleak.exc import BleakGATTProtocolError, BleakGATTProtocolErrorCode
 from device.ble import bumble_backend, bumble_host
 from device.errors import LinkError
 from device.links import open_link
-from device.session import DeviceSession
+from device.session.device_session import DeviceSession
 from firmware_bridge import gatt
 from firmware_bridge.messages import (
     Ack,

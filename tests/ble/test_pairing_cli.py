@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from device.known_devices import KnownDevices
+from device.config.known_devices import KnownDevices
 from firmware_bridge import gatt
 from tests.helpers import MASSAGECTL, LineReader, spawn, stop
 

@@ -8,12 +8,12 @@ import asyncio
 
 import pytest
 
+from device.config.known_devices import KnownDevices, calibration_for
+from device.control.supervised import SupervisedSession
 from device.errors import LinkClosedError
-from device.known_devices import KnownDevices, calibration_for
 from device.links import open_link
-from device.pairing import pair_device
-from device.reconnect import Backoff, ReconnectingSession
-from device.supervised import SupervisedSession
+from device.pairing.pair import pair_device
+from device.session.reconnect import Backoff, ReconnectingSession
 from dsp.pipeline import ForcePipeline
 from dsp.zones import get_zone
 from firmware_bridge import gatt
@@ -81,7 +81,7 @@ async def test_pair_bonds_tares_calibrates_stores_and_a_reconnect_is_encrypted(b
 
 
 async def test_without_a_bond_the_ball_that_requires_one_refuses_commands(ball):
-    from device.session import DeviceSession
+    from device.session.device_session import DeviceSession
 
     link = open_link(f"ble://{gatt.BALL_ADVERTISED_NAME}", hci=ball.transport_spec)
     async with link:

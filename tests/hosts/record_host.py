@@ -11,8 +11,8 @@ import asyncio
 import sys
 
 from device.links import open_link
-from device.recording import stream_recording
-from device.session import DeviceSession
+from device.recording.folder import stream_recording
+from device.session.device_session import DeviceSession
 
 
 async def main(url: str, folder: str) -> None:

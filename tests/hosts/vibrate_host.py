@@ -10,7 +10,7 @@ import asyncio
 import sys
 
 from device.links import open_link
-from device.session import DeviceSession
+from device.session.device_session import DeviceSession
 
 
 async def main(url: str) -> None:

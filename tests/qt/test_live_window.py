@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PySide6 import QtCore
 
-from device.recording import read_recording
-from device.routines import load_routine
+from device.recording.folder import read_recording
+from device.routine.routines import load_routine
 from dsp.decisions import SafetyState
 from ui.live_controller import AlarmLevel
 from ui.live_window import COLOURS

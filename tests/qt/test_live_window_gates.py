@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from device.links.sim import SimLink
-from device.screening import QUESTIONS, ScreeningRefused, evaluate, simulated_user_answers
+from device.screening.gate import QUESTIONS, ScreeningRefused, evaluate, simulated_user_answers
 from tests.qt.test_live_window import redraws, until
 from ui.cli import main
 from ui.screening_dialog import ScreeningDialog

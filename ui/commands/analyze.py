@@ -8,9 +8,9 @@ import json
 import sys
 from pathlib import Path
 
+from device.config.profiles import load_zones
 from device.errors import UsageError
-from device.profiles import load_zones
-from device.trace_io import read_force_csv
+from device.recording.trace_io import read_force_csv
 from dsp.analysis import DEFAULT_RELEASE_MIN_S, analyze_trace
 from dsp.zones import DEFAULT_ZONES, UnknownZoneError, get_zone, with_limit
 
@@ -154,8 +154,8 @@ def _print_table(report: dict) -> None:
 
 def _run_recording(args) -> int:
     """Analyze a recording folder: its own timeline sets zone, band and vibration."""
-    from device.recording import RecordingWarning, read_recording
-    from device.timeline import analyze_recording
+    from device.recording.folder import RecordingWarning, read_recording
+    from device.routine.timeline import analyze_recording
 
     given = [n for n in _TRACE_ONLY if getattr(args, n) is not None]
     if given:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from device.routines import load_routine
+from device.routine.routines import load_routine
 from ui.session_setup import prepare
 
 DEMO_URL = "sim://ball?user=scripted"

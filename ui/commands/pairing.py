@@ -78,9 +78,9 @@ def _target_url(target: str) -> str:
 
 
 async def run_pair(args) -> int:
-    from device.known_devices import KnownDevices
+    from device.config.known_devices import KnownDevices
     from device.links import open_link
-    from device.pairing import pair_device
+    from device.pairing.pair import pair_device
 
     if args.press_timeout <= 0:
         raise UsageError("--press-timeout must be positive")
@@ -123,7 +123,7 @@ def _public(data: dict) -> dict:
 
 
 def run_devices(args) -> int:
-    from device.known_devices import KnownDevices
+    from device.config.known_devices import KnownDevices
 
     store = KnownDevices()
     devices = store.devices()
@@ -148,7 +148,7 @@ def run_devices(args) -> int:
 
 
 def run_forget(args) -> int:
-    from device.known_devices import KnownDevices
+    from device.config.known_devices import KnownDevices
 
     removed = KnownDevices().remove(args.target.removeprefix("ble://"))
     print(f"forgot {removed.name} ({removed.address})")

@@ -15,8 +15,8 @@ import sys
 import warnings
 from typing import Any
 
-from device.recording import Recording, RecordingWarning, read_recording
-from device.timeline import analyze_recording
+from device.recording.folder import Recording, RecordingWarning, read_recording
+from device.routine.timeline import analyze_recording
 
 
 def register(sub) -> None:

@@ -6,8 +6,8 @@ import sys
 
 from rich.console import Console
 
-from device.routines import load_routine
-from device.runner import RoutineRunner, RunEnd
+from device.routine.routines import load_routine
+from device.routine.runner import RoutineRunner, RunEnd
 from ui.session_setup import (
     live_pipeline,
     open_session,

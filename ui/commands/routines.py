@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from device.routines import (
+from device.routine.routines import (
     Routine,
     Step,
     StepKind,

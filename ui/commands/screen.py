@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from device.screening import ANSWERS_FILE_HELP, QUESTIONS, ScreeningRefused
+from device.screening.gate import ANSWERS_FILE_HELP, QUESTIONS, ScreeningRefused
 from ui.screening_prompt import format_result, screen_before_session
 
 

@@ -6,9 +6,9 @@ import json
 import sys
 import time
 
-from device.reconnect import DEFAULT_RECONNECT_TIMEOUT_S, open_device_session
-from device.recording import check_record_folder, stream_recording
-from device.session import DEFAULT_RATE_HZ, DEFAULT_SAMPLES_PER_BATCH, DeviceSession
+from device.recording.folder import check_record_folder, stream_recording
+from device.session.device_session import DEFAULT_RATE_HZ, DEFAULT_SAMPLES_PER_BATCH, DeviceSession
+from device.session.reconnect import DEFAULT_RECONNECT_TIMEOUT_S, open_device_session
 from firmware_bridge.messages import MAX_SAMPLES_PER_BATCH
 
 #: The sample rates a device may advertise in DeviceInfo (the ball: 10-2000 Hz). The

@@ -6,9 +6,9 @@ import asyncio
 import sys
 import time
 
+from device.control.supervised import SupervisedSession
+from device.control.vibration import PATTERN_NAMES, get_pattern
 from device.errors import UsageError
-from device.supervised import SupervisedSession
-from device.vibration import PATTERN_NAMES, get_pattern
 from dsp.events import EventKind
 from dsp.zones import DEFAULT_ZONES, get_zone
 from ui.session_setup import (

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from device.config.known_devices import config_dir
 from device.errors import InputFileError
-from device.known_devices import config_dir
 from dsp.zones import DEFAULT_ZONES, Zone, with_limit
 
 #: The default profile's file name, in the config folder.

@@ -27,13 +27,13 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from device.errors import InputFileError, RoutineError
-from device.recording import Recording
+from device.recording.folder import Recording
 from dsp.analysis import DEFAULT_RELEASE_MIN_S, Segment, analyze_segments
 from dsp.events import Cause, EventKind
 from dsp.zones import UnknownZoneError, Zone, get_zone, with_limit
 
 if TYPE_CHECKING:
-    from device.routines import Routine
+    from device.routine.routines import Routine
 
 #: Stop causes the analysis finds again from the recorded force (and the vibration timeline);
 #: stops and faults with any other cause are taken from the events as they happened.
@@ -74,7 +74,7 @@ class _StepTimes:
         if self._tried:
             return self._routine
         self._tried = True
-        from device.routines import load_routine
+        from device.routine.routines import load_routine
 
         origin = str(self.routine_meta.get("origin") or "")
         name = self.routine_meta.get("name")

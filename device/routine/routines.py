@@ -1,5 +1,5 @@
 """Guided routines as data: the TOML format (docs/routines.md), its validation, and the
-built-in routines shipped in ``device/routines_builtin/``.
+built-in routines shipped in ``device/routine/builtin/``.
 
 A routine is a list of steps. Each step is parsed into a frozen dataclass and validated
 against the zone table (``dsp.zones``): a target band above 80 % of the (possibly lowered)
@@ -786,7 +786,7 @@ def parse_routine(
 
 # ---------------------------------------------------------------- built-ins and lookup
 
-_BUILTIN_PACKAGE = "device.routines_builtin"
+_BUILTIN_PACKAGE = "device.routine.builtin"
 
 
 def builtin_names() -> list[str]:

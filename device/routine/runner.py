@@ -4,7 +4,7 @@ Per unit it sets the zone, band and hold timing in the pipeline, the firmware's 
 (``SetLimit`` at the zone's ceiling: the firmware is the backstop, the host acts first at the
 limit), tells a simulated person what to do, plays the vibration pattern and waits, in device
 time, until the unit is done. The safety loop itself (every batch through the pipeline, Stop
-first on a stop or fault, the host-time tick) is ``device.supervised.SupervisedSession``.
+first on a stop or fault, the host-time tick) is ``device.control.supervised.SupervisedSession``.
 
 A stop pauses the unit. It resumes after the user re-arms (``request_rearm``), or with an
 unattended policy once force has stayed under the reset threshold for the policy's time; the
@@ -26,11 +26,11 @@ from typing import Any
 
 import numpy as np
 
+from device.control.supervised import SupervisedSession
+from device.control.vibration import get_pattern
 from device.errors import LinkClosedError
-from device.routines import ResumeKind, Routine, StepKind, StepUnit
-from device.session import DeviceSession, SampleBatch
-from device.supervised import SupervisedSession
-from device.vibration import get_pattern
+from device.routine.routines import ResumeKind, Routine, StepKind, StepUnit
+from device.session.device_session import DeviceSession, SampleBatch
 from dsp.calibration import CalibrationError
 from dsp.decisions import Decision
 from dsp.events import Cause, EventKind

@@ -7,7 +7,7 @@ to listeners. Vibration only ever goes out through its pattern player and comman
 capped by the zone and silenced while a stop is latched. A lost link ends the loop with a
 ``link_lost`` event (the firmware's deadman is the backstop).
 
-On a session that reconnects (``device.reconnect.ReconnectingSession``, which offers
+On a session that reconnects (``device.session.reconnect.ReconnectingSession``, which offers
 ``add_link_listener``) a lost link *pauses* the loop instead: vibration is halted at once,
 one ``link_lost`` event is published (no stale-stream fault follows: nothing vibrates), and
 when the link is back the pipeline restarts its stream (``ForcePipeline.restart_stream``:
@@ -29,16 +29,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from device.control.vibration import CommandCoalescer, Pattern, PatternPlayer
 from device.errors import LinkClosedError, MassagectlError
-from device.session import DeviceSession, SampleBatch
-from device.vibration import CommandCoalescer, Pattern, PatternPlayer
+from device.session.device_session import DeviceSession, SampleBatch
 from dsp.decisions import Decision, SafetyState
 from dsp.events import Cause, EventKind
 from dsp.pipeline import BatchResult, ForcePipeline
 from firmware_bridge.messages import DeviceInfo, MotorKind, StatusFlags
 
 if TYPE_CHECKING:
-    from device.reconnect import LinkEvent
+    from device.session.reconnect import LinkEvent
 
 EASE_OFF_PROMPT = "Too much pressure for this spot: ease off now."
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from device.errors import DeviceTimeoutError, LinkClosedError, LinkError, MassagectlError
 from device.links import open_link
 from device.links.base import Link
-from device.session import (
+from device.session.device_session import (
     DEFAULT_RATE_HZ,
     DEFAULT_SAMPLES_PER_BATCH,
     DeviceSession,
@@ -379,9 +379,9 @@ def open_device_session(
     **link_options,
 ) -> DeviceSession | ReconnectingSession:
     """The session every face opens for ``url`` (not yet started): the calibration stored
-    at pairing, if any (``device.known_devices.calibration_for``); for ``ble://``, a
+    at pairing, if any (``device.config.known_devices.calibration_for``); for ``ble://``, a
     ``ReconnectingSession``; otherwise a plain ``DeviceSession``."""
-    from device.known_devices import calibration_for
+    from device.config.known_devices import calibration_for
 
     parsed = url if isinstance(url, DeviceUrl) else parse_url(url)
     calibration = calibration_for(parsed)

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from device.config.known_devices import KnownDevice, KnownDevices, StoredCalibration, now_iso
 from device.errors import DeviceTimeoutError, UsageError
-from device.known_devices import KnownDevice, KnownDevices, StoredCalibration, now_iso
 from device.links.ble import BleLink, BondResult
-from device.session import DeviceSession
+from device.session.device_session import DeviceSession
 from dsp.calibration import Calibration, CalibrationError
 
 #: Stream the device this long before the tare, so its 64-sample window is full and the

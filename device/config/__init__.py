@@ -1,0 +1,1 @@
+"""The config folder: known devices (pairing store) and zone profiles."""

@@ -1,0 +1,1 @@
+"""The supervised loop (safety on every batch and tick) and vibration patterns."""

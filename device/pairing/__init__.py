@@ -1,0 +1,1 @@
+"""Pairing a BLE device: bond, tare, calibrate, store."""

@@ -1,0 +1,1 @@
+"""Recording folders (write, read) and trace files."""

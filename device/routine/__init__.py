@@ -1,0 +1,1 @@
+"""Routines (TOML), the routine runner, built-in routines, a recording's timeline."""

@@ -1,0 +1,1 @@
+"""The screening gate (red flags, inclusion) and its clearance."""

@@ -1,0 +1,1 @@
+"""Device session: handshake, stream, keepalive, commands; reconnect on a lost BLE link."""
