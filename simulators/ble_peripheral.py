@@ -83,6 +83,7 @@ class BallPeripheral:
             firmware, speed=speed, att_mtu=self._att_mtu, on_event=on_event
         )
         self._tasks: set[asyncio.Task] = set()
+        self._stopped = False
         self._tick_task: asyncio.Task | None = None
         self.connections_served = 0
         self.notifications_sent = 0
@@ -186,6 +187,9 @@ class BallPeripheral:
         self._spawn(self._advertise(), "ball-readvertise")
 
     def _spawn(self, coro, name: str) -> None:
+        if self._stopped:  # a disconnection seen while stopping: nothing more to start
+            coro.close()
+            return
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
@@ -235,6 +239,7 @@ class BallPeripheral:
         return self._tick_task
 
     async def stop(self) -> None:
+        self._stopped = True
         tasks = [t for t in (self._tick_task, *self._tasks) if t is not None]
         for task in tasks:
             task.cancel()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import faulthandler
 import os
+import sys
+import threading
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -47,8 +49,26 @@ def _hard_stop_on_hang(request):
     marker = request.node.get_closest_marker("timeout")
     timeout_s = float(marker.args[0]) if marker and marker.args else None
     if timeout_s is None:
-        timeout_s = float(request.config.getini("timeout") or 0)
-    if timeout_s > 0:
-        faulthandler.dump_traceback_later(timeout_s + HARD_STOP_GRACE_S, exit=True)
+        timeout_s = float(request.config.getoption("timeout", None) or 0)
+    if timeout_s <= 0:
+        yield
+        return
+    limit_s = timeout_s + HARD_STOP_GRACE_S
+
+    def end_the_run() -> None:
+        capman = request.config.pluginmanager.getplugin("capturemanager")
+        if capman is not None:
+            capman.suspend_global_capture(in_=True)
+        sys.stderr.write(
+            f"\n+++ {request.node.nodeid} still running {limit_s:g} s after it started "
+            "(its timeout did not end it): ending the test run +++\n"
+        )
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        sys.stderr.flush()
+        os._exit(1)
+
+    watchdog = threading.Timer(limit_s, end_the_run)
+    watchdog.daemon = True
+    watchdog.start()
     yield
-    faulthandler.cancel_dump_traceback_later()
+    watchdog.cancel()

@@ -4,6 +4,8 @@ faces' supervised loop on it (virtual time: device time is exact under any machi
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 
 import pytest
 
@@ -53,9 +55,8 @@ def test_the_faces_refuse_a_speed_for_a_real_device():
 @pytest.mark.virtual_time
 async def test_an_in_process_simulator_and_the_host_share_one_clock():
     link = open_link("sim://ball?speed=4")
-    async with DeviceSession(link) as session:
+    async with DeviceSession(link) as session, contextlib.aclosing(session.batches()) as batches:
         assert session.timebase is link.timebase and link.timebase.driven
-        batches = session.batches()
         for _ in range(50):
             batch = await anext(batches)
         # the host's device time is the simulator's: the last sample is at most a step old
@@ -66,7 +67,7 @@ async def test_an_in_process_simulator_and_the_host_share_one_clock():
 @pytest.mark.virtual_time
 async def test_a_late_loop_cannot_jump_simulated_time_past_the_deadman():
     tb = TimeBase(10.0).drive()
-    loop = __import__("asyncio").get_running_loop()
+    loop = asyncio.get_running_loop()
     tb.advance()
     loop.advance(0.2)  # the loop was 200 ms late: 2 s of device time at speed 10
     assert tb.advance() == pytest.approx(MAX_STEP_S)

@@ -25,11 +25,28 @@ import selectors
 START_S = 1000.0
 
 
+def _reraise_base_exception(task: asyncio.Task) -> None:
+    if not task.cancelled():
+        exc = task.exception()
+        if exc is not None and not isinstance(exc, Exception):
+            raise exc  # through call_exception_handler below: out of the loop
+
+
+def _task_factory(loop, coro, **kwargs):
+    task = asyncio.Task(coro, loop=loop, **kwargs)
+    task.add_done_callback(_reraise_base_exception)
+    return task
+
+
 class FailFastLoop(asyncio.SelectorEventLoop):
     """An ordinary selector loop, except that a BaseException that is not an Exception
-    (pytest's timeout failure, raised by a signal in whatever callback was running) ends the
-    run instead of being logged and forgotten by asyncio's callback wrapper: a hung test then
-    ends at its timeout."""
+    (pytest's timeout failure, raised by a signal in whatever code runs) ends the run instead
+    of being logged and forgotten by asyncio's callback wrapper, or kept in a background task
+    nobody awaits: a hung test then ends at its timeout."""
+
+    def __init__(self, selector=None) -> None:
+        super().__init__(selector)
+        self.set_task_factory(_task_factory)
 
     def call_exception_handler(self, context: dict) -> None:
         exc = context.get("exception")
@@ -62,7 +79,7 @@ class VirtualTimeLoop(FailFastLoop):
 
     def __init__(self) -> None:
         selector = _FastForwardSelector()
-        asyncio.SelectorEventLoop.__init__(self, selector)
+        super().__init__(selector)
         selector.loop = self
         self._virtual_s = START_S
 

@@ -128,6 +128,7 @@ class SupervisedSession:
         self._last_crc = 0
         self._t0_host = time.monotonic()
         self._tasks: list[asyncio.Task] = []
+        self._started = False
         pipeline.supervisor.stale_floor_s = self.timebase.stale_floor_s
         #: link losses survived (a reconnecting session) and their gaps (host seconds)
         self.link_gaps_s: list[float] = []
@@ -152,6 +153,10 @@ class SupervisedSession:
     # ---- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Start the stream loop and the tick (once: a second call does nothing)."""
+        if self._started:
+            return
+        self._started = True
         loop = asyncio.get_running_loop()
         self._tasks += [
             loop.create_task(self._stream_loop(), name="supervised-stream"),
@@ -159,21 +164,21 @@ class SupervisedSession:
         ]
 
     async def close(self) -> None:
-        """Stop the motor (if the link still works), then end the loop's tasks. Safe twice."""
+        """End the loop in order: the stream loop and the tick first (no batch can ask for
+        vibration any more), then Stop (if the link still works), then the command
+        coalescer (nothing it had pending goes out after the Stop). Safe twice."""
         self.vibration_enabled = False
-        try:
-            await self.halt_vibration()
-        except (LinkClosedError, MassagectlError):
-            # The link is gone: the firmware's deadman stops the motor within 500 ms.
-            pass
+        self.player.play(None, 0.0)
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            try:
-                await task
-            except (asyncio.CancelledError, LinkClosedError):
-                pass
+        await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            await self.halt_vibration()
+        except MassagectlError:
+            # The link is gone: the firmware's deadman stops the motor within 500 ms.
+            pass
+        await self.coalescer.close()
 
     # ---- time and events ------------------------------------------------------------------
 

@@ -113,6 +113,7 @@ class CommandCoalescer:
         self.stop_count = 0
         self.coalesced = 0
         self.error: BaseException | None = None
+        self._cancelled: list[asyncio.Task] = []
 
     def request(self, intensity_pct: float, frequency_hz: int) -> None:
         """Ask for this vibration; sent now if the gap allows, else when it does."""
@@ -146,10 +147,23 @@ class CommandCoalescer:
         self._pending = None
         if self._timer is not None and not self._timer.done():
             self._timer.cancel()
+            # kept until it has ended (``close`` awaits it): never a task nobody awaits
+            self._cancelled = [t for t in self._cancelled if not t.done()] + [self._timer]
         self._timer = None
         await self._send_stop()
         self.sent = (0.0, 0)
         self.stop_count += 1
+
+    async def close(self) -> None:
+        """Cancel anything pending and wait for the sender to end (after the owner's Stop:
+        nothing goes out after it). Safe twice."""
+        self._pending = None
+        timer, self._timer = self._timer, None
+        waiting, self._cancelled = self._cancelled, []
+        if timer is not None:
+            timer.cancel()
+            waiting.append(timer)
+        await asyncio.gather(*waiting, return_exceptions=True)
 
     async def flush(self) -> None:
         """Wait for a pending command to go out (tests, shutdown)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -39,6 +40,10 @@ class LinkStats:
 
 
 _CLOSED = object()
+
+#: Every link that is open now (weakly held): for diagnostics and for the test suite's check
+#: that no test leaves a link open.
+OPEN_LINKS: weakref.WeakSet[Link] = weakref.WeakSet()
 
 
 class Link(ABC):
@@ -78,6 +83,7 @@ class Link(ABC):
             return
         await self._open()
         self.state = LinkState.OPEN
+        OPEN_LINKS.add(self)
 
     async def send(self, msg: Message) -> None:
         if self.state is not LinkState.OPEN or self._error is not None:
@@ -90,6 +96,7 @@ class Link(ABC):
             return
         was_open = self.state is LinkState.OPEN
         self.state = LinkState.CLOSED
+        OPEN_LINKS.discard(self)
         if was_open:
             await self._close()
         self._inbox.put_nowait(_CLOSED)

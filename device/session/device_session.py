@@ -17,7 +17,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from device.errors import DeviceRefusedError, DeviceTimeoutError, LinkClosedError, UsageError
+from device.errors import (
+    DeviceRefusedError,
+    DeviceTimeoutError,
+    LinkClosedError,
+    MassagectlError,
+    UsageError,
+)
 from device.links.base import Link
 from device.timebase import TimeBase
 from dsp.calibration import Calibration
@@ -168,24 +174,25 @@ class DeviceSession:
         if self._closed:
             return
         self._closed = True
-        for msg in (Stop(seq=self._next_seq()), SetStream(seq=self._next_seq())):
-            try:
-                await self.link.send(msg)
-            except LinkClosedError:
-                break
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except (asyncio.CancelledError, LinkClosedError):
-                pass
-        self._tasks.clear()
-        for fut in self._pending.values():
-            if not fut.done():
-                fut.set_exception(LinkClosedError(f"{self.link.url}: session closed"))
-                fut.exception()
-        await self.link.close()
+        try:
+            for msg in (Stop(seq=self._next_seq()), SetStream(seq=self._next_seq())):
+                try:
+                    await self.link.send(msg)
+                except MassagectlError:
+                    # the link is gone or failing: the firmware's deadman stops the motor
+                    break
+        finally:
+            # whatever happened above or to our tasks (a keepalive that died of a link
+            # error), the tasks end and the link is closed: nothing leaks
+            tasks, self._tasks = self._tasks, []
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for fut in self._pending.values():
+                if not fut.done():
+                    fut.set_exception(LinkClosedError(f"{self.link.url}: session closed"))
+                    fut.exception()
+            await self.link.close()
 
     # ---- commands -------------------------------------------------------------------------
 
@@ -312,7 +319,16 @@ class DeviceSession:
         )
 
     async def _keepalive_loop(self) -> None:
+        """A Keepalive every KEEPALIVE_S of device time. If sending fails, the stream ends
+        with that error (the supervised loop stops vibration): never a silent death."""
         period = self.timebase.keepalive_period_s
-        while True:
-            await asyncio.sleep(period)
-            await self.link.send(Keepalive(seq=self._next_seq()))
+        try:
+            while True:
+                await asyncio.sleep(period)
+                await self.link.send(Keepalive(seq=self._next_seq()))
+        except LinkClosedError:
+            return  # the reader reports the lost link
+        except Exception as exc:  # noqa: BLE001 - a fault must reach the stream's reader
+            err = LinkClosedError(f"{self.link.url}: keepalive failed: {exc}")
+            err.__cause__ = exc
+            self._batches.put_nowait(err)
