@@ -95,3 +95,12 @@ def stop(proc: subprocess.Popen) -> None:
         reader.thread.join(5)
     elif proc.stdout:
         proc.stdout.close()
+
+
+def person_screening():
+    """A passed screening answered by a person (not the simulated user): what a face hands
+    in before a real device (a ``ble://`` peripheral on the software radio counts as one) may
+    vibrate."""
+    from device.screening.gate import evaluate, simulated_user_answers
+
+    return evaluate(simulated_user_answers(), source="test")

@@ -6,7 +6,6 @@ ball (speed 25, on virtual time), made once per module.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -26,7 +25,6 @@ from device.recording.folder import (
     RecordingWarning,
     read_recording,
     session_meta,
-    stream_recording,
 )
 from device.routine.routines import load_routine
 from device.routine.runner import RoutineRunner
@@ -328,11 +326,3 @@ async def test_replay_of_a_missing_folder_is_a_clear_error(tmp_path):
     with pytest.raises(InputFileError, match="not a folder"):
         async with DeviceSession(open_link(f"replay://{tmp_path / 'nope'}")):
             pass
-
-
-def test_stream_recording_context_is_none_without_a_folder():
-    async def go():
-        async with stream_recording(None, object()) as rec:
-            return rec
-
-    assert asyncio.run(go()) is None

@@ -9,6 +9,7 @@ import contextlib
 
 import pytest
 
+import device.control.run
 import ui.commands.vibrate as vibrate_cmd
 from device.control.supervised import SupervisedSession
 from device.errors import UsageError
@@ -101,7 +102,7 @@ async def test_vibrate_on_a_url_speed_ticks_every_50ms_of_device_time_and_stops_
                 seen["frozen_s"] = float(batch.t_s[-1])
                 self.session.link.runner._write = lambda _frame: True
 
-    monkeypatch.setattr(vibrate_cmd, "SupervisedSession", Probe)
+    monkeypatch.setattr(device.control.run, "SupervisedSession", Probe)
     args = argparse.Namespace(
         url="sim://ball?speed=4",
         intensity=20.0,

@@ -170,6 +170,15 @@ class LiveController:
             return False
         return True
 
+    def _clear_for_vibration(self) -> None:
+        """Hand the screening to the session, which refuses vibration on a real device
+        without a passed one (``ScreeningRefused``): the gate lives below this face."""
+        if self.session is None:
+            if not self.is_simulated:
+                ensure_screened(self.screening, device_is_simulated=False)
+            return
+        self.session.clear_for_vibration(self.screening)
+
     def alarm(self) -> Alarm:
         """What colour the window is and why, from the safety state and the loop's health."""
         st = self.state
@@ -280,17 +289,26 @@ class LiveController:
             self.on_event(event)
 
     def _record(self, hook: Callable, *args: Any) -> None:
-        """Hand data to the recorder. A failed write (disk full, folder gone) ends the
-        recording with its reason shown; it must not end the safety loop it runs in."""
+        """Hand data to the recorder. A failed write (disk full, folder gone) follows the
+        supervised run's one policy (device.control.run): vibration stops, the run (and any
+        routine) ends with the error, which names the file; what was written stays
+        readable."""
         try:
             hook(*args)
         except MassagectlError as exc:
-            self.recording_error = str(exc)
-            recorder, self.recorder = self.recorder, None
+            self._recording_failed(exc)
+
+    def _recording_failed(self, exc: MassagectlError) -> None:
+        self.recording_error = str(exc)
+        recorder, self.recorder = self.recorder, None
+        if recorder is not None:
             try:
                 recorder.finish(None, error=str(exc))
             except MassagectlError:
                 pass  # the reason is already kept in recording_error
+        live = self.runner.live if self.runner is not None else self.live
+        if live is not None:
+            live.fail(exc)
 
     # ---- recording -------------------------------------------------------------------------
 
@@ -308,6 +326,7 @@ class LiveController:
         meta = session_meta(self.session, routine=routine, screening=screening, face="window")
         self.recording_error = None
         self.recorder = Recorder.create(folder, meta)
+        self.recorder.on_error = self._recording_failed  # a timed flush that fails
 
     def stop_recording(self) -> None:
         """Finish the recording in progress (with the last routine's summary, if any)."""
@@ -373,7 +392,7 @@ class LiveController:
         been screened (``ScreeningRefused``)."""
         get_pattern(pattern_name)  # a bad name raises here, not in the loop
         if intensity_pct > 0:
-            ensure_screened(self.screening, device_is_simulated=self.is_simulated)
+            self._clear_for_vibration()
             self.user_stopped = False
         self.pattern_name = pattern_name
         self.vibration_pct = max(0.0, min(float(intensity_pct), self.zone.vibration_cap_pct))
@@ -416,7 +435,7 @@ class LiveController:
             raise MassagectlError("not connected to a device")
         if self.routine_running:
             raise MassagectlError("a routine is already running")
-        ensure_screened(self.screening, device_is_simulated=self.is_simulated)
+        self._clear_for_vibration()
         self.summary = None
         self.user_stopped = False
         self._routine_task = asyncio.get_running_loop().create_task(

@@ -1,25 +1,22 @@
-"""What every command that drives a device does before and around a session: check the URL
-and --speed, screen the person, open the link and session, build the pipeline, and record.
-
-Kept in one place so that ``routine``, ``vibrate`` and ``demo`` gate vibration the same way.
+"""What every command that drives a device does before a session: check the URL and
+--speed, the profile and the record folder, and screen the person (before anything connects).
+The session itself is ``device.control.run``'s supervised run (``open_run``), which checks
+the screening clearance again below the faces.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from device.config.profiles import find_profile
-from device.recording.folder import Recorder, check_record_folder, session_meta
+from device.control.run import SupervisedRun, supervised_run
+from device.recording.folder import check_record_folder
 from device.screening.gate import ScreeningResult, ensure_screened
-from device.session.device_session import DeviceSession
-from device.session.reconnect import open_device_session
 from device.timebase import check_face_speed
 from device.urls import DeviceUrl, parse_url
-from dsp.pipeline import ForcePipeline
-from dsp.zones import DEFAULT_ZONES, Zone, get_zone
+from dsp.zones import DEFAULT_ZONES, Zone
 from ui.screening_prompt import screen_before_session
 
 
@@ -69,29 +66,22 @@ def prepare(
     return Prepared(url, speed, screening, zones, profile)
 
 
-@contextlib.asynccontextmanager
-async def open_session(prepared: Prepared) -> AsyncIterator[DeviceSession]:
-    # the calibration stored at pairing; ble:// reconnects (device.session.reconnect, issue 5)
-    async with open_device_session(prepared.url, speed=prepared.speed) as s:
-        yield s
-
-
-def live_pipeline(session: DeviceSession, zone: Zone | None = None) -> ForcePipeline:
-    """The pipeline for a live session: zone neck_back unless told, drift tracking on."""
-    return ForcePipeline(
-        session.rate_hz, session.calibration, zone or get_zone(None), track_drift=True
-    )
-
-
-def start_recording(
-    record_dir: str | None, session: DeviceSession, prepared: Prepared, **meta
-) -> Recorder | None:
-    if record_dir is None:
-        return None
-    screening = prepared.screening.to_record() if prepared.screening else None
-    return Recorder.create(
-        record_dir,
-        session_meta(
-            session, url=str(prepared.url), screening=screening, profile=prepared.profile, **meta
-        ),
+def open_run(
+    prepared: Prepared,
+    *,
+    zone: Zone | None = None,
+    record_dir: str | None = None,
+    motor_hz: int = 0,
+    **record_meta,
+) -> contextlib.AbstractAsyncContextManager[SupervisedRun]:
+    """The supervised run (``device.control.run``) for a prepared face: its URL and speed,
+    its screening (the clearance for vibration), the zone, and a recording if asked."""
+    return supervised_run(
+        str(prepared.url),
+        zone=zone,
+        screening=prepared.screening,
+        speed=prepared.speed,
+        motor_hz=motor_hz,
+        record_dir=record_dir,
+        record_meta={"url": str(prepared.url), "profile": prepared.profile, **record_meta},
     )

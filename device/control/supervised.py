@@ -38,7 +38,7 @@ from dsp.pipeline import BatchResult, ForcePipeline
 from firmware_bridge.messages import DeviceInfo, MotorKind, StatusFlags
 
 if TYPE_CHECKING:
-    from device.session.reconnect import LinkEvent
+    from device.session.reconnect import LinkEvent, ReconnectingSession
 
 EASE_OFF_PROMPT = "Too much pressure for this spot: ease off now."
 
@@ -98,7 +98,7 @@ class SupervisedSession:
 
     def __init__(
         self,
-        session: DeviceSession,
+        session: DeviceSession | ReconnectingSession,
         pipeline: ForcePipeline,
         *,
         motor_hz: int = 0,
@@ -267,9 +267,28 @@ class SupervisedSession:
             return
         self._on_link_lost(LinkClosedError(f"{self.session.link.url}: stream ended"))
 
+    def fail(self, exc: BaseException) -> None:
+        """Something outside the loop (a recording that cannot be written) ends the run:
+        vibration stops at once, the stream loop and tick end, a fault event, ``failure``."""
+        if self.failure is not None:
+            return
+        self.failure = exc
+        self.vibration_enabled = False
+        self.player.play(None, 0.0)
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self._fail_from_outside(exc), name="fail-closed"))
+
+    async def _fail_from_outside(self, exc: BaseException) -> None:
+        this = asyncio.current_task()
+        others = [t for t in self._tasks if t is not this and t.get_name() != "fail-closed"]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+        await self._fail_closed(exc)
+
     async def _fail_closed(self, exc: BaseException) -> None:
         """The safety loop cannot go on: stop vibration, latch a fault, tell everyone."""
-        self.failure = exc
+        self.failure = self.failure or exc
         self.vibration_enabled = False
         self.pipeline.supervisor.state = SafetyState.FAULT
         self.state.safety = SafetyState.FAULT

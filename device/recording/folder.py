@@ -23,7 +23,6 @@ unterminated last line: readers skip it with a ``RecordingWarning`` (and list it
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import json
 import math
@@ -31,6 +30,7 @@ import os
 import platform
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from device.errors import InputFileError, UsageError
+from device.errors import InputFileError, MassagectlError, UsageError
 
 FORMAT_NAME = "massagectl-recording"
 FORMAT_VERSION = 1
@@ -184,8 +184,16 @@ class Recorder:
         self.events = 0
         self.finished = False
         self._pending: list[str] = []
-        self._last_flush_s = self.t0_host_s
+        try:
+            #: flush timing on the event loop's clock (its timers drive the flushes)
+            self._clock = asyncio.get_running_loop().time
+        except RuntimeError:
+            self._clock = time.monotonic
+        self._last_flush_s = self._clock()
         self._timer: asyncio.TimerHandle | None = None
+        #: Called with the error when a timed flush fails (outside any caller's code): the
+        #: supervised run stops vibration and ends. Without one, the error is raised.
+        self.on_error: Callable[[MassagectlError], None] | None = None
         try:
             self._samples_fh = (folder / SAMPLES_FILE).open("w", encoding="utf-8", newline="")
             self._events_fh = (folder / EVENTS_FILE).open("w", encoding="utf-8", newline="")
@@ -253,7 +261,7 @@ class Recorder:
         self._pending.extend(rows)
         self.samples += len(rows)
         self.batches += 1
-        if time.monotonic() - self._last_flush_s >= FLUSH_INTERVAL_S:
+        if self._clock() - self._last_flush_s >= FLUSH_INTERVAL_S:
             self.flush()
 
     def on_event(self, event: dict[str, Any]) -> None:
@@ -288,7 +296,7 @@ class Recorder:
 
     def flush(self) -> None:
         """Write buffered samples as whole lines (one write) and hand them to the OS."""
-        self._last_flush_s = time.monotonic()
+        self._last_flush_s = self._clock()
         if not self._pending:
             return
         text = "".join(self._pending)
@@ -303,8 +311,14 @@ class Recorder:
         self._timer = None
         if self.finished:
             return
-        if time.monotonic() - self._last_flush_s >= FLUSH_INTERVAL_S * 0.9:
-            self.flush()
+        if self._clock() - self._last_flush_s >= FLUSH_INTERVAL_S * 0.9:
+            try:
+                self.flush()
+            except MassagectlError as exc:
+                if self.on_error is None:
+                    raise
+                self.on_error(exc)
+                return
         self._timer = asyncio.get_running_loop().call_later(FLUSH_INTERVAL_S, self._on_timer)
 
     def finish(self, summary: dict[str, Any] | None = None, **extra: Any) -> None:
@@ -509,66 +523,3 @@ def read_recording(folder: str | Path) -> Recording:
         events=events,
         warnings=skipped,
     )
-
-
-class StreamRecording:
-    """A recording of a plain stream (``massagectl stream --record``): no routine runs, so a
-    ForcePipeline on ``zone`` (neck_back by default) supplies the filtered column and its
-    warnings and stops; the zone is recorded as a ``step_started`` event at the start so that
-    the recording carries its own timeline. Create after the session has started."""
-
-    def __init__(self, folder: str | Path, session, *, zone_name: str | None = None) -> None:
-        from dsp.pipeline import ForcePipeline
-        from dsp.zones import get_zone
-
-        zone = get_zone(zone_name)
-        self.session = session
-        self.pipeline = ForcePipeline(session.rate_hz, session.calibration, zone)
-        self.recorder = Recorder.create(folder, session_meta(session, command="stream"))
-        self.recorder.record_event(
-            "step_started",
-            0.0,
-            {
-                "step": "stream",
-                "kind": "stream",
-                "zone": zone.name,
-                "limit_n": zone.limit_n,
-                "band_n": [],
-            },
-            unit="stream",
-        )
-        self._t0_host_s = time.monotonic()
-        self._last_crc = 0
-
-    def on_batch(self, batch) -> None:
-        """Run the pipeline on one SampleBatch and record the batch and its decisions."""
-        crc = self.session.link.stats.crc_errors
-        result = self.pipeline.on_batch(
-            batch.t_s,
-            batch.raw_counts,
-            batch.t_host_s - self._t0_host_s,
-            seq_gap=batch.gap,
-            crc_errors=crc - self._last_crc,
-        )
-        self._last_crc = crc
-        self.recorder.on_batch(batch, result)
-        for decision in result.events:
-            self.recorder.on_event({**decision.to_dict(), "unit": "stream"})
-
-    def finish(self) -> None:
-        """Complete the recording (safe twice)."""
-        self.recorder.finish(None)
-
-
-@contextlib.asynccontextmanager
-async def stream_recording(folder: str | Path | None, session):
-    """``async with session, stream_recording(folder, session) as rec``: a StreamRecording
-    (finished on the way out, whatever happens) or None when ``folder`` is None."""
-    if folder is None:
-        yield None
-        return
-    recording = StreamRecording(folder, session)
-    try:
-        yield recording
-    finally:
-        recording.finish()

@@ -159,13 +159,15 @@ class RoutineRunner:
         motor_hz: int = 0,
         screening: dict | None = None,
         zones: dict | None = None,
+        live: SupervisedSession | None = None,
     ) -> None:
         self.session = session
         self.routine = routine
         self.pipeline = pipeline
         self.unattended = unattended
         self.screening = screening
-        self.live = SupervisedSession(session, pipeline, motor_hz=motor_hz)
+        #: the supervised loop: a run's (``device.control.run``), or one of our own
+        self.live = live or SupervisedSession(session, pipeline, motor_hz=motor_hz)
         self.live.add_decision_hook(self._on_decision)
         self.live.add_batch_listener(self._account)
         #: every unit with its effective zone: the profile's table when one is in force

@@ -11,6 +11,7 @@ calibrates raw counts to newtons with ``dsp``. Batches come out of ``batches()``
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -25,6 +26,7 @@ from device.errors import (
     UsageError,
 )
 from device.links.base import Link
+from device.screening.gate import ScreeningRefused, ScreeningResult, ensure_screened
 from device.timebase import TimeBase
 from dsp.calibration import Calibration
 from dsp.clock import DeviceClock
@@ -117,6 +119,10 @@ class DeviceSession:
         self.counters = SessionCounters()
         self.clock = DeviceClock()
         self._stored_calibration = calibration is not None
+        #: The screening that cleared this session for vibration (``clear_for_vibration``):
+        #: without one, a Vibrate above 0 to a real device is refused here, below every face.
+        self.screening: ScreeningResult | None = None
+        self._vibration_cleared = link.is_simulated
         self._cmd_seq = 0
         self._pending: dict[int, asyncio.Future] = {}
         self._batches: asyncio.Queue = asyncio.Queue()
@@ -201,13 +207,30 @@ class DeviceSession:
         self._cmd_seq = (self._cmd_seq + 1) & 0xFFFF
         return seq
 
+    def clear_for_vibration(self, screening: ScreeningResult | None) -> None:
+        """Hand in the screening that allows vibration: a real device needs a passed screening
+        by a person (``ensure_screened``; raises ``ScreeningRefused`` otherwise). A simulated
+        device needs none, but a refused screening still refuses."""
+        ensure_screened(screening, device_is_simulated=self.link.is_simulated)
+        self.screening = screening
+        self._vibration_cleared = True
+
+    def _check_clearance(self, msg: Message) -> None:
+        if isinstance(msg, Vibrate) and msg.intensity_permille > 0 and not self._vibration_cleared:
+            raise ScreeningRefused(
+                f"{self.link.url}: no vibration on a real device without a passed screening",
+                "Answer the screening questions first",
+            )
+
     async def send(self, msg: Message) -> None:
         """Send without waiting for an answer."""
+        self._check_clearance(msg)
         await self.link.send(msg)
 
     async def command(self, msg: Message, timeout_s: float = COMMAND_TIMEOUT_S) -> Message:
         """Send ``msg`` with a fresh sequence number and wait for its Ack (or TareResult).
         A Nack raises DeviceRefusedError; no answer raises DeviceTimeoutError."""
+        self._check_clearance(msg)
         msg = replace(msg, seq=self._next_seq())
         fut = asyncio.get_running_loop().create_future()
         self._pending[msg.seq] = fut
@@ -231,6 +254,11 @@ class DeviceSession:
         await self.link.send(Stop(seq=self._next_seq()))
 
     async def vibrate(self, intensity_pct: float, frequency_hz: int = 0, **kw) -> None:
+        """Vibrate at ``intensity_pct`` (0-100, clamped); a NaN or infinite one is refused."""
+        if not math.isfinite(intensity_pct):
+            raise UsageError(
+                f"vibration intensity must be a finite percentage, got {intensity_pct}"
+            )
         permille = round(max(0.0, min(100.0, intensity_pct)) * 10)
         await self.command(Vibrate(intensity_permille=permille, frequency_hz=frequency_hz, **kw))
 

@@ -153,6 +153,7 @@ class ReconnectingSession:
         self._resumed.set()
         self._closed = False
         self._last_t_s: float | None = None
+        self._screening_cleared: tuple | None = None
 
     # ---- the DeviceSession face -----------------------------------------------------------
 
@@ -224,6 +225,15 @@ class ReconnectingSession:
 
     async def start(self) -> None:
         await self._session.start()
+
+    def clear_for_vibration(self, screening) -> None:
+        """As ``DeviceSession.clear_for_vibration``; kept for every reconnected link."""
+        self._session.clear_for_vibration(screening)
+        self._screening_cleared = (screening,)
+
+    @property
+    def screening(self):
+        return self._session.screening
 
     async def close(self) -> None:
         """Stop the motor and the stream (if the link works), close. Safe twice."""
@@ -358,6 +368,8 @@ class ReconnectingSession:
             calibration=old.calibration,
         )
         session.clock = old.clock  # device time runs on through the gap
+        if self._screening_cleared is not None:
+            session.clear_for_vibration(self._screening_cleared[0])
         try:
             await session.start()
             await session.stop_motor()

@@ -8,9 +8,11 @@ import pytest
 
 from device.errors import DeviceNotFoundError, DeviceRefusedError, LinkClosedError
 from device.links import open_link
+from device.screening.gate import ScreeningRefused, evaluate, simulated_user_answers
 from device.session.device_session import DeviceSession
 from firmware_bridge import gatt
 from firmware_bridge.messages import NackCode, Stop, Vibrate
+from tests.helpers import person_screening
 
 SPEED = 2.5
 
@@ -48,6 +50,15 @@ async def test_vibrate_and_stop_drive_the_simulated_motor(radio):
     firmware = radio.firmware
     link = open_link(f"ble://{gatt.BALL_ADVERTISED_NAME}", hci=radio.transport_spec)
     async with DeviceSession(link) as session:
+        # a ble:// device is a real device to the session: no vibration before a screening
+        with pytest.raises(ScreeningRefused, match="without a passed screening"):
+            await session.vibrate(40, 100)
+        with pytest.raises(ScreeningRefused, match="simulated user"):
+            session.clear_for_vibration(
+                evaluate(simulated_user_answers(), source="sim", simulated=True)
+            )
+        assert not firmware.motor_on and not [e for e in firmware.events if e.name == "vibrate"]
+        session.clear_for_vibration(person_screening())
         await session.vibrate(40, 100)
         assert firmware.motor_on
         assert firmware.physics.motor.drive == pytest.approx(0.4)
@@ -60,6 +71,7 @@ async def test_vibrate_and_stop_drive_the_simulated_motor(radio):
 async def test_a_bad_command_gets_a_nack(radio):
     link = open_link(f"ble://{gatt.BALL_ADVERTISED_NAME}", hci=radio.transport_spec)
     async with DeviceSession(link) as session:
+        session.clear_for_vibration(person_screening())
         with pytest.raises(DeviceRefusedError) as refused:
             await session.command(Vibrate(intensity_permille=2000, frequency_hz=100))
         assert refused.value.code == NackCode.OUT_OF_RANGE

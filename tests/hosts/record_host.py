@@ -10,24 +10,26 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from device.links import open_link
-from device.recording.folder import stream_recording
-from device.session.device_session import DeviceSession
+from device.control.run import supervised_run
 
 
 async def main(url: str, folder: str) -> None:
-    async with (
-        DeviceSession(open_link(url)) as session,
-        stream_recording(folder, session) as recording,
-    ):
+    async with supervised_run(url, vibrates=False, record_dir=folder) as run:
         print("RECORDING", flush=True)
         next_print_s = 0.0
-        async for batch in session.batches():
-            recording.on_batch(batch)
+
+        def on_batch(batch, _result) -> None:
+            nonlocal next_print_s
             t_s = float(batch.t_s[-1])
             if t_s >= next_print_s:
                 print(f"AT {t_s:.4f}", flush=True)
                 next_print_s = t_s + 0.1
+
+        run.live.add_batch_listener(on_batch)
+        run.watch_step("stream")
+        while run.live.failure is None and run.live.link_error is None:
+            run.live.changed.clear()
+            await run.live.changed.wait()
 
 
 if __name__ == "__main__":

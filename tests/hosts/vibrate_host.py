@@ -11,10 +11,12 @@ import sys
 
 from device.links import open_link
 from device.session.device_session import DeviceSession
+from tests.helpers import person_screening
 
 
 async def main(url: str) -> None:
     async with DeviceSession(open_link(url)) as session:
+        session.clear_for_vibration(person_screening())  # the test plays the person
         await session.vibrate(50.0, 100)
         print("VIBRATING", flush=True)
         async for _batch in session.batches():

@@ -8,13 +8,7 @@ from rich.console import Console
 
 from device.routine.routines import load_routine
 from device.routine.runner import RoutineRunner, RunEnd
-from ui.session_setup import (
-    live_pipeline,
-    open_session,
-    prepare,
-    start_recording,
-    zone_table,
-)
+from ui.session_setup import open_run, prepare, zone_table
 from ui.terminal_view import TerminalView, summary_table
 
 EXIT_CODES = {RunEnd.COMPLETED: 0, RunEnd.SYMPTOM: 3}
@@ -84,30 +78,25 @@ async def run(args) -> int:
 async def run_routine(routine, prepared, *, record_dir=None, unattended=False) -> int:
     # a pipe or a log gets full-width lines rather than 80-column wraps
     console = Console() if sys.stdout.isatty() else Console(width=160)
-    async with open_session(prepared) as session:
-        pipeline = live_pipeline(session)
+    async with open_run(prepared, record_dir=record_dir, routine=routine) as run:
         interactive = sys.stdin.isatty() and console.is_terminal
         runner = RoutineRunner(
-            session,
+            run.session,
             routine,
-            pipeline,
+            run.pipeline,
             zones=prepared.zones,
             unattended=unattended or not interactive,
             screening=prepared.screening.to_record() if prepared.screening else None,
+            live=run.live,
         )
         if runner.unattended and not unattended:
             console.print(
                 "No terminal: after a stop the routine goes on by itself once force has eased off."
             )
-        recorder = start_recording(record_dir, session, prepared, routine=routine)
-        if recorder is not None:
-            runner.add_listener(recorder.on_event)
-            runner.add_batch_listener(recorder.on_batch)
         try:
             summary = await TerminalView(runner, console).run(runner.run)
         finally:
-            if recorder is not None:
-                recorder.finish(runner.summary.to_dict())
+            run.finish(runner.summary.to_dict())
     console.print(summary_table(summary))
     console.print(
         f"{summary.message}; vibration {summary.vibration_s:.0f} s, {summary.stops} stop(s)."

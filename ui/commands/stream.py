@@ -6,8 +6,8 @@ import json
 import sys
 import time
 
-from device.recording.folder import check_record_folder, stream_recording
-from device.session.device_session import DEFAULT_RATE_HZ, DEFAULT_SAMPLES_PER_BATCH, DeviceSession
+from device.recording.folder import check_record_folder
+from device.session.device_session import DEFAULT_RATE_HZ, DEFAULT_SAMPLES_PER_BATCH
 from device.session.reconnect import DEFAULT_RECONNECT_TIMEOUT_S, open_device_session
 from firmware_bridge.messages import MAX_SAMPLES_PER_BATCH
 
@@ -86,22 +86,69 @@ def register(sub) -> None:
 
 
 class _Meter:
-    """Running figures for the human display."""
+    """What ``stream`` prints: a header, one line per batch (JSON) or a running figure line
+    (a terminal: redrawn 10 times a second; a pipe: once a second), and the counts."""
 
-    def __init__(self) -> None:
+    def __init__(self, args) -> None:
+        self.json = args.json
+        self.tty = sys.stdout.isatty() and not args.json
         self.t0_host = time.monotonic()
         self.last_print = 0.0
 
-    def line(self, session: DeviceSession, batch) -> str:
+    def header(self, session) -> None:
+        if not self.json:
+            info = session.info
+            print(
+                f"{info.model} fw {info.firmware} sn {info.serial_number} via "
+                f"{session.link.kind}; "
+                "Ctrl-C to stop",
+                file=sys.stderr,
+            )
+
+    def show(self, session, batch, force_n) -> None:
+        if self.json:
+            print(
+                json.dumps(
+                    {
+                        "seq": batch.seq,
+                        "t_s": round(float(batch.t_s[0]), 6),
+                        "t_host_s": round(batch.t_host_s - self.t0_host, 6),
+                        "gap": batch.gap,
+                        "force_n": [round(float(f), 4) for f in force_n],
+                    }
+                ),
+                flush=False,
+            )
+            return
+        now = time.monotonic()
+        if now - self.last_print >= (0.1 if self.tty else 1.0):
+            self.last_print = now
+            text = self.line(session, batch, force_n)
+            print("\r" + text if self.tty else text, end="" if self.tty else "\n", flush=True)
+
+    def line(self, session, batch, force_n) -> str:
         c = session.counters
         stats = session.link.stats
         elapsed = max(1e-9, batch.t_s[-1])
         rate = c.samples / elapsed if c.samples > len(batch.t_s) else batch.rate_hz
         battery = f"{session.status.battery_pct}%" if session.status else "?"
         return (
-            f"t {batch.t_s[-1]:7.2f} s  force {float(batch.force_n.mean()):7.2f} N  "
+            f"t {batch.t_s[-1]:7.2f} s  force {float(force_n.mean()):7.2f} N  "
             f"rate {rate:6.0f} Hz  batches {c.batches}  gaps {c.missed_batches}  "
             f"crc {stats.crc_errors}  battery {battery}"
+        )
+
+    def footer(self, session) -> None:
+        if self.json:
+            sys.stdout.flush()
+        elif self.tty:
+            print()
+        c = session.counters
+        print(
+            f"{c.batches} batches, {c.samples} samples, {c.missed_batches} missed, "
+            f"{session.link.stats.crc_errors} CRC errors"
+            + (f", {session.reconnects} reconnect(s)" if hasattr(session, "reconnects") else ""),
+            file=sys.stderr,
         )
 
 
@@ -130,6 +177,10 @@ async def run(args) -> int:
         check_record_folder(args.record)
     if args.reconnect_timeout < 0:
         raise UsageError("--reconnect-timeout must not be negative")
+    meter = _Meter(args)
+    if args.record:
+        await _stream_supervised(args, meter)
+        return 0
     # the calibration stored at pairing, and a reconnecting session for ble:// (issue 5)
     session = open_device_session(
         args.url,
@@ -140,53 +191,59 @@ async def run(args) -> int:
     )
     if hasattr(session, "add_link_listener"):
         session.add_link_listener(_show_link_event)
-    meter = _Meter()
-    tty = sys.stdout.isatty() and not args.json
-    async with session, stream_recording(args.record, session) as recording:
-        if not args.json:
-            info = session.info
-            print(
-                f"{info.model} fw {info.firmware} sn {info.serial_number} via "
-                f"{session.link.kind}; "
-                "Ctrl-C to stop",
-                file=sys.stderr,
-            )
+    async with session:
+        meter.header(session)
         async for batch in session.batches():
-            if args.json:
-                print(
-                    json.dumps(
-                        {
-                            "seq": batch.seq,
-                            "t_s": round(float(batch.t_s[0]), 6),
-                            "t_host_s": round(batch.t_host_s - meter.t0_host, 6),
-                            "gap": batch.gap,
-                            "force_n": [round(float(f), 4) for f in batch.force_n],
-                        }
-                    ),
-                    flush=False,
-                )
-            else:
-                now = time.monotonic()
-                if now - meter.last_print >= (0.1 if tty else 1.0):
-                    meter.last_print = now
-                    text = meter.line(session, batch)
-                    print("\r" + text if tty else text, end="" if tty else "\n", flush=True)
-            if recording is not None:
-                recording.on_batch(batch)
+            meter.show(session, batch, batch.force_n)
             if args.duration is not None and batch.t_s[-1] >= args.duration:
                 break
-    if args.json:
-        sys.stdout.flush()
-    elif tty:
-        print()
-    c = session.counters
-    print(
-        f"{c.batches} batches, {c.samples} samples, {c.missed_batches} missed, "
-        f"{session.link.stats.crc_errors} CRC errors"
-        + (f", {session.reconnects} reconnect(s)" if hasattr(session, "reconnects") else ""),
-        file=sys.stderr,
-    )
+    meter.footer(session)
     return 0
+
+
+async def _stream_supervised(args, meter: _Meter) -> None:
+    """``stream --record``: the supervised run (device.control.run) on zone neck_back, so
+    the recording's filtered force, warnings and stops come from the one safety loop (with
+    its tick) rather than from a second pipeline; nothing vibrates."""
+    from device.control.run import supervised_run
+    from dsp.zones import get_zone
+
+    zone = get_zone(None)
+    async with supervised_run(
+        args.url,
+        zone=zone,
+        vibrates=False,
+        rate_hz=args.rate,
+        samples_per_batch=args.batch,
+        reconnect_timeout_s=args.reconnect_timeout,
+        record_dir=args.record,
+        record_meta={"command": "stream"},
+        **_link_options(args),
+    ) as run:
+        live, session = run.live, run.session
+        if hasattr(session, "add_link_listener"):
+            session.add_link_listener(_show_link_event)
+        done = False
+
+        def on_batch(batch, result) -> None:
+            nonlocal done
+            meter.show(session, batch, result.force_n)
+            if args.duration is not None and batch.t_s[-1] >= args.duration:
+                done = True
+
+        live.add_batch_listener(on_batch)
+        run.watch_step("stream")
+        meter.header(session)
+        while not done and live.failure is None and live.link_error is None:
+            live.changed.clear()
+            await live.changed.wait()
+        await live.close()
+        run.finish(None)
+    if live.failure is not None:
+        raise live.failure
+    if live.link_error is not None and not done:
+        raise live.link_error
+    meter.footer(session)
 
 
 def _show_link_event(event) -> None:

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 
-from device.control.supervised import SupervisedSession
 from device.control.vibration import PATTERN_NAMES, get_pattern
 from device.errors import UsageError
 from dsp.events import EventKind
 from dsp.zones import DEFAULT_ZONES, get_zone
-from ui.session_setup import (
-    live_pipeline,
-    open_session,
-    prepare,
-    start_recording,
-    zone_table,
-)
+from ui.session_setup import open_run, prepare, zone_table
 from ui.terminal_view import cause_words
 
 
@@ -89,16 +81,12 @@ async def run(args) -> int:
         record_dir=args.record,
         profile_path=args.profile,
     )
-    async with open_session(prepared) as session:
-        live = SupervisedSession(session, live_pipeline(session, zone), motor_hz=args.hz)
-        stops: list[dict] = []
+    stops: list[dict] = []
+    async with open_run(
+        prepared, zone=zone, record_dir=args.record, motor_hz=args.hz, pattern=args.pattern
+    ) as run:
+        live = run.live
         live.add_listener(lambda e: e["kind"] in ("stop", "fault", "link_lost") and stops.append(e))
-        recorder = start_recording(args.record, session, prepared, pattern=args.pattern)
-        if recorder is not None:
-            live.add_listener(recorder.on_event)
-            live.add_batch_listener(recorder.on_batch)
-        await session.set_limit(zone.ceiling_n)
-        live.start()
         live.emit(
             EventKind.STEP_STARTED,
             step="vibrate",
@@ -133,13 +121,9 @@ async def run(args) -> int:
                         f"(limit {zone.limit_n:g} N)",
                         flush=True,
                     )
-        except asyncio.CancelledError:
-            await live.close()
-            raise
         finally:
-            await live.close()
-            if recorder is not None:
-                recorder.finish({"stops": stops})
+            await live.close()  # Stop first, then the recording is completed
+            run.finish({"stops": stops})
         if live.failure is not None:
             raise live.failure
     if stops:

@@ -1,0 +1,190 @@
+"""The supervised run: the one place that wires a device for a face.
+
+Every face that drives or watches a device under supervision (``vibrate``, ``routine``,
+``demo``, ``stream --record``, the live window) goes through here, so they cannot differ:
+
+1. open the session for the URL (the calibration stored at pairing; reconnecting for
+   ``ble://``) on the run's time base;
+2. hand in the screening clearance (``DeviceSession.clear_for_vibration``: a real device
+   vibrates only after a passed screening by a person; checked below every face);
+3. the live pipeline for the zone (drift tracking on), ``SetLimit`` to the zone's ceiling;
+4. the supervised loop (``SupervisedSession``) started;
+5. a recorder, if asked for, fed by the loop.
+
+One failure policy: a recording that cannot be written (disk full, folder gone) stops
+vibration at once and ends the run with that error, which names the file
+(``InputFileError``); what was written before stays readable. A loop that failed for any
+other reason ends the run the same way (``run.failure``).
+
+``async with supervised_run(url, zone=...) as run:`` then use ``run.live`` (play patterns,
+emit events, wait on ``run.live.changed``), or hand ``run.live`` to a ``RoutineRunner``;
+``run.finish(summary)`` completes the recording. Leaving the block closes in order: the
+loop (stream, Stop, coalescer), the recording, the session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from device.control.supervised import SupervisedSession
+from device.errors import MassagectlError
+from device.recording.folder import Recorder, session_meta
+from device.screening.gate import ScreeningResult
+from device.session.device_session import (
+    DEFAULT_RATE_HZ,
+    DEFAULT_SAMPLES_PER_BATCH,
+    DeviceSession,
+    SampleBatch,
+)
+from device.session.reconnect import (
+    DEFAULT_RECONNECT_TIMEOUT_S,
+    ReconnectingSession,
+    open_device_session,
+)
+from dsp.events import EventKind
+from dsp.pipeline import BatchResult, ForcePipeline
+from dsp.zones import Zone, get_zone
+
+
+def live_pipeline(session: DeviceSession | ReconnectingSession, zone: Zone | None) -> ForcePipeline:
+    """The pipeline of a live run: zone neck_back unless told, drift tracking on."""
+    if session.calibration is None:
+        raise MassagectlError("the session has not started: no calibration yet")
+    return ForcePipeline(
+        session.rate_hz, session.calibration, zone or get_zone(None), track_drift=True
+    )
+
+
+class SupervisedRun:
+    """An open session under supervision, with its pipeline, loop and (maybe) recorder."""
+
+    def __init__(
+        self,
+        session: DeviceSession | ReconnectingSession,
+        pipeline: ForcePipeline,
+        live: SupervisedSession,
+        zone: Zone,
+    ) -> None:
+        self.session = session
+        self.pipeline = pipeline
+        self.live = live
+        self.zone = zone
+        self.recorder: Recorder | None = None
+        #: the write error that ended the recording (and the run), if one did
+        self.recording_error: MassagectlError | None = None
+        live.add_listener(self._record_event)
+        live.add_batch_listener(self._record_batch)
+
+    def watch_step(self, step: str = "stream") -> None:
+        """Mark the start of a run that only watches (no routine, nothing vibrates): a
+        ``step_started`` for the run's zone, so that a recording carries its own timeline."""
+        self.live.context = {"unit": step}
+        self.live.emit(
+            EventKind.STEP_STARTED,
+            step=step,
+            kind=step,
+            zone=self.zone.name,
+            limit_n=self.zone.limit_n,
+            band_n=[],
+        )
+
+    @property
+    def failure(self) -> BaseException | None:
+        """What ended the loop early (a recording that could not be written, a bug)."""
+        return self.live.failure
+
+    # ---- recording -----------------------------------------------------------------------
+
+    def start_recording(self, folder: str | Path, **meta: Any) -> Recorder:
+        """Record samples and events into ``folder`` (new or empty) from now on."""
+        if self.recorder is not None:
+            raise MassagectlError("already recording")
+        recorder = Recorder.create(folder, session_meta(self.session, **meta))
+        recorder.on_error = self._recording_failed
+        self.recording_error = None
+        self.recorder = recorder
+        return recorder
+
+    def stop_recording(self, summary: dict | None = None, **extra: Any) -> None:
+        """Complete the recording in progress (safe without one)."""
+        recorder, self.recorder = self.recorder, None
+        if recorder is not None:
+            recorder.finish(summary, **extra)
+
+    def finish(self, summary: dict | None = None, **extra: Any) -> None:
+        """Complete the recording with the run's summary (safe twice, safe without one)."""
+        self.stop_recording(summary, **extra)
+
+    def _record_batch(self, batch: SampleBatch, result: BatchResult) -> None:
+        if self.recorder is not None:
+            try:
+                self.recorder.on_batch(batch, result)
+            except MassagectlError as exc:
+                self._recording_failed(exc)
+
+    def _record_event(self, event: dict) -> None:
+        if self.recorder is not None:
+            try:
+                self.recorder.on_event(event)
+            except MassagectlError as exc:
+                self._recording_failed(exc)
+
+    def _recording_failed(self, exc: MassagectlError) -> None:
+        """The policy: a recording that cannot be written stops vibration and ends the run
+        with the error (which names the file). What was written stays readable."""
+        recorder, self.recorder = self.recorder, None
+        self.recording_error = exc
+        if recorder is not None:
+            with contextlib.suppress(MassagectlError, OSError):
+                recorder.finish(None, error=str(exc))
+        self.live.fail(exc)
+
+
+@contextlib.asynccontextmanager
+async def supervised_run(
+    url: str,
+    *,
+    zone: Zone | None = None,
+    screening: ScreeningResult | None = None,
+    vibrates: bool = True,
+    speed: float | None = None,
+    rate_hz: int = DEFAULT_RATE_HZ,
+    samples_per_batch: int = DEFAULT_SAMPLES_PER_BATCH,
+    reconnect_timeout_s: float = DEFAULT_RECONNECT_TIMEOUT_S,
+    motor_hz: int = 0,
+    record_dir: str | Path | None = None,
+    record_meta: dict[str, Any] | None = None,
+    **link_options: Any,
+) -> AsyncIterator[SupervisedRun]:
+    """Open ``url`` and supervise it on ``zone`` (see the module docstring). ``vibrates``:
+    the face may drive the motor, so ``screening`` must clear it (a real device needs a
+    passed screening by a person); a face that only watches (``stream``) leaves vibration
+    refused."""
+    zone = zone or get_zone(None)
+    session = open_device_session(
+        url,
+        rate_hz=rate_hz,
+        samples_per_batch=samples_per_batch,
+        speed=speed,
+        reconnect_timeout_s=reconnect_timeout_s,
+        **link_options,
+    )
+    async with session:
+        if vibrates:
+            session.clear_for_vibration(screening)
+        pipeline = live_pipeline(session, zone)
+        live = SupervisedSession(session, pipeline, motor_hz=motor_hz)
+        run = SupervisedRun(session, pipeline, live, zone)
+        try:
+            if record_dir is not None:
+                screening_record = screening.to_record() if screening is not None else None
+                run.start_recording(record_dir, screening=screening_record, **(record_meta or {}))
+            await session.set_limit(zone.ceiling_n)
+            live.start()
+            yield run
+        finally:
+            await live.close()
+            run.finish(None)

@@ -1,0 +1,68 @@
+"""The supervised run (device/control/run.py): one wiring and one failure policy for every
+face. Virtual time: device time is exact whatever the machine's load."""
+
+from __future__ import annotations
+
+import errno
+
+import pytest
+
+from device.control.run import supervised_run
+from device.control.vibration import get_pattern
+from device.errors import InputFileError
+from device.recording.folder import SAMPLES_FILE, read_recording
+from dsp.zones import get_zone
+
+pytestmark = pytest.mark.virtual_time
+
+
+class _FullDisk:
+    """A file whose writes fail as on a full disk (flush and close still work)."""
+
+    def __init__(self, real) -> None:
+        self.real = real
+
+    def write(self, _text: str) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def flush(self) -> None:
+        self.real.flush()
+
+    def fileno(self) -> int:
+        return self.real.fileno()
+
+    def close(self) -> None:
+        self.real.close()
+
+
+async def test_a_recording_that_cannot_be_written_stops_vibration_and_ends_the_run(tmp_path):
+    folder = tmp_path / "rec"
+    async with supervised_run(
+        "sim://handheld", zone=get_zone("upper_back"), record_dir=folder
+    ) as run:
+        live, fw = run.live, run.session.link.firmware
+        faults: list[dict] = []
+        live.add_listener(lambda e: e["kind"] == "fault" and faults.append(e))
+        live.play(get_pattern("constant"), 50.0)
+        while live.state.t_s < 2.0:
+            await live.changed.wait()
+            live.changed.clear()
+        assert fw.motor_on
+        recorder = run.recorder
+        recorder._samples_fh = _FullDisk(recorder._samples_fh)  # the disk fills up
+        failed_at_s = live.state.t_s
+        while not faults:  # the next timed flush fails: the loop fails closed
+            await live.changed.wait()
+            live.changed.clear()
+        assert live.failure is not None and "No space left" in faults[0]["detail"]["error"]
+        assert not fw.motor_on
+        stop_s = next(e.t_s for e in fw.events if e.name == "stop_received")
+        # the recorder flushes every FLUSH_INTERVAL_S (0.5 s): Stop follows within that
+        assert stop_s - failed_at_s <= 0.6
+    assert isinstance(live.failure, InputFileError)
+    assert str(folder / SAMPLES_FILE) in str(live.failure)  # the message names the file
+    assert run.recording_error is live.failure
+    # what was written stays readable: samples up to the failure, the run's first events
+    rec = read_recording(folder)
+    assert 0 < rec.t_s[-1] <= failed_at_s + 0.6
+    assert "No space left" in rec.meta["error"]
