@@ -1,8 +1,11 @@
-"""Raw sensor counts -> newtons: scale and offset, tare, slow drift re-zeroing, two-point.
+"""Raw sensor counts -> newtons: an immutable calibration value, and the maths around it.
 
 ``force_n = (raw_counts - offset_counts) / scale_counts_per_n``. The device (or a stored
-calibration from pairing) supplies the scale and offset. The host refines the offset by a tare
-from a quiet, unloaded window and by slow re-zeroing while the sensor is unloaded.
+calibration from pairing) supplies the scale and offset. A ``Calibration`` never changes:
+a new zero is a new value (``with_offset``, ``tared``, ``drift_tracked``), which the force
+pipeline (``dsp.pipeline.ForcePipeline``), the one owner of the calibration in use, puts in
+place of the old one: after the device's own tare, after the host's auto-zero at the end of a
+rest, and by slow re-zeroing while the sensor is unloaded.
 
 Pairing's maths are pure functions here too: ``check_tare_window`` (the device may zero on
 this window), ``plateau_mean`` (a steady press of a known force) and
@@ -11,7 +14,7 @@ this window), ``plateau_mean`` (a steady press of a known force) and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -21,6 +24,9 @@ TARE_QUIET_STD_N = 0.05
 DRIFT_UNLOADED_N = 0.3
 #: Time constant of drift re-zeroing (seconds): slow, so that a light touch is never zeroed.
 DRIFT_TIME_CONSTANT_S = 30.0
+#: The host's auto-zero (``ForcePipeline.auto_zero``) acts only when every filtered sample
+#: of its window is within this of zero (newtons): the bound drift tracking uses.
+AUTO_ZERO_MAX_N = DRIFT_UNLOADED_N
 
 # ---- pairing (docs/pairing.md) ----
 #: The pairing tare window's spread may be at most this (newtons): sensor noise passes, a
@@ -56,9 +62,9 @@ class ImplausibleScaleError(CalibrationError):
         self.ratio = ratio
 
 
-@dataclass
+@dataclass(frozen=True)
 class Calibration:
-    """Linear calibration of a force sensor.
+    """Linear calibration of a force sensor: an immutable value (a new zero is a new value).
 
     ``scale_counts_per_n``: counts per newton (non-zero; negative for a sensor wired
     inverted). ``offset_counts``: counts at zero force.
@@ -89,17 +95,22 @@ class Calibration:
             return raw
         return (raw - self.offset_counts) * (1.0 / self.scale_counts_per_n)
 
-    def tare(self, raw_counts: np.ndarray, max_std_n: float = TARE_QUIET_STD_N) -> float:
-        """Set the offset to the mean of a quiet, unloaded window; returns the new offset.
+    def with_offset(self, offset_counts: float) -> Calibration:
+        """The same scale with a new zero (e.g. the offset the device's Tare reported)."""
+        return replace(self, offset_counts=float(offset_counts))
+
+    def tared(self, raw_counts: np.ndarray, max_std_n: float = TARE_QUIET_STD_N) -> Calibration:
+        """Zeroed on the mean of a quiet, unloaded window.
 
         Raises CalibrationError when the window is empty or not quiet (std over
         ``max_std_n`` newtons): zeroing on a moving signal would shift every later reading.
         """
-        self.offset_counts = quiet_mean_counts(raw_counts, self.scale_counts_per_n, max_std_n)
-        return self.offset_counts
+        return self.with_offset(quiet_mean_counts(raw_counts, self.scale_counts_per_n, max_std_n))
 
-    def track_drift(self, raw_counts: np.ndarray, force_n: np.ndarray, dt_s: float) -> float:
-        """Slowly re-zero the offset while the sensor is unloaded; returns the offset.
+    def drift_tracked(
+        self, raw_counts: np.ndarray, force_n: np.ndarray, dt_s: float
+    ) -> Calibration:
+        """Slowly re-zeroed while the sensor is unloaded (``self`` when nothing changes).
 
         Acts only when every sample of the batch is within ``DRIFT_UNLOADED_N`` of zero, and
         moves the offset toward the batch mean with a ``DRIFT_TIME_CONSTANT_S`` time
@@ -108,11 +119,10 @@ class Calibration:
         """
         f = np.asarray(force_n)
         if f.size == 0 or float(np.abs(f).max()) >= DRIFT_UNLOADED_N:
-            return self.offset_counts
+            return self
         alpha = min(1.0, max(0.0, dt_s) / DRIFT_TIME_CONSTANT_S)
         mean_counts = float(np.asarray(raw_counts, dtype=np.float64).mean())
-        self.offset_counts += alpha * (mean_counts - self.offset_counts)
-        return self.offset_counts
+        return self.with_offset(self.offset_counts + alpha * (mean_counts - self.offset_counts))
 
     @classmethod
     def two_point(

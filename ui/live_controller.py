@@ -398,14 +398,14 @@ class LiveController:
         return self._spawn(self.session.set_limit(self.zone.ceiling_n), "set-limit")
 
     def tare(self) -> asyncio.Task | None:
-        """Zero the sensor (on the device) and use the new offset."""
+        """Zero the sensor (on the device); the pipeline measures from its new zero."""
         if self.session is None or self.runner is not None:
             return None
         return self._spawn(self._tare(), "tare")
 
     async def _tare(self) -> None:
-        await self.session.tare()
-        self.pipeline.calibration = self.session.calibration
+        offset = await self.session.tare()
+        self.pipeline.apply_device_tare(offset)
 
     # ---- routines --------------------------------------------------------------------------
 

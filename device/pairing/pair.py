@@ -106,8 +106,9 @@ async def pair_device(
                 f"Now press {known_force_n:g} N on the ball (a known weight) and hold it still "
                 f"for {PLATEAU_S:g} s; waiting up to {press_timeout_s:g} s."
             )
-            tared = Calibration(device_cal.scale_counts_per_n, float(offset))
-            loaded = await window.plateau(tared, known_force_n, press_timeout_s)
+            loaded = await window.plateau(
+                device_cal.with_offset(offset), known_force_n, press_timeout_s
+            )
             try:
                 two = two_point_calibration(
                     offset,
