@@ -1,19 +1,25 @@
 """One owner for calibration: the dsp pipeline owns the calibration in use.
 
-The host's auto-zero after a rest goes through the pipeline and changes nothing else. On
-simulated balls, virtual time.
+The host's auto-zero after a rest goes through the pipeline and changes nothing else; the
+live window's pipeline tracks drift as the command line's does (both come from one factory,
+``device.control.pipeline_factory.live_pipeline``). On simulated balls, virtual time.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+from device.control import pipeline_factory
 from device.links import open_link
 from device.routine.routines import parse_routine
 from device.routine.runner import RoutineRunner
 from device.session.device_session import DeviceSession
+from dsp.calibration import Calibration
 from dsp.pipeline import ForcePipeline
 from dsp.zones import get_zone
+from ui.live_controller import LiveController
+from ui.session_setup import live_pipeline
 
 pytestmark = pytest.mark.virtual_time
 
@@ -33,6 +39,39 @@ def _scenario(tmp_path, text: str) -> str:
 DRIFTING = "[sensor]\nnoise_n = 0.02\ndrift_n_per_min = 0.3\n"
 DRIFT_S = 90.0
 UNTRACKED_N = 0.3 * DRIFT_S / 60.0
+
+
+def _assert_followed_the_drift(pipeline: ForcePipeline, initial: Calibration, filtered_n: float):
+    assert filtered_n < 0.2 < UNTRACKED_N, filtered_n
+    moved_counts = pipeline.calibration.offset_counts - initial.offset_counts
+    assert moved_counts > 0.5 * UNTRACKED_N * initial.scale_counts_per_n, moved_counts
+    assert initial.offset_counts == FACTORY_OFFSET  # the session's calibration never moved
+
+
+async def test_the_live_window_pipeline_tracks_a_slow_zero_drift(tmp_path):
+    path = _scenario(tmp_path, DRIFTING)
+    c = LiveController(speed=SPEED, rate_hz=200)
+    try:
+        await c.connect(f"sim://ball?scenario={path}")
+        assert await c.wait_until(lambda: c.state.t_s > DRIFT_S, 60)
+        _assert_followed_the_drift(c.pipeline, c.session.calibration, c.state.filtered_n)
+    finally:
+        await c.disconnect()
+
+
+async def test_the_command_line_pipeline_tracks_the_same_drift(tmp_path):
+    path = _scenario(tmp_path, DRIFTING)
+    async with DeviceSession(
+        open_link(f"sim://ball?scenario={path}", speed=SPEED), rate_hz=200
+    ) as session:
+        assert live_pipeline is pipeline_factory.live_pipeline  # the command line's
+        pipeline = live_pipeline(session)
+        filtered = np.zeros(1)
+        async for batch in session.batches():
+            filtered = pipeline.on_batch(batch.t_s, batch.raw_counts, batch.t_host_s).filtered_n
+            if batch.t_s[-1] >= DRIFT_S:
+                break
+        _assert_followed_the_drift(pipeline, session.calibration, float(filtered[-1]))
 
 
 REST_ROUTINE = """

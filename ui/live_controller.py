@@ -23,6 +23,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from device.control.pipeline_factory import live_pipeline
 from device.control.supervised import LiveState, SupervisedSession
 from device.control.vibration import get_pattern
 from device.errors import MassagectlError
@@ -206,7 +207,7 @@ class LiveController:
         session = open_device_session(url, rate_hz=self.rate_hz, speed=self.speed, **link_options)
         await session.start()
         self.session = session
-        self.pipeline = ForcePipeline(session.rate_hz, session.calibration, self.zone)
+        self.pipeline = live_pipeline(session, self.zone)  # as the command line's: drift tracked
         self.ring.clear()
         self.events.clear()
         await session.set_limit(self.zone.ceiling_n)

@@ -12,14 +12,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from device.config.profiles import find_profile
+from device.control.pipeline_factory import live_pipeline as live_pipeline  # one factory
 from device.recording.folder import Recorder, check_record_folder, session_meta
 from device.screening.gate import ScreeningResult, ensure_screened
 from device.session.device_session import DeviceSession
 from device.session.reconnect import open_device_session
 from device.timebase import check_face_speed
 from device.urls import DeviceUrl, parse_url
-from dsp.pipeline import ForcePipeline
-from dsp.zones import DEFAULT_ZONES, Zone, get_zone
+from dsp.zones import DEFAULT_ZONES, Zone
 from ui.screening_prompt import screen_before_session
 
 
@@ -74,13 +74,6 @@ async def open_session(prepared: Prepared) -> AsyncIterator[DeviceSession]:
     # the calibration stored at pairing; ble:// reconnects (device.session.reconnect, issue 5)
     async with open_device_session(prepared.url, speed=prepared.speed) as s:
         yield s
-
-
-def live_pipeline(session: DeviceSession, zone: Zone | None = None) -> ForcePipeline:
-    """The pipeline for a live session: zone neck_back unless told, drift tracking on."""
-    return ForcePipeline(
-        session.rate_hz, session.calibration, zone or get_zone(None), track_drift=True
-    )
 
 
 def start_recording(
