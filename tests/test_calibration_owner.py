@@ -1,23 +1,32 @@
-"""One owner for calibration: the dsp pipeline owns the calibration in use.
+"""One owner for calibration: the dsp pipeline alone turns raw counts into newtons.
 
-The host's auto-zero after a rest goes through the pipeline and changes nothing else; the
-live window's pipeline tracks drift as the command line's does (both come from one factory,
+Batches carry raw counts and times; each batch is converted once (by the pipeline), and a
+face without a routine (``stream``) shows the pipeline's newtons; the session hands out its
+initial calibration and never changes it; a device tare reaches the pipeline through
+``apply_device_tare`` and the host's auto-zero after a rest through ``auto_zero``; the live
+window's pipeline tracks drift as the command line's does (both come from one factory,
 ``device.control.pipeline_factory.live_pipeline``). On simulated balls, virtual time.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import numpy as np
 import pytest
 
 from device.control import pipeline_factory
+from device.control.supervised import SupervisedSession
 from device.links import open_link
+from device.recording.folder import read_recording
 from device.routine.routines import parse_routine
 from device.routine.runner import RoutineRunner
-from device.session.device_session import DeviceSession
+from device.session.device_session import DeviceSession, SampleBatch
 from dsp.calibration import Calibration
 from dsp.pipeline import ForcePipeline
 from dsp.zones import get_zone
+from ui.cli import main
 from ui.live_controller import LiveController
 from ui.session_setup import live_pipeline
 
@@ -32,6 +41,97 @@ def _scenario(tmp_path, text: str) -> str:
     path = tmp_path / "scenario.toml"
     path.write_text(text)
     return str(path)
+
+
+async def _collect(session, until_s: float) -> list[SampleBatch]:
+    out = []
+    async for batch in session.batches():
+        out.append(batch)
+        if batch.t_s[-1] >= until_s:
+            return out
+    raise AssertionError("stream ended early")
+
+
+def test_a_batch_carries_raw_counts_and_times_only():
+    names = {f.name for f in dataclasses.fields(SampleBatch)}
+    assert "raw_counts" in names and "t_s" in names
+    assert "force_n" not in names
+
+
+async def test_each_batch_is_converted_to_newtons_once(monkeypatch):
+    calls = 0
+    real = Calibration.to_newtons
+
+    def counting(self, raw_counts):
+        nonlocal calls
+        calls += 1
+        return real(self, raw_counts)
+
+    monkeypatch.setattr(Calibration, "to_newtons", counting)
+    batches = 0
+    async with DeviceSession(open_link("sim://ball", speed=SPEED)) as session:
+        live = SupervisedSession(
+            session, ForcePipeline(session.rate_hz, session.calibration, get_zone(None))
+        )
+
+        def count(_batch, _result):
+            nonlocal batches
+            batches += 1
+
+        live.add_batch_listener(count)
+        live.start()
+        while batches < 50:
+            await live.changed.wait()
+            live.changed.clear()
+        await live.close()
+    assert calls == batches
+
+
+async def test_a_session_tare_reaches_the_pipeline_only_through_apply_device_tare(tmp_path):
+    path = _scenario(tmp_path, "press = [{t_s = 0.0, force_n = 2.0}]\n[sensor]\nnoise_n = 0.01\n")
+    c = LiveController(speed=SPEED)
+    applied: list[float] = []
+    try:
+        await c.connect(f"sim://ball?scenario={path}")
+        session, pipeline = c.session, c.pipeline
+        initial = session.calibration
+        assert initial.offset_counts == FACTORY_OFFSET
+        real_apply = pipeline.apply_device_tare
+
+        def spy(offset_counts):
+            applied.append(offset_counts)
+            return real_apply(offset_counts)
+
+        pipeline.apply_device_tare = spy
+        assert await c.wait_until(lambda: c.state.t_s > 0.5, 20)
+        assert c.state.filtered_n == pytest.approx(2.0, abs=0.1)
+        await c.tare()
+        assert await c.wait_until(lambda: c.state.t_s > 1.2, 20)
+        # the device's new zero went to the pipeline, through its explicit operation
+        assert applied and applied[0] == pytest.approx(FACTORY_OFFSET + 2_000, abs=30)
+        # (drift tracking, on in the window, has refined it by a fraction of a count since)
+        assert pipeline.calibration.offset_counts == pytest.approx(applied[0], abs=2)
+        assert c.state.filtered_n == pytest.approx(0.0, abs=0.1)
+        # the session still hands out the calibration it started with, untouched
+        assert session.calibration is initial and initial.offset_counts == FACTORY_OFFSET
+        assert pipeline.calibration is not session.calibration
+        # a calibration is a value: nobody can change one behind the pipeline's back
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            initial.offset_counts = 0.0  # type: ignore[misc]
+        with pytest.raises(AttributeError):
+            pipeline.calibration = initial  # type: ignore[misc]
+    finally:
+        await c.disconnect()
+
+
+async def test_the_session_tare_returns_the_offset_and_changes_nothing(tmp_path):
+    path = _scenario(tmp_path, "press = [{t_s = 0.0, force_n = 2.0}]\n")
+    async with DeviceSession(open_link(f"sim://ball?scenario={path}", speed=SPEED)) as session:
+        initial = session.calibration
+        await _collect(session, 0.3)
+        offset = await session.tare()
+        assert offset == pytest.approx(FACTORY_OFFSET + 2_000, abs=50)
+        assert session.calibration is initial and initial.offset_counts == FACTORY_OFFSET
 
 
 #: A ball whose zero drifts by 0.3 N a minute, nothing on it: after 90 s an untracked zero is
@@ -110,3 +210,16 @@ async def test_the_runners_auto_zero_after_a_rest_goes_through_the_pipeline(tmp_
     assert pipeline.calibration.offset_counts == zeroed["detail"]["offset_counts"]
     assert pipeline.calibration.offset_counts == pytest.approx(FACTORY_OFFSET + 22, abs=8)
     assert session.calibration is initial and initial.offset_counts == FACTORY_OFFSET
+
+
+def test_stream_shows_the_newtons_it_records(tmp_path, capsys):
+    """``stream --json --record``: the forces printed are the recorded force_n column, the one
+    pipeline's (the session converts nothing)."""
+    folder = tmp_path / "rec"
+    args = ["stream", "sim://ball?speed=25", "--json", "--duration", "1", "--record", str(folder)]
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    shown = np.array([f for line in lines for f in json.loads(line)["force_n"]])
+    recorded = read_recording(folder).force_n
+    assert shown.size == recorded.size > 900
+    np.testing.assert_allclose(shown, recorded, atol=1e-4)

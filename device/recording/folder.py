@@ -35,11 +35,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from device.errors import InputFileError, UsageError
+
+if TYPE_CHECKING:
+    from dsp.pipeline import BatchResult, ForcePipeline
 
 FORMAT_NAME = "massagectl-recording"
 FORMAT_VERSION = 1
@@ -223,33 +226,23 @@ class Recorder:
 
     # ---- hooks ----------------------------------------------------------------------------
 
-    def on_batch(self, batch, result=None) -> None:
-        """One ``SampleBatch`` and its pipeline ``BatchResult`` (None: no pipeline ran; then
-        force_n is the session's calibration and filtered_n is empty). force_n is the
-        pipeline's when there is one: the force the supervisor judged."""
+    def on_batch(self, batch, result) -> None:
+        """One ``SampleBatch`` (raw counts, times) and the pipeline's ``BatchResult`` for it:
+        force_n and filtered_n are the pipeline's, the forces the supervisor judged."""
         if self.finished:
             return
-        force = batch.force_n if result is None else result.force_n
         t_host = f"{batch.t_host_s - self.t0_host_s:.6f}"
         seq = batch.seq
-        if result is None:
-            rows = [
-                f"{seq},{t:.6f},{t_host},{r},{f:.6f},nan\n"
-                for t, r, f in zip(
-                    batch.t_s.tolist(), batch.raw_counts.tolist(), force.tolist(), strict=True
-                )
-            ]
-        else:
-            rows = [
-                f"{seq},{t:.6f},{t_host},{r},{f:.6f},{g:.6f}\n"
-                for t, r, f, g in zip(
-                    batch.t_s.tolist(),
-                    batch.raw_counts.tolist(),
-                    np.asarray(force).tolist(),
-                    np.asarray(result.filtered_n).tolist(),
-                    strict=True,
-                )
-            ]
+        rows = [
+            f"{seq},{t:.6f},{t_host},{r},{f:.6f},{g:.6f}\n"
+            for t, r, f, g in zip(
+                batch.t_s.tolist(),
+                batch.raw_counts.tolist(),
+                np.asarray(result.force_n).tolist(),
+                np.asarray(result.filtered_n).tolist(),
+                strict=True,
+            )
+        ]
         self._pending.extend(rows)
         self.samples += len(rows)
         self.batches += 1
@@ -512,18 +505,15 @@ def read_recording(folder: str | Path) -> Recording:
 
 
 class StreamRecording:
-    """A recording of a plain stream (``massagectl stream --record``): no routine runs, so a
-    ForcePipeline on ``zone`` (neck_back by default) supplies the filtered column and its
-    warnings and stops; the zone is recorded as a ``step_started`` event at the start so that
-    the recording carries its own timeline. Create after the session has started."""
+    """A recording of a plain stream (``massagectl stream --record``): no routine runs; the
+    face's ForcePipeline (``pipeline``, on its zone) supplies the force and filtered columns
+    and its warnings and stops; the zone is recorded as a ``step_started`` event at the start
+    so that the recording carries its own timeline. Create after the session has started."""
 
-    def __init__(self, folder: str | Path, session, *, zone_name: str | None = None) -> None:
-        from dsp.pipeline import ForcePipeline
-        from dsp.zones import get_zone
-
-        zone = get_zone(zone_name)
+    def __init__(self, folder: str | Path, session, pipeline: ForcePipeline) -> None:
+        zone = pipeline.zone
         self.session = session
-        self.pipeline = ForcePipeline(session.rate_hz, session.calibration, zone)
+        self.pipeline = pipeline
         self.recorder = Recorder.create(folder, session_meta(session, command="stream"))
         self.recorder.record_event(
             "step_started",
@@ -540,8 +530,9 @@ class StreamRecording:
         self._t0_host_s = time.monotonic()
         self._last_crc = 0
 
-    def on_batch(self, batch) -> None:
-        """Run the pipeline on one SampleBatch and record the batch and its decisions."""
+    def on_batch(self, batch) -> BatchResult:
+        """Run the pipeline on one SampleBatch, record the batch and its decisions, and
+        return the pipeline's result (the face shows its forces)."""
         crc = self.session.link.stats.crc_errors
         result = self.pipeline.on_batch(
             batch.t_s,
@@ -554,6 +545,7 @@ class StreamRecording:
         self.recorder.on_batch(batch, result)
         for decision in result.events:
             self.recorder.on_event({**decision.to_dict(), "unit": "stream"})
+        return result
 
     def finish(self) -> None:
         """Complete the recording (safe twice)."""
@@ -561,13 +553,14 @@ class StreamRecording:
 
 
 @contextlib.asynccontextmanager
-async def stream_recording(folder: str | Path | None, session):
-    """``async with session, stream_recording(folder, session) as rec``: a StreamRecording
-    (finished on the way out, whatever happens) or None when ``folder`` is None."""
+async def stream_recording(folder: str | Path | None, session, pipeline: ForcePipeline):
+    """``async with session, stream_recording(folder, session, pipeline) as rec``: a
+    StreamRecording of ``pipeline``'s results (finished on the way out, whatever happens) or
+    None when ``folder`` is None."""
     if folder is None:
         yield None
         return
-    recording = StreamRecording(folder, session)
+    recording = StreamRecording(folder, session, pipeline)
     try:
         yield recording
     finally:

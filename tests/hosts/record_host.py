@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from device.control.pipeline_factory import live_pipeline
 from device.links import open_link
 from device.recording.folder import stream_recording
 from device.session.device_session import DeviceSession
@@ -18,7 +19,7 @@ from device.session.device_session import DeviceSession
 async def main(url: str, folder: str) -> None:
     async with (
         DeviceSession(open_link(url)) as session,
-        stream_recording(folder, session) as recording,
+        stream_recording(folder, session, live_pipeline(session)) as recording,
     ):
         print("RECORDING", flush=True)
         next_print_s = 0.0

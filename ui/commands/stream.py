@@ -6,6 +6,7 @@ import json
 import sys
 import time
 
+from device.control.pipeline_factory import live_pipeline
 from device.recording.folder import check_record_folder, stream_recording
 from device.session.device_session import DEFAULT_RATE_HZ, DEFAULT_SAMPLES_PER_BATCH, DeviceSession
 from device.session.reconnect import DEFAULT_RECONNECT_TIMEOUT_S, open_device_session
@@ -92,14 +93,14 @@ class _Meter:
         self.t0_host = time.monotonic()
         self.last_print = 0.0
 
-    def line(self, session: DeviceSession, batch) -> str:
+    def line(self, session: DeviceSession, batch, force_n) -> str:
         c = session.counters
         stats = session.link.stats
         elapsed = max(1e-9, batch.t_s[-1])
         rate = c.samples / elapsed if c.samples > len(batch.t_s) else batch.rate_hz
         battery = f"{session.status.battery_pct}%" if session.status else "?"
         return (
-            f"t {batch.t_s[-1]:7.2f} s  force {float(batch.force_n.mean()):7.2f} N  "
+            f"t {batch.t_s[-1]:7.2f} s  force {float(force_n.mean()):7.2f} N  "
             f"rate {rate:6.0f} Hz  batches {c.batches}  gaps {c.missed_batches}  "
             f"crc {stats.crc_errors}  battery {battery}"
         )
@@ -142,7 +143,11 @@ async def run(args) -> int:
         session.add_link_listener(_show_link_event)
     meter = _Meter()
     tty = sys.stdout.isatty() and not args.json
-    async with session, stream_recording(args.record, session) as recording:
+    # newtons come from the live pipeline (drift tracking on), which a recording records
+    async with (
+        session,
+        stream_recording(args.record, session, pipeline := live_pipeline(session)) as recording,
+    ):
         if not args.json:
             info = session.info
             print(
@@ -152,6 +157,10 @@ async def run(args) -> int:
                 file=sys.stderr,
             )
         async for batch in session.batches():
+            if recording is not None:
+                force_n = recording.on_batch(batch).force_n
+            else:
+                force_n = pipeline.on_batch(batch.t_s, batch.raw_counts, batch.t_host_s).force_n
             if args.json:
                 print(
                     json.dumps(
@@ -160,7 +169,7 @@ async def run(args) -> int:
                             "t_s": round(float(batch.t_s[0]), 6),
                             "t_host_s": round(batch.t_host_s - meter.t0_host, 6),
                             "gap": batch.gap,
-                            "force_n": [round(float(f), 4) for f in batch.force_n],
+                            "force_n": [round(float(f), 4) for f in force_n],
                         }
                     ),
                     flush=False,
@@ -169,10 +178,8 @@ async def run(args) -> int:
                 now = time.monotonic()
                 if now - meter.last_print >= (0.1 if tty else 1.0):
                     meter.last_print = now
-                    text = meter.line(session, batch)
+                    text = meter.line(session, batch, force_n)
                     print("\r" + text if tty else text, end="" if tty else "\n", flush=True)
-            if recording is not None:
-                recording.on_batch(batch)
             if args.duration is not None and batch.t_s[-1] >= args.duration:
                 break
     if args.json:
