@@ -223,3 +223,31 @@ def test_stream_shows_the_newtons_it_records(tmp_path, capsys):
     recorded = read_recording(folder).force_n
     assert shown.size == recorded.size > 900
     np.testing.assert_allclose(shown, recorded, atol=1e-4)
+
+
+@pytest.fixture
+def pressed_recording(tmp_path):
+    """A second of a ball pressed at 2 N from the start, recorded by ``stream --record``."""
+    scenario = _scenario(tmp_path, "press = [{t_s = 0.0, force_n = 2.0}]\n")
+    folder = tmp_path / "pressed"
+    url = f"sim://ball?scenario={scenario}&speed=25"
+    assert main(["stream", url, "--duration", "1", "--record", str(folder)]) == 0
+    return folder
+
+
+async def test_a_tare_on_a_replay_zeroes_on_what_it_played(pressed_recording):
+    """A replayed device answers Tare as the firmware does (the mean of the last samples it
+    sent), and the offset goes to the pipeline like any device's."""
+    async with DeviceSession(open_link(f"replay://{pressed_recording}?speed=max")) as session:
+        initial = session.calibration
+        pipeline = live_pipeline(session)
+        forces = []
+        async for batch in session.batches():
+            forces.append(pipeline.on_batch(batch.t_s, batch.raw_counts, batch.t_host_s).force_n)
+            if len(forces) == 20:
+                assert float(forces[-1].mean()) == pytest.approx(2.0, abs=0.1)
+                offset = await session.tare()
+                assert offset == pytest.approx(FACTORY_OFFSET + 2_000, abs=50)
+                pipeline.apply_device_tare(offset)
+        assert float(forces[-1].mean()) == pytest.approx(0.0, abs=0.1)
+        assert session.calibration is initial and initial.offset_counts == FACTORY_OFFSET
