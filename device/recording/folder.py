@@ -96,8 +96,9 @@ def session_meta(
     **extra: Any,
 ) -> dict[str, Any]:
     """The ``meta`` for ``Recorder.create`` from an open ``DeviceSession``: device info,
-    calibration in use, stream rate, link, and the routine (name, origin), profile and
-    screening record when there are any. ``extra`` keys are added as they are."""
+    the initial calibration (the one the pipeline starts from; its later zeroes are in the
+    samples and the auto_zero events), stream rate, link, and the routine (name, origin),
+    profile and screening record when there are any. ``extra`` keys are added as they are."""
     info = session.info
     cal = session.calibration
     meta: dict[str, Any] = {
