@@ -66,7 +66,8 @@ def main() -> None:
         f"(decoding costs {t_ours / t_base:.1f}x a bare unpack)"
     )
 
-    # Host handling per batch: frame bytes -> message -> unwrap time -> newtons.
+    # Host handling per batch: frame bytes -> message -> unwrap time -> SampleBatch (raw
+    # counts; the force pipeline converts them, see bench_dsp).
     session = DeviceSession.__new__(DeviceSession)
     DeviceSession.__init__(session, link=None, calibration=Calibration(1000.0, 12000.0))
     frames = [encode_frame(m) for m in msgs[:5000]]
@@ -81,7 +82,7 @@ def main() -> None:
         while not session._batches.empty():
             session._batches.get_nowait()
     print(
-        f"host handling per batch, bytes -> newtons ({SAMPLES} samples): "
+        f"host handling per batch, bytes -> SampleBatch ({SAMPLES} samples): "
         f"median {statistics.median(per_batch_us):.1f} us, best {min(per_batch_us):.1f} us "
         f"(at 1 kHz / {SAMPLES} per batch that is "
         f"{statistics.median(per_batch_us) * 100 / 1e4:.2f} % of one core)"

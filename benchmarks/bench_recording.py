@@ -83,9 +83,9 @@ def main() -> None:
         analyze_s = time.perf_counter() - t0
         # the flush itself: 0.5 s of a 1 kHz stream = 500 rows in one write
         r = Recorder.create(Path(tmp) / "flush", {})
-        for b, res in zip(batches[:50], [None] * 50, strict=True):
-            b.force_n = (b.raw_counts - 12000) / 1000.0
-            r.on_batch(b, res)
+        pipe = ForcePipeline(RATE_HZ, Calibration(1000.0, 12000.0), get_zone(None))
+        for b in batches[:50]:
+            r.on_batch(b, pipe.on_batch(b.t_s, b.raw_counts, b.t_host_s))
         t0 = time.perf_counter()
         r.flush()
         flush_s = time.perf_counter() - t0

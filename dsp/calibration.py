@@ -1,13 +1,20 @@
-"""Raw sensor counts -> newtons: scale and offset, tare, slow drift re-zeroing, two-point.
+"""Raw sensor counts -> newtons: an immutable calibration value, and the maths around it.
 
 ``force_n = (raw_counts - offset_counts) / scale_counts_per_n``. The device (or a stored
-calibration from pairing) supplies the scale and offset; the host refines the offset by a tare
-from a quiet, unloaded window and by slow re-zeroing while the sensor is unloaded.
+calibration from pairing) supplies the scale and offset. A ``Calibration`` never changes:
+a new zero is a new value (``with_offset``, ``tared``, ``drift_tracked``), which the force
+pipeline (``dsp.pipeline.ForcePipeline``), the one owner of the calibration in use, puts in
+place of the old one: after the device's own tare, after the host's auto-zero at the end of a
+rest, and by slow re-zeroing while the sensor is unloaded.
+
+Pairing's maths are pure functions here too: ``check_tare_window`` (the device may zero on
+this window), ``plateau_mean`` (a steady press of a known force) and
+``two_point_calibration`` (the scale from zero and that press).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -17,15 +24,47 @@ TARE_QUIET_STD_N = 0.05
 DRIFT_UNLOADED_N = 0.3
 #: Time constant of drift re-zeroing (seconds): slow, so that a light touch is never zeroed.
 DRIFT_TIME_CONSTANT_S = 30.0
+#: The host's auto-zero (``ForcePipeline.auto_zero``) acts only when every filtered sample
+#: of its window is within this of zero (newtons): the bound drift tracking uses.
+AUTO_ZERO_MAX_N = DRIFT_UNLOADED_N
+
+# ---- pairing (docs/pairing.md) ----
+#: The pairing tare window's spread may be at most this (newtons): sensor noise passes, a
+#: hand on the ball does not.
+PAIR_TARE_MAX_STD_N = 0.3
+#: A pairing tare further than this (newtons, by the device's own calibration) from its
+#: factory zero is refused: something is pressing the ball.
+PAIR_TARE_MAX_LOAD_N = 5.0
+#: A two-point press is a plateau this long (device seconds) ...
+PLATEAU_S = 1.0
+#: ... with a standard deviation under this fraction of the known force (or PLATEAU_MIN_STD_N)
+PLATEAU_STD_FRACTION = 0.03
+PLATEAU_MIN_STD_N = 0.15
+#: ... and a mean of at least this fraction of the known force (by the device's own scale).
+PLATEAU_MIN_FRACTION = 0.3
+#: A two-point scale further than this factor from the device's own is refused.
+MAX_SCALE_RATIO = 3.0
 
 
 class CalibrationError(ValueError):
     """A calibration that cannot be computed (noisy tare window, equal points, zero scale)."""
 
 
-@dataclass
+class ImplausibleScaleError(CalibrationError):
+    """A two-point scale too far from the device's own (was the known force really it?)."""
+
+    def __init__(self, scale_counts_per_n: float, ratio: float) -> None:
+        super().__init__(
+            f"the two-point scale {scale_counts_per_n:.1f} counts/N is {ratio:.2f} times "
+            "the device's own"
+        )
+        self.scale_counts_per_n = scale_counts_per_n
+        self.ratio = ratio
+
+
+@dataclass(frozen=True)
 class Calibration:
-    """Linear calibration of a force sensor.
+    """Linear calibration of a force sensor: an immutable value (a new zero is a new value).
 
     ``scale_counts_per_n``: counts per newton (non-zero; negative for a sensor wired
     inverted). ``offset_counts``: counts at zero force.
@@ -56,25 +95,22 @@ class Calibration:
             return raw
         return (raw - self.offset_counts) * (1.0 / self.scale_counts_per_n)
 
-    def tare(self, raw_counts: np.ndarray, max_std_n: float = TARE_QUIET_STD_N) -> float:
-        """Set the offset to the mean of a quiet, unloaded window; returns the new offset.
+    def with_offset(self, offset_counts: float) -> Calibration:
+        """The same scale with a new zero (e.g. the offset the device's Tare reported)."""
+        return replace(self, offset_counts=float(offset_counts))
+
+    def tared(self, raw_counts: np.ndarray, max_std_n: float = TARE_QUIET_STD_N) -> Calibration:
+        """Zeroed on the mean of a quiet, unloaded window.
 
         Raises CalibrationError when the window is empty or not quiet (std over
         ``max_std_n`` newtons): zeroing on a moving signal would shift every later reading.
         """
-        raw = np.asarray(raw_counts, dtype=np.float64)
-        if raw.size < 2:
-            raise CalibrationError("tare needs at least 2 samples")
-        std_n = float(raw.std()) / abs(self.scale_counts_per_n)
-        if std_n > max_std_n:
-            raise CalibrationError(
-                f"tare window is not quiet: std {std_n:.3f} N > {max_std_n:.3f} N"
-            )
-        self.offset_counts = float(raw.mean())
-        return self.offset_counts
+        return self.with_offset(quiet_mean_counts(raw_counts, self.scale_counts_per_n, max_std_n))
 
-    def track_drift(self, raw_counts: np.ndarray, force_n: np.ndarray, dt_s: float) -> float:
-        """Slowly re-zero the offset while the sensor is unloaded; returns the offset.
+    def drift_tracked(
+        self, raw_counts: np.ndarray, force_n: np.ndarray, dt_s: float
+    ) -> Calibration:
+        """Slowly re-zeroed while the sensor is unloaded (``self`` when nothing changes).
 
         Acts only when every sample of the batch is within ``DRIFT_UNLOADED_N`` of zero, and
         moves the offset toward the batch mean with a ``DRIFT_TIME_CONSTANT_S`` time
@@ -83,11 +119,10 @@ class Calibration:
         """
         f = np.asarray(force_n)
         if f.size == 0 or float(np.abs(f).max()) >= DRIFT_UNLOADED_N:
-            return self.offset_counts
+            return self
         alpha = min(1.0, max(0.0, dt_s) / DRIFT_TIME_CONSTANT_S)
         mean_counts = float(np.asarray(raw_counts, dtype=np.float64).mean())
-        self.offset_counts += alpha * (mean_counts - self.offset_counts)
-        return self.offset_counts
+        return self.with_offset(self.offset_counts + alpha * (mean_counts - self.offset_counts))
 
     @classmethod
     def two_point(
@@ -100,3 +135,78 @@ class Calibration:
         if scale == 0 or not np.isfinite(scale):
             raise CalibrationError("the two points have the same counts: no scale")
         return cls(float(scale), float(zero_counts))
+
+
+def quiet_mean_counts(
+    raw_counts: np.ndarray, scale_counts_per_n: float, max_std_n: float = TARE_QUIET_STD_N
+) -> float:
+    """The mean counts of a quiet window (a zero may be taken on it). Raises
+    CalibrationError for fewer than 2 samples or a spread over ``max_std_n`` newtons."""
+    raw = np.asarray(raw_counts, dtype=np.float64)
+    if raw.size < 2:
+        raise CalibrationError("tare needs at least 2 samples")
+    std_n = float(raw.std()) / abs(scale_counts_per_n)
+    if std_n > max_std_n:
+        raise CalibrationError(f"tare window is not quiet: std {std_n:.3f} N > {max_std_n:.3f} N")
+    return float(raw.mean())
+
+
+def check_tare_window(
+    raw_counts: np.ndarray, calibration: Calibration, max_std_n: float = PAIR_TARE_MAX_STD_N
+) -> float:
+    """The load on a window the device is about to zero on, in newtons by ``calibration``
+    (the device's own): the caller refuses a tare under load (``PAIR_TARE_MAX_LOAD_N``).
+    Raises CalibrationError when the window is not quiet (the ball moved)."""
+    mean = quiet_mean_counts(raw_counts, calibration.scale_counts_per_n, max_std_n)
+    return float(calibration.to_newtons(np.array([mean]))[0])
+
+
+def plateau_mean(
+    t_s: np.ndarray,
+    raw_counts: np.ndarray,
+    calibration: Calibration,
+    known_force_n: float,
+    *,
+    plateau_s: float = PLATEAU_S,
+    std_fraction: float = PLATEAU_STD_FRACTION,
+    min_std_n: float = PLATEAU_MIN_STD_N,
+    min_fraction: float = PLATEAU_MIN_FRACTION,
+) -> float | None:
+    """Mean raw counts of the last ``plateau_s`` of a stream when it is a steady press near
+    ``known_force_n``, else None.
+
+    ``t_s``, ``raw_counts``: the samples so far (device seconds, counts), at least
+    ``plateau_s`` of them for a plateau to be judged. Steady: a standard deviation under
+    ``std_fraction`` of the known force (at least ``min_std_n``); near: a mean of at least
+    ``min_fraction`` of it, both in newtons by ``calibration`` (the device's scale and the
+    zero just tared)."""
+    t = np.asarray(t_s, dtype=np.float64)
+    raw = np.asarray(raw_counts, dtype=np.float64)
+    if t.size == 0 or t[-1] - t[0] < plateau_s:
+        return None
+    window = raw[t >= t[-1] - plateau_s]
+    force = calibration.to_newtons(window)
+    std_max_n = max(min_std_n, std_fraction * known_force_n)
+    if force.mean() >= min_fraction * known_force_n and force.std() <= std_max_n:
+        return float(window.mean())
+    return None
+
+
+def two_point_calibration(
+    zero_counts: float,
+    loaded_counts: float,
+    known_force_n: float,
+    *,
+    device_scale_counts_per_n: float | None = None,
+    max_scale_ratio: float = MAX_SCALE_RATIO,
+) -> Calibration:
+    """The calibration from the zero and the mean counts under ``known_force_n``: scale =
+    (loaded - zero) / force. With the device's own scale, a result more than
+    ``max_scale_ratio`` times off raises ImplausibleScaleError; CalibrationError for a force
+    that is not positive or two equal points."""
+    cal = Calibration.two_point(zero_counts, loaded_counts, known_force_n)
+    if device_scale_counts_per_n is not None:
+        ratio = cal.scale_counts_per_n / device_scale_counts_per_n
+        if not 1 / max_scale_ratio <= ratio <= max_scale_ratio:
+            raise ImplausibleScaleError(cal.scale_counts_per_n, ratio)
+    return cal

@@ -1,5 +1,10 @@
 """The per-batch force pipeline: calibrate -> filter -> supervise -> hold timing.
 
+The pipeline is the one place raw counts become newtons, and the one owner of the
+calibration in use: an immutable ``Calibration`` it replaces (never mutates) on a device tare
+(``apply_device_tare``), the host's auto-zero after a rest (``auto_zero``) and, when
+``track_drift`` is on, slow re-zeroing while unloaded. Nobody else holds the current one.
+
 One object per device stream, used the same way live (batches of ~10 samples as they
 arrive) and offline (``analyze``: a whole trace in a few large batches). Callers see::
 
@@ -10,6 +15,9 @@ arrive) and offline (``analyze``: a whole trace in a few large batches). Callers
     out.force_n, out.filtered_n, out.fast_n, out.events
     pipe.tick(t_host_s); pipe.rearm(t_s); pipe.state
     pipe.restart_stream()          # the stream starts again (after a reconnect)
+    pipe.apply_device_tare(offset_counts)  # the firmware's Tare reported its new zero
+    pipe.auto_zero(raw_counts, filtered_n) # the host's zero on a quiet, unloaded window
+    pipe.calibration               # the calibration in use (a value; read-only)
 """
 
 from __future__ import annotations
@@ -18,7 +26,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dsp.calibration import Calibration
+from dsp.calibration import (
+    AUTO_ZERO_MAX_N,
+    TARE_QUIET_STD_N,
+    Calibration,
+    CalibrationError,
+)
 from dsp.decisions import Decision, SafetyState
 from dsp.events import EventKind
 from dsp.filters import ForceFilters
@@ -42,6 +55,7 @@ class ForcePipeline:
 
     ``rate_hz``: the nominal sample rate (filters are designed for it). ``auto_rearm``:
     re-arm latched stops as soon as allowed (offline analysis, unattended policies).
+    ``calibration``: the calibration to start from (the session's initial one).
     ``track_drift``: slowly re-zero the calibration while unloaded (live use).
     ``flatline_s`` / ``raw_limits_counts``: sensor-fault rules (None disables one).
     """
@@ -59,7 +73,7 @@ class ForcePipeline:
         raw_limits_counts: tuple[float, float] | None = RAW_LIMITS_COUNTS,
     ) -> None:
         self.rate_hz = float(rate_hz)
-        self.calibration = calibration
+        self._calibration = calibration
         self.track_drift = track_drift
         self.filters = ForceFilters(self.rate_hz)
         self.supervisor = Supervisor(
@@ -73,6 +87,40 @@ class ForcePipeline:
             raw_limits_counts=raw_limits_counts,
         )
         self.hold: HoldTracker | None = None
+
+    @property
+    def calibration(self) -> Calibration:
+        """The calibration in use (an immutable value; changed only by this pipeline)."""
+        return self._calibration
+
+    def apply_device_tare(self, offset_counts: float) -> Calibration:
+        """The device zeroed itself (the firmware's ``Tare``) and reported ``offset_counts``:
+        force is measured from that zero from the next batch on (same scale). Returns the
+        new calibration."""
+        self._calibration = self._calibration.with_offset(offset_counts)
+        return self._calibration
+
+    def auto_zero(
+        self,
+        raw_counts: np.ndarray,
+        filtered_n: np.ndarray,
+        *,
+        max_n: float = AUTO_ZERO_MAX_N,
+        max_std_n: float = TARE_QUIET_STD_N,
+    ) -> float | None:
+        """The host's own zero (e.g. at the end of a rest): when every filtered sample of the
+        window (``filtered_n``, newtons) is within ``max_n`` of zero and its raw counts are
+        quiet (spread under ``max_std_n`` newtons), the zero moves to their mean. Returns the
+        new offset (counts), or None when the window was loaded, moving or empty (the zero
+        stays)."""
+        f = np.asarray(filtered_n)
+        if f.size == 0 or float(np.abs(f).max()) >= max_n:
+            return None
+        try:
+            self._calibration = self._calibration.tared(raw_counts, max_std_n)
+        except CalibrationError:
+            return None
+        return self._calibration.offset_counts
 
     @property
     def zone(self) -> Zone:
@@ -117,7 +165,7 @@ class ForcePipeline:
         raw = np.asarray(raw_counts)
         if t.shape != raw.shape or t.ndim != 1:
             raise ValueError(f"t_s and raw_counts must be 1-D, one length: {t.shape} {raw.shape}")
-        force = self.calibration.to_newtons(raw)
+        force = self._calibration.to_newtons(raw)
         fast, filtered = self.filters.process(force)
         events = self.supervisor.on_batch(t, raw, fast, filtered, t_host_s, seq_gap, crc_errors)
         if self.hold is not None:
@@ -127,7 +175,9 @@ class ForcePipeline:
                 if len(events) > len(hold_events):
                     events.sort(key=lambda d: d.t_s)
         if self.track_drift and t.size:
-            self.calibration.track_drift(raw, filtered, float(t[-1] - t[0]) + 1 / self.rate_hz)
+            self._calibration = self._calibration.drift_tracked(
+                raw, filtered, float(t[-1] - t[0]) + 1 / self.rate_hz
+            )
         return BatchResult(force, filtered, fast, events)
 
     def restart_stream(self) -> list[Decision]:

@@ -284,11 +284,12 @@ async def test_replay_streams_the_recorded_forces_back(short_recording):
     async with DeviceSession(open_link(f"replay://{short_recording}?speed=max")) as session:
         assert session.link.kind == "replay" and session.info.model == rec.meta["device"]["model"]
         assert session.calibration.scale_counts_per_n == cal.scale_counts_per_n
+        pipeline = ForcePipeline(session.rate_hz, session.calibration, get_zone(None))
         await session.vibrate(30.0, 100)  # acknowledged; nothing moves
         async for batch in session.batches():
             t_parts.append(batch.t_s)
             raw_parts.append(batch.raw_counts)
-            force_parts.append(batch.force_n)
+            force_parts.append(pipeline.on_batch(batch.t_s, batch.raw_counts, 0.0).force_n)
             seqs.append(batch.seq)
     assert np.array_equal(np.concatenate(raw_parts), rec.raw_counts)
     assert np.allclose(np.concatenate(t_parts), rec.t_s - rec.t_s[0], atol=2e-6)

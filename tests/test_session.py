@@ -12,6 +12,8 @@ import pytest
 from device.errors import DeviceRefusedError, DeviceTimeoutError, LinkClosedError
 from device.links import open_link
 from device.session.device_session import DeviceSession
+from dsp.pipeline import ForcePipeline
+from dsp.zones import get_zone
 from firmware_bridge.messages import NackCode, SetStream, Vibrate
 from simulators.scenario import parse_scenario
 
@@ -42,8 +44,11 @@ async def test_force_follows_the_scenario(tmp_path):
     link = open_link(f"sim://ball?scenario={path}", speed=SPEED)
     async with DeviceSession(link) as session:
         batches = await _collect(session, 2.0)
+        pipeline = ForcePipeline(session.rate_hz, session.calibration, get_zone(None))
     t = np.concatenate([b.t_s for b in batches])
-    f = np.concatenate([b.force_n for b in batches])
+    f = np.concatenate(
+        [pipeline.on_batch(b.t_s, b.raw_counts, b.t_host_s).force_n for b in batches]
+    )
     # The host's t_s starts at the first sample; the scenario started when the simulator did.
     sim = link.firmware
     assert session.counters.missed_batches == 0
@@ -104,12 +109,20 @@ async def test_closing_stops_the_motor_and_is_safe_twice():
 async def test_tare_moves_the_zero(tmp_path):
     path = _scenario_file(tmp_path, "press = [{t_s = 0.0, force_n = 2.0}]\n")
     async with DeviceSession(open_link(f"sim://ball?scenario={path}", speed=SPEED)) as session:
+        pipeline = ForcePipeline(session.rate_hz, session.calibration, get_zone(None))
+
+        def force_n(batch) -> float:
+            return float(
+                pipeline.on_batch(batch.t_s, batch.raw_counts, batch.t_host_s).force_n.mean()
+            )
+
         before = await _collect(session, 0.3)
-        assert before[-1].force_n.mean() == pytest.approx(2.0, abs=0.1)
+        assert force_n(before[-1]) == pytest.approx(2.0, abs=0.1)
         offset = await session.tare()
         assert offset == pytest.approx(12_000 + 2_000, abs=50)
+        pipeline.apply_device_tare(offset)  # whoever tares hands the offset to the pipeline
         after = await _collect(session, 0.6)
-        assert after[-1].force_n.mean() == pytest.approx(0.0, abs=0.1)
+        assert force_n(after[-1]) == pytest.approx(0.0, abs=0.1)
 
 
 @pytest.mark.virtual_time

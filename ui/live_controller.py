@@ -23,6 +23,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from device.control.pipeline_factory import live_pipeline
 from device.control.supervised import LiveState, SupervisedSession
 from device.control.vibration import get_pattern
 from device.errors import MassagectlError
@@ -215,7 +216,7 @@ class LiveController:
         session = open_device_session(url, rate_hz=self.rate_hz, speed=self.speed, **link_options)
         await session.start()
         self.session = session
-        self.pipeline = ForcePipeline(session.rate_hz, session.calibration, self.zone)
+        self.pipeline = live_pipeline(session, self.zone)  # as the command line's: drift tracked
         self.ring.clear()
         self.events.clear()
         await session.set_limit(self.zone.ceiling_n)
@@ -417,14 +418,14 @@ class LiveController:
         return self._spawn(self.session.set_limit(self.zone.ceiling_n), "set-limit")
 
     def tare(self) -> asyncio.Task | None:
-        """Zero the sensor (on the device) and use the new offset."""
+        """Zero the sensor (on the device); the pipeline measures from its new zero."""
         if self.session is None or self.runner is not None:
             return None
         return self._spawn(self._tare(), "tare")
 
     async def _tare(self) -> None:
-        await self.session.tare()
-        self.pipeline.calibration = self.session.calibration
+        offset = await self.session.tare()
+        self.pipeline.apply_device_tare(offset)
 
     # ---- routines --------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from device.control.pipeline_factory import live_pipeline
 from device.control.supervised import SupervisedSession
 from device.errors import MassagectlError
 from device.recording.folder import Recorder, session_meta
@@ -47,15 +48,6 @@ from device.session.reconnect import (
 from dsp.events import EventKind
 from dsp.pipeline import BatchResult, ForcePipeline
 from dsp.zones import Zone, get_zone
-
-
-def live_pipeline(session: DeviceSession | ReconnectingSession, zone: Zone | None) -> ForcePipeline:
-    """The pipeline of a live run: zone neck_back unless told, drift tracking on."""
-    if session.calibration is None:
-        raise MassagectlError("the session has not started: no calibration yet")
-    return ForcePipeline(
-        session.rate_hz, session.calibration, zone or get_zone(None), track_drift=True
-    )
 
 
 class SupervisedRun:

@@ -4,6 +4,9 @@ The recording's device answers Hello with a DeviceInfo carrying the recorded dev
 identity and the calibration the session used, and, once streaming is asked for, sends the
 recorded raw counts as ForceBatch messages with their original batch sequence numbers and
 device times. Every command is acknowledged and nothing moves: a replay has no motor.
+``Tare`` is answered as the firmware answers it: the mean of the last ``TARE_WINDOW`` raw
+samples played becomes the reported zero (the recorded zero before any was played); the
+host hands it to its force pipeline like any device's.
 
 Pace: ``speed`` (``?speed=K`` in the URL or the ``speed`` option; the option wins) plays K
 times real time (default 1); ``speed=max`` plays as fast as the reader takes it. The link ends
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import deque
 from dataclasses import replace
 
 import numpy as np
@@ -38,6 +42,8 @@ from firmware_bridge.messages import (
 )
 
 U32 = 1 << 32
+#: Samples a Tare zeroes on, as the firmware's (simulators.firmware.TARE_WINDOW).
+TARE_WINDOW = 64
 
 
 def parse_speed(value: str | float | None, where: str) -> float:
@@ -67,6 +73,7 @@ class ReplayLink(Link):
         self._seq = 0
         self._player: asyncio.Task | None = None
         self.batches_sent = 0
+        self._recent_raw: deque[int] = deque(maxlen=TARE_WINDOW)
 
     async def _open(self) -> None:
         # Reading is synchronous (numpy); a long recording takes ~1 s per 500k samples.
@@ -86,9 +93,9 @@ class ReplayLink(Link):
             case Keepalive():
                 pass
             case Tare():
-                self._reply(
-                    TareResult(cmd_seq=msg.seq, offset_counts=round(self._calibration()[1]))
-                )
+                recent = self._recent_raw
+                zero = sum(recent) / len(recent) if recent else self._calibration()[1]
+                self._reply(TareResult(cmd_seq=msg.seq, offset_counts=round(zero)))
             case _:
                 self._reply(Ack(cmd_seq=msg.seq, cmd_type=msg.TYPE))
 
@@ -167,13 +174,15 @@ class ReplayLink(Link):
                 await asyncio.sleep(max(0.0, wait_s))
             for c in range(a, b, MAX_SAMPLES_PER_BATCH):
                 d = min(b, c + MAX_SAMPLES_PER_BATCH)
+                samples = tuple(rec.raw_counts[c:d].tolist())
                 self._deliver(
                     ForceBatch(
                         seq=int(rec.seq[c]) & 0xFFFF,
                         t_us=int(t_us[c]),
                         rate_hz=rate_hz,
-                        samples=tuple(rec.raw_counts[c:d].tolist()),
+                        samples=samples,
                     )
                 )
+                self._recent_raw.extend(samples)
                 self.batches_sent += 1
         self._inbox.put_nowait(_CLOSED)  # end of the recording: the stream ends cleanly

@@ -6,11 +6,14 @@ test drives the same procedure with a scripted press from the simulated ball's s
 
 Tare: the ball must lie still with nothing on it; the device zeroes itself on the mean of
 its last 64 samples and reports the new offset. The host checks the window it saw was
-quiet (``dsp`` rules) and refuses a tare made while the ball moved.
+quiet and unloaded (``dsp.calibration.check_tare_window``) and refuses a tare made while
+the ball moved or was pressed.
 
 Two-point (``known_force_n``): the person (or a scenario) presses a known force and holds
 it; the host waits for a steady plateau (``PLATEAU_S`` of samples whose spread is small)
-clearly above zero, then takes its mean counts: scale = (loaded - zero) / known force.
+clearly above zero (``dsp.calibration.plateau_mean``), then takes its mean counts: scale =
+(loaded - zero) / known force (``dsp.calibration.two_point_calibration``). The maths and
+their thresholds live in ``dsp``; this module streams, waits and words the answers.
 """
 
 from __future__ import annotations
@@ -25,26 +28,20 @@ from device.config.known_devices import KnownDevice, KnownDevices, StoredCalibra
 from device.errors import DeviceTimeoutError, UsageError
 from device.links.ble import BleLink, BondResult
 from device.session.device_session import DeviceSession
-from dsp.calibration import Calibration, CalibrationError
+from dsp.calibration import (
+    PAIR_TARE_MAX_LOAD_N,
+    PLATEAU_S,
+    Calibration,
+    CalibrationError,
+    ImplausibleScaleError,
+    check_tare_window,
+    plateau_mean,
+    two_point_calibration,
+)
 
 #: Stream the device this long before the tare, so its 64-sample window is full and the
 #: host has seen the same window (seconds of device time).
 TARE_SETTLE_S = 0.3
-#: The tare window's spread may be at most this (newtons): sensor noise passes, a hand
-#: on the ball does not.
-TARE_MAX_STD_N = 0.3
-#: A tare further than this (newtons, by the device's own calibration) from its factory
-#: zero is refused: something is pressing the ball.
-TARE_MAX_LOAD_N = 5.0
-#: A plateau is this long (device seconds) ...
-PLATEAU_S = 1.0
-#: ... with a standard deviation under this fraction of the known force (or PLATEAU_MIN_STD_N)
-PLATEAU_STD_FRACTION = 0.03
-PLATEAU_MIN_STD_N = 0.15
-#: ... and a mean of at least this fraction of the known force (by the device's own scale).
-PLATEAU_MIN_FRACTION = 0.3
-#: A two-point scale further than this factor from the device's own is refused.
-MAX_SCALE_RATIO = 3.0
 DEFAULT_PRESS_TIMEOUT_S = 60.0
 
 
@@ -91,17 +88,12 @@ async def pair_device(
         device_cal = session.calibration
         assert device_cal is not None and session.info is not None
         try:
-            Calibration(device_cal.scale_counts_per_n, device_cal.offset_counts).tare(
-                window.raw(64), max_std_n=TARE_MAX_STD_N
-            )
+            loaded_n = check_tare_window(window.raw(64), device_cal)
         except CalibrationError as exc:
             raise UsageError(
                 f"the ball was not still for the tare ({exc}); let it lie unloaded and pair again"
             ) from None
-        loaded_n = (float(window.raw(64).mean()) - device_cal.offset_counts) / (
-            device_cal.scale_counts_per_n
-        )
-        if abs(loaded_n) > TARE_MAX_LOAD_N:
+        if abs(loaded_n) > PAIR_TARE_MAX_LOAD_N:
             raise UsageError(
                 f"the ball seems loaded ({loaded_n:.1f} N by its own calibration): take "
                 "everything off it for the tare and pair again"
@@ -115,16 +107,20 @@ async def pair_device(
                 f"for {PLATEAU_S:g} s; waiting up to {press_timeout_s:g} s."
             )
             loaded = await window.plateau(
-                offset, device_cal.scale_counts_per_n, known_force_n, press_timeout_s
+                device_cal.with_offset(offset), known_force_n, press_timeout_s
             )
-            two = Calibration.two_point(offset, loaded, known_force_n)
-            ratio = two.scale_counts_per_n / device_cal.scale_counts_per_n
-            if not 1 / MAX_SCALE_RATIO <= ratio <= MAX_SCALE_RATIO:
-                raise UsageError(
-                    f"the two-point scale {two.scale_counts_per_n:.1f} counts/N is {ratio:.2f} "
-                    "times the device's own: was the force really "
-                    f"{known_force_n:g} N? Pair again."
+            try:
+                two = two_point_calibration(
+                    offset,
+                    loaded,
+                    known_force_n,
+                    device_scale_counts_per_n=device_cal.scale_counts_per_n,
                 )
+            except ImplausibleScaleError as exc:
+                raise UsageError(
+                    f"{exc}: was the force really {known_force_n:g} N? Pair again."
+                ) from None
+            ratio = two.scale_counts_per_n / device_cal.scale_counts_per_n
             stored = StoredCalibration(
                 two.scale_counts_per_n, float(offset), "two_point", now_iso(), known_force_n
             )
@@ -184,25 +180,22 @@ class _RawWindow:
         return np.concatenate(self._raw)[-n:]
 
     async def plateau(
-        self, zero_counts: float, scale: float, known_force_n: float, timeout_s: float
+        self, calibration: Calibration, known_force_n: float, timeout_s: float
     ) -> float:
-        """Mean raw counts of the first steady press near ``known_force_n``."""
-        std_max_n = max(PLATEAU_MIN_STD_N, PLATEAU_STD_FRACTION * known_force_n)
+        """Mean raw counts of the first steady press near ``known_force_n`` (newtons by
+        ``calibration``: the device's scale and the zero just tared)."""
         try:
             async with self.session.timebase.timeout(timeout_s):
                 while True:
                     await self._next()
-                    raw = np.concatenate(self._raw)
-                    t = np.concatenate(self._t)
-                    sel = t >= t[-1] - PLATEAU_S
-                    if t[-1] - t[0] < PLATEAU_S:
-                        continue
-                    force = (raw[sel] - zero_counts) / scale
-                    if (
-                        force.mean() >= PLATEAU_MIN_FRACTION * known_force_n
-                        and force.std() <= std_max_n
-                    ):
-                        return float(raw[sel].mean())
+                    loaded = plateau_mean(
+                        np.concatenate(self._t),
+                        np.concatenate(self._raw),
+                        calibration,
+                        known_force_n,
+                    )
+                    if loaded is not None:
+                        return loaded
         except TimeoutError:
             raise DeviceTimeoutError(
                 f"no steady press of about {known_force_n:g} N within {timeout_s:g} s; "

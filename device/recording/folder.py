@@ -35,11 +35,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from device.errors import InputFileError, MassagectlError, UsageError
+
+if TYPE_CHECKING:
+    pass
 
 FORMAT_NAME = "massagectl-recording"
 FORMAT_VERSION = 1
@@ -93,8 +96,9 @@ def session_meta(
     **extra: Any,
 ) -> dict[str, Any]:
     """The ``meta`` for ``Recorder.create`` from an open ``DeviceSession``: device info,
-    calibration in use, stream rate, link, and the routine (name, origin), profile and
-    screening record when there are any. ``extra`` keys are added as they are."""
+    the initial calibration (the one the pipeline starts from; its later zeroes are in the
+    samples and the auto_zero events), stream rate, link, and the routine (name, origin),
+    profile and screening record when there are any. ``extra`` keys are added as they are."""
     info = session.info
     cal = session.calibration
     meta: dict[str, Any] = {
@@ -231,33 +235,23 @@ class Recorder:
 
     # ---- hooks ----------------------------------------------------------------------------
 
-    def on_batch(self, batch, result=None) -> None:
-        """One ``SampleBatch`` and its pipeline ``BatchResult`` (None: no pipeline ran; then
-        force_n is the session's calibration and filtered_n is empty). force_n is the
-        pipeline's when there is one: the force the supervisor judged."""
+    def on_batch(self, batch, result) -> None:
+        """One ``SampleBatch`` (raw counts, times) and the pipeline's ``BatchResult`` for it:
+        force_n and filtered_n are the pipeline's, the forces the supervisor judged."""
         if self.finished:
             return
-        force = batch.force_n if result is None else result.force_n
         t_host = f"{batch.t_host_s - self.t0_host_s:.6f}"
         seq = batch.seq
-        if result is None:
-            rows = [
-                f"{seq},{t:.6f},{t_host},{r},{f:.6f},nan\n"
-                for t, r, f in zip(
-                    batch.t_s.tolist(), batch.raw_counts.tolist(), force.tolist(), strict=True
-                )
-            ]
-        else:
-            rows = [
-                f"{seq},{t:.6f},{t_host},{r},{f:.6f},{g:.6f}\n"
-                for t, r, f, g in zip(
-                    batch.t_s.tolist(),
-                    batch.raw_counts.tolist(),
-                    np.asarray(force).tolist(),
-                    np.asarray(result.filtered_n).tolist(),
-                    strict=True,
-                )
-            ]
+        rows = [
+            f"{seq},{t:.6f},{t_host},{r},{f:.6f},{g:.6f}\n"
+            for t, r, f, g in zip(
+                batch.t_s.tolist(),
+                batch.raw_counts.tolist(),
+                np.asarray(result.force_n).tolist(),
+                np.asarray(result.filtered_n).tolist(),
+                strict=True,
+            )
+        ]
         self._pending.extend(rows)
         self.samples += len(rows)
         self.batches += 1

@@ -31,7 +31,6 @@ from device.control.vibration import get_pattern
 from device.errors import LinkClosedError
 from device.routine.routines import ResumeKind, Routine, StepKind, StepUnit
 from device.session.device_session import DeviceSession, SampleBatch
-from dsp.calibration import CalibrationError
 from dsp.decisions import Decision
 from dsp.events import Cause, EventKind
 from dsp.pipeline import BatchResult, ForcePipeline
@@ -40,11 +39,11 @@ from dsp.pipeline import BatchResult, ForcePipeline
 HOLD_TIMEOUT_EXTRA_S = 30.0
 #: Shorter passes through the band (force on its way somewhere else) are not holds.
 MIN_REPORTED_HOLD_S = 0.3
-#: Auto-zero at the end of a rest: the last AUTO_ZERO_WINDOW_S of raw counts, when every
-#: filtered sample is within AUTO_ZERO_MAX_N of zero (the bound drift tracking uses, so a
-#: real light press is never zeroed away by more than that) and the window is quiet.
+#: Auto-zero at the end of a rest: the pipeline re-zeroes on the last AUTO_ZERO_WINDOW_S of
+#: raw counts when every filtered sample is within ``dsp.calibration.AUTO_ZERO_MAX_N`` of
+#: zero (the bound drift tracking uses, so a real light press is never zeroed away by more
+#: than that) and the window is quiet (``ForcePipeline.auto_zero``).
 AUTO_ZERO_WINDOW_S = 0.5
-AUTO_ZERO_MAX_N = 0.3
 #: A unit that was stopped this many times ends (and the routine goes on).
 MAX_RESTARTS_PER_UNIT = 3
 #: Advice given when the user reports pain, dizziness or tingling during a session.
@@ -463,17 +462,15 @@ class RoutineRunner:
         self._auto_zero()
 
     def _auto_zero(self) -> None:
-        """Re-zero the host's calibration from a quiet, unloaded end of a rest (the sensor's
-        zero drifts; holds and limits are judged on force above the true zero)."""
+        """Ask the pipeline to re-zero on a quiet, unloaded end of a rest (the sensor's zero
+        drifts; holds and limits are judged on force above the true zero)."""
         if not self._recent_raw:
             return
-        filtered = np.concatenate(self._recent_filtered)
-        if float(np.abs(filtered).max()) >= AUTO_ZERO_MAX_N:
-            return
-        try:
-            offset = self.pipeline.calibration.tare(np.concatenate(self._recent_raw))
-        except CalibrationError:
-            return  # not quiet: keep the old zero
+        offset = self.pipeline.auto_zero(
+            np.concatenate(self._recent_raw), np.concatenate(self._recent_filtered)
+        )
+        if offset is None:
+            return  # loaded or not quiet: the pipeline kept its zero
         self.auto_zeros += 1
         self.live.emit(EventKind.COMMAND_SENT, command="auto_zero", offset_counts=offset)
 

@@ -3,9 +3,14 @@
 The session owns a link. It greets the device (Hello -> DeviceInfo), starts the stream,
 sends a keepalive every ``KEEPALIVE_S`` of device time (on the link's time base, which the
 session and everything above it share: ``session.timebase``), matches Ack/Nack/
-TareResult to the commands that caused them, unwraps device time, counts sequence gaps and
-calibrates raw counts to newtons with ``dsp``. Batches come out of ``batches()`` as
-``SampleBatch`` objects with device and host times side by side.
+TareResult to the commands that caused them, unwraps device time and counts sequence gaps.
+Batches come out of ``batches()`` as ``SampleBatch`` objects with device and host times side
+by side.
+
+Calibration: the session only hands out the *initial* calibration (``calibration``: the one
+stored at pairing, else the factory one from DeviceInfo) and never changes it. The force
+pipeline (``dsp.pipeline.ForcePipeline``) owns the calibration in use from there on: whoever
+calls ``tare()`` hands the offset it returns to ``pipeline.apply_device_tare``.
 """
 
 from __future__ import annotations
@@ -57,6 +62,9 @@ DEFAULT_SAMPLES_PER_BATCH = 10
 
 @dataclass(frozen=True)
 class SampleBatch:
+    """One ForceBatch as the device sent it: raw counts and their times. Newtons come from
+    the force pipeline (``dsp.pipeline.ForcePipeline.on_batch``), the one place that converts."""
+
     seq: int
     #: sequence numbers missed right before this batch
     gap: int
@@ -66,7 +74,6 @@ class SampleBatch:
     t_host_s: float
     rate_hz: int
     raw_counts: np.ndarray
-    force_n: np.ndarray
 
 
 @dataclass
@@ -115,7 +122,7 @@ class DeviceSession:
         self.timebase: TimeBase = link.timebase
         self.info: DeviceInfo | None = None
         self.status: Status | None = None
-        self.calibration = calibration
+        self._calibration = calibration
         self.counters = SessionCounters()
         self.clock = DeviceClock()
         self._stored_calibration = calibration is not None
@@ -130,6 +137,13 @@ class DeviceSession:
         self._last_batch_seq: int | None = None
         self._tasks: list[asyncio.Task] = []
         self._closed = False
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The initial calibration: the one given (stored at pairing), else the device's
+        factory one from DeviceInfo (None until ``start()``). It never changes during the
+        session; the force pipeline built from it owns the calibration in use."""
+        return self._calibration
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -159,8 +173,8 @@ class DeviceSession:
         except BaseException:
             await self.close()
             raise
-        if self.calibration is None:
-            self.calibration = Calibration(
+        if self._calibration is None:
+            self._calibration = Calibration(
                 self.info.cal_scale_counts_per_n, self.info.cal_offset_counts
             )
         self._tasks.append(loop.create_task(self._keepalive_loop(), name="session-keepalive"))
@@ -266,20 +280,11 @@ class DeviceSession:
         await self.command(SetLimit(limit_mn=max(0, round(limit_n * 1000))))
 
     async def tare(self) -> int:
-        """Zero the sensor on the device; returns the new offset (counts) and uses it."""
+        """Zero the sensor on the device; returns the new offset (counts) the device
+        reported. Nothing here changes: hand it to ``pipeline.apply_device_tare``."""
         reply = await self.command(Tare())
         assert isinstance(reply, TareResult)
-        self.calibration = replace(
-            self._calibration_in_use, offset_counts=float(reply.offset_counts)
-        )
         return reply.offset_counts
-
-    @property
-    def _calibration_in_use(self) -> Calibration:
-        """The calibration in use: given, or the device's (set by ``start()``)."""
-        if self.calibration is None:
-            raise RuntimeError(f"{self.link.url}: session not started (no calibration yet)")
-        return self.calibration
 
     # ---- receiving ------------------------------------------------------------------------
 
@@ -308,8 +313,8 @@ class DeviceSession:
         match msg:
             case ForceBatch():
                 # Batches before our handshake (a stream an earlier host left running) are
-                # not this session's (and may have no calibration yet).
-                if self.info is not None and self.calibration is not None:
+                # not this session's.
+                if self.info is not None:
                     self._on_batch(msg)
             case Status():
                 self.status = msg
@@ -342,7 +347,6 @@ class DeviceSession:
                 t_host_s=t_host_s,
                 rate_hz=msg.rate_hz,
                 raw_counts=raw,
-                force_n=self._calibration_in_use.to_newtons(raw),
             )
         )
 

@@ -176,11 +176,9 @@ class ReconnectingSession:
 
     @property
     def calibration(self) -> Calibration | None:
+        """The initial calibration (``DeviceSession.calibration``): every new link's session
+        starts from the same one; the pipeline keeps the one in use across reconnects."""
         return self._session.calibration
-
-    @calibration.setter
-    def calibration(self, value: Calibration | None) -> None:
-        self._session.calibration = value
 
     @property
     def rate_hz(self) -> int:

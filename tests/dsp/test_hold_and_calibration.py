@@ -77,10 +77,10 @@ def test_calibration_counts_to_newtons_tare_two_point_and_drift():
     cal = Calibration(200.0, 1000.0)
     np.testing.assert_allclose(cal.to_newtons(np.array([1000, 1200, 600])), [0.0, 1.0, -2.0])
     rng = np.random.default_rng(0)
-    cal.tare(1100 + rng.normal(0, 2, 500))
+    cal = cal.tared(1100 + rng.normal(0, 2, 500))
     assert cal.offset_counts == pytest.approx(1100, abs=0.5)
     with pytest.raises(CalibrationError):
-        cal.tare(np.r_[np.full(100, 1100.0), np.full(100, 1400.0)])  # someone pressed
+        cal.tared(np.r_[np.full(100, 1100.0), np.full(100, 1400.0)])  # someone pressed
     two = Calibration.two_point(zero_counts=500.0, loaded_counts=2500.0, known_force_n=10.0)
     assert (two.scale_counts_per_n, two.offset_counts) == (200.0, 500.0)
     with pytest.raises(CalibrationError):
@@ -89,8 +89,7 @@ def test_calibration_counts_to_newtons_tare_two_point_and_drift():
     drift = Calibration(200.0, 0.0)
     raw = np.full(10, 20.0)  # 0.1 N of drift
     for _ in range(3000):  # 30 s of 10 ms batches
-        drift.track_drift(raw, drift.to_newtons(raw), 0.01)
+        drift = drift.drift_tracked(raw, drift.to_newtons(raw), 0.01)
     assert 10.0 < drift.offset_counts < 20.0
     loaded = Calibration(200.0, 0.0)
-    loaded.track_drift(np.full(10, 400.0), np.full(10, 2.0), 10.0)
-    assert loaded.offset_counts == 0.0
+    assert loaded.drift_tracked(np.full(10, 400.0), np.full(10, 2.0), 10.0) is loaded

@@ -6,6 +6,7 @@ import json
 import sys
 import time
 
+from device.control.pipeline_factory import live_pipeline
 from device.recording.folder import check_record_folder
 from device.session.device_session import DEFAULT_RATE_HZ, DEFAULT_SAMPLES_PER_BATCH
 from device.session.reconnect import DEFAULT_RECONNECT_TIMEOUT_S, open_device_session
@@ -193,8 +194,11 @@ async def run(args) -> int:
         session.add_link_listener(_show_link_event)
     async with session:
         meter.header(session)
+        # newtons come from the live pipeline (dsp owns the calibration; drift tracking on)
+        pipeline = live_pipeline(session)
         async for batch in session.batches():
-            meter.show(session, batch, batch.force_n)
+            result = pipeline.on_batch(batch.t_s, batch.raw_counts, batch.t_host_s)
+            meter.show(session, batch, result.force_n)
             if args.duration is not None and batch.t_s[-1] >= args.duration:
                 break
     meter.footer(session)
