@@ -17,7 +17,7 @@ import numpy as np
 
 from dsp.calibration import Calibration
 from dsp.decisions import SafetyState
-from dsp.events import Cause, EventKind
+from dsp.events import Cause, FastRelease, Fault, HoldEnded, Stop, Warning
 from dsp.hold import DIP_TOLERANCE_S
 from dsp.pipeline import ForcePipeline
 from dsp.zones import Zone
@@ -93,7 +93,7 @@ def _events(decisions, open_holds, t, f, fast, filtered, zone_at) -> list[dict[s
     short (reported with complete=False); ``zone_at(t_s)``: the zone in force at a time."""
     events: list[dict[str, Any]] = []
     for d in decisions:
-        if d.kind is EventKind.STOP and d.cause is Cause.OVER_LIMIT:
+        if isinstance(d, Stop) and d.cause is Cause.OVER_LIMIT:
             zone = zone_at(d.t_s)
             reset_n = zone.reset_n
             i = int(np.searchsorted(t, d.t_s))
@@ -109,10 +109,10 @@ def _events(decisions, open_holds, t, f, fast, filtered, zone_at) -> list[dict[s
                     "peak_t_s": _r(t[k]),
                     "peak_raw_n": _r(f[i:j].max() if j > i else f[i], 3),
                     "limit_n": zone.limit_n,
-                    "path": d.detail.get("path"),
+                    "path": d.path,
                 }
             )
-        if d.kind in (EventKind.STOP, EventKind.FAULT):
+        if isinstance(d, Stop | Fault):
             events.append(
                 {
                     "type": str(d.kind),
@@ -122,17 +122,27 @@ def _events(decisions, open_holds, t, f, fast, filtered, zone_at) -> list[dict[s
                     "detection_delay_s": _r(d.detection_delay_s),
                 }
             )
-        elif d.kind is EventKind.WARNING:
+        elif isinstance(d, Warning):
             events.append({"type": "warning", "t_s": _r(d.t_s), "force_n": _r(d.force_n, 3)})
-        elif d.kind is EventKind.HOLD_ENDED and d.detail["duration_s"] >= DIP_TOLERANCE_S:
-            events.append(_hold(d.detail, complete=True))
-        elif d.kind is EventKind.FAST_RELEASE:
+        elif isinstance(d, HoldEnded) and d.duration_s >= DIP_TOLERANCE_S:
+            events.append(
+                _hold(
+                    {
+                        "start_s": d.start_s,
+                        "end_s": d.end_s,
+                        "duration_s": d.duration_s,
+                        "reached_min": d.reached_min,
+                    },
+                    complete=True,
+                )
+            )
+        elif isinstance(d, FastRelease):
             events.append(
                 {
                     "type": "fast_release",
                     "t_s": _r(d.t_s),
-                    "release_s": _r(d.detail["release_s"]),
-                    "release_min_s": d.detail["release_min_s"],
+                    "release_s": _r(d.release_s),
+                    "release_min_s": d.release_min_s,
                 }
             )
     for detail in open_holds:

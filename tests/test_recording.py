@@ -33,6 +33,8 @@ from device.routine.runner import RoutineRunner
 from device.routine.timeline import DERIVED_CAUSES, analyze_recording, timeline_segments
 from device.session.device_session import DeviceSession
 from dsp.calibration import Calibration
+from dsp.events import Cause, StepStarted, Stop
+from dsp.events import Warning as WarningEvent
 from dsp.pipeline import ForcePipeline
 from dsp.zones import get_zone
 from tests.helpers import LineReader, spawn, stop
@@ -53,6 +55,25 @@ def _batch(seq: int, t0_s: float, n: int = 10, rate_hz: int = 1000, force_n: flo
     return batch, result
 
 
+def _step_started(t_s: float = 0.0, **fields) -> StepStarted:
+    """A step_started with its whole field set (defaults: a plain step without vibration)."""
+    base = {
+        "step": "s",
+        "step_kind": "press_and_hold",
+        "zone": "neck_back",
+        "limit_n": 10.0,
+        "band_n": None,
+        "side": "none",
+        "vibration_pct": 0.0,
+        "pattern": None,
+        "motor_hz": None,
+        "hold_min_s": None,
+        "hold_max_s": None,
+        "release_s": None,
+    }
+    return StepStarted(t_s=t_s, **{**base, **fields})
+
+
 # ---- the folder format ----------------------------------------------------------------------
 
 
@@ -61,8 +82,8 @@ def test_recorder_round_trip_and_finish_twice(tmp_path):
     rec = Recorder.create(folder, {"rate_hz": 1000, "routine": {"name": "x", "origin": "y"}})
     for k in range(5):
         rec.on_batch(*_batch(k, k * 0.01, force_n=float(k)))
-    rec.record_event("step_started", 0.0, {"zone": "neck_back", "limit_n": 8.0, "band_n": [2, 5]})
-    rec.on_event({"kind": "stop", "cause": "over_limit", "t_s": 0.03, "force_n": float("nan")})
+    rec.on_event(_step_started(zone="neck_back", limit_n=8.0, band_n=(2.0, 5.0)))
+    rec.on_event(Stop(cause=Cause.OVER_LIMIT, t_s=0.03, force_n=float("nan")))
     rec.finish({"end": "completed", "units": []})
     rec.finish({"ignored": True})  # safe twice
     back = read_recording(folder)
@@ -92,7 +113,7 @@ def test_unterminated_last_lines_are_skipped_with_a_warning(tmp_path):
     rec = Recorder.create(folder, {})
     for k in range(3):
         rec.on_batch(*_batch(k, k * 0.01))
-    rec.record_event("warning", 0.01)
+    rec.on_event(WarningEvent(t_s=0.01, warning_n=8.0, limit_n=10.0))
     rec.finish()
     samples = folder / "samples.csv"
     samples.write_bytes(samples.read_bytes() + b"3,0.03,0.1,120")  # a writer killed mid-line
@@ -277,6 +298,26 @@ def test_stream_record_then_report_from_a_reanalysis(short_recording, capsys):
     assert report["source"] == "re-analysis of the recording" and report["steps"][0]["label"]
     assert main(["stream", "sim://ball", "--record", str(short_recording)]) == 2
     assert "not empty" in capsys.readouterr().err
+
+
+def test_every_producer_writes_one_step_started_shape(neck_relief, short_recording, tmp_path):
+    """The routine runner, ``vibrate`` and ``stream --record`` write step_started with one
+    field set (dsp.events.StepStarted), whatever applies to them."""
+    vibrate = tmp_path / "vibrate"
+    args = ["vibrate", "sim://ball", "constant", "--duration", "1", "--speed", "10"]
+    assert main([*args, "--record", str(vibrate)]) == 0
+    shapes = {}
+    for name, folder in (
+        ("routine", neck_relief[0]),
+        ("vibrate", vibrate),
+        ("stream", short_recording),
+    ):
+        lines = (folder / "events.jsonl").read_text().splitlines()
+        started = [e for e in map(json.loads, lines) if e["kind"] == "step_started"]
+        assert started, name
+        shapes[name] = {tuple(e["detail"]) for e in started}
+    assert len(shapes["routine"]) == 1
+    assert shapes["vibrate"] == shapes["stream"] == shapes["routine"]
 
 
 async def test_replay_streams_the_recorded_forces_back(short_recording):

@@ -34,7 +34,7 @@ from device.session.reconnect import open_device_session
 from device.timebase import check_face_speed
 from device.urls import parse_url
 from dsp.decisions import SafetyState
-from dsp.events import Cause, EventKind
+from dsp.events import Cause, CommandSent, Event
 from dsp.pipeline import BatchResult, ForcePipeline
 from dsp.zones import DEFAULT_ZONE, Zone, get_zone
 from ui.plot_buffers import ForceRing
@@ -115,12 +115,12 @@ class LiveController:
         self.zone: Zone = get_zone(DEFAULT_ZONE)
         self.pattern_name = "constant"
         self.vibration_pct = 0.0
-        self.events: deque[dict] = deque(maxlen=EVENT_HISTORY)
+        self.events: deque[Event] = deque(maxlen=EVENT_HISTORY)
         #: Set when a background task failed (the window shows it in red).
         self.error: str | None = None
         #: The last STOP the user pressed (shown until vibration is started again).
         self.user_stopped = False
-        self.on_event: Callable[[dict], None] | None = None
+        self.on_event: Callable[[Event], None] | None = None
         #: The recording in progress (``device.recording.folder.Recorder``), if any.
         self.recorder = None
         #: Why the last recording stopped on its own (a write failed), if it did.
@@ -270,10 +270,10 @@ class LiveController:
         if self.recorder is not None:
             self._record(self.recorder.on_batch, batch, result)
 
-    def _on_event(self, event: dict) -> None:
+    def _on_event(self, event: Event) -> None:
         if self.recorder is not None:
             self._record(self.recorder.on_event, event)
-        if event.get("kind") == str(EventKind.COMMAND_SENT):
+        if isinstance(event, CommandSent):
             return
         self.events.append(event)
         if self.on_event is not None:

@@ -30,6 +30,7 @@ from rich.text import Text
 from device.control.supervised import LiveState
 from device.routine.runner import RoutineRunner, RunSummary
 from dsp.decisions import SafetyState
+from dsp.events import Event, Fault, LinkLost, Rearmed, StepStarted, Stop
 
 REDRAW_S = 0.125
 GAUGE_WIDTH = 40
@@ -169,23 +170,24 @@ class TerminalView:
         self._last_unit = None
         runner.add_listener(self._on_event)
 
-    def _on_event(self, event: dict) -> None:
+    def _on_event(self, event: Event) -> None:
         if self.interactive:
             return
-        kind = event["kind"]
-        if kind == "step_started":
-            d = event["detail"]
-            band = d.get("band_n") or []
+        if isinstance(event, StepStarted):
+            band = event.band_n
             aim = f", aim {band[0]:g}-{band[1]:g} N" if band else ""
             self.console.print(
-                f"[{event['t_s']:7.1f} s] step {event.get('unit', d['step'])}: zone {d['zone']}"
-                f" (limit {d['limit_n']:g} N{aim})"
+                f"[{event.t_s:7.1f} s] step {event.unit or event.step}: zone {event.zone}"
+                f" (limit {event.limit_n:g} N{aim})"
             )
-        elif kind in ("stop", "fault", "link_lost"):
-            cause = event.get("cause") or event.get("detail", {}).get("error", kind)
-            self.console.print(f"[{event['t_s']:7.1f} s] STOP: {cause_words(str(cause))}")
-        elif kind == "rearmed":
-            self.console.print(f"[{event['t_s']:7.1f} s] going on")
+        elif isinstance(event, Stop | Fault | LinkLost):
+            if event.cause is not None:
+                what = cause_words(event.cause)
+            else:  # a fault of the loop itself
+                what = (event.error if isinstance(event, Fault) else None) or str(event.kind)
+            self.console.print(f"[{event.t_s:7.1f} s] STOP: {what}")
+        elif isinstance(event, Rearmed):
+            self.console.print(f"[{event.t_s:7.1f} s] going on")
 
     def _key(self, ch: str) -> None:
         if ch in (" ", "s", "S"):

@@ -9,7 +9,8 @@ Layout (docs/recording.md has the full format)::
                        also carries the zone / band / motor-frequency timeline
 
 Writing: ``Recorder.create(folder, meta)``, then ``on_batch(batch, result)`` and
-``on_event(event)`` (the runner's two listener hooks), then ``finish(summary)``. Samples are
+``on_event(event)`` (the runner's two listener hooks; events are ``dsp.events`` types, written
+as their ``to_dict()``), then ``finish(summary)``. Samples are
 buffered in memory and written as whole lines at least every ``FLUSH_INTERVAL_S`` of host
 time (on the next batch, or from a timer on the running asyncio loop when batches stop), so a
 killed process loses at most the last second. Events are written and flushed at once: a stop
@@ -31,7 +32,7 @@ import os
 import platform
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -40,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from device.errors import InputFileError, UsageError
+from dsp.events import Event, StepStarted
 
 FORMAT_NAME = "massagectl-recording"
 FORMAT_VERSION = 1
@@ -256,12 +258,13 @@ class Recorder:
         if time.monotonic() - self._last_flush_s >= FLUSH_INTERVAL_S:
             self.flush()
 
-    def on_event(self, event: dict[str, Any]) -> None:
-        """One event dict (the runner's form: kind, cause, t_s, detection_delay_s, force_n,
-        detail, unit). ``t_host_s`` is restamped to the recorder's clock. Written at once."""
+    def on_event(self, event: Event) -> None:
+        """One event, written at once as its ``to_dict()`` (kind, cause, t_s,
+        detection_delay_s, force_n, detail, unit) with ``t_host_s`` restamped to the
+        recorder's clock."""
         if self.finished:
             return
-        row = {**event, "t_host_s": round(time.monotonic() - self.t0_host_s, 6)}
+        row = {**event.to_dict(), "t_host_s": round(time.monotonic() - self.t0_host_s, 6)}
         line = json.dumps(_jsonable(row), separators=(",", ":")) + "\n"
         try:
             self._events_fh.write(line)
@@ -269,20 +272,6 @@ class Recorder:
         except OSError as exc:
             raise InputFileError(f"{self.folder / EVENTS_FILE}: write failed: {exc}") from exc
         self.events += 1
-
-    def record_event(self, kind: str, t_s: float, detail: dict | None = None, **fields) -> None:
-        """Record an event that no runner emitted (e.g. ``stream``'s zone at start)."""
-        self.on_event(
-            {
-                "kind": str(kind),
-                "cause": fields.pop("cause", None),
-                "t_s": float(t_s),
-                "detection_delay_s": 0.0,
-                "force_n": fields.pop("force_n", None),
-                **({"detail": detail} if detail else {}),
-                **fields,
-            }
-        )
 
     # ---- flushing and the end -------------------------------------------------------------
 
@@ -525,17 +514,23 @@ class StreamRecording:
         self.session = session
         self.pipeline = ForcePipeline(session.rate_hz, session.calibration, zone)
         self.recorder = Recorder.create(folder, session_meta(session, command="stream"))
-        self.recorder.record_event(
-            "step_started",
-            0.0,
-            {
-                "step": "stream",
-                "kind": "stream",
-                "zone": zone.name,
-                "limit_n": zone.limit_n,
-                "band_n": [],
-            },
-            unit="stream",
+        self.recorder.on_event(
+            StepStarted(
+                t_s=0.0,
+                unit="stream",
+                step="stream",
+                step_kind="stream",
+                zone=zone.name,
+                limit_n=zone.limit_n,
+                band_n=None,
+                side="none",
+                vibration_pct=0.0,
+                pattern=None,
+                motor_hz=None,
+                hold_min_s=None,
+                hold_max_s=None,
+                release_s=None,
+            )
         )
         self._t0_host_s = time.monotonic()
         self._last_crc = 0
@@ -553,7 +548,7 @@ class StreamRecording:
         self._last_crc = crc
         self.recorder.on_batch(batch, result)
         for decision in result.events:
-            self.recorder.on_event({**decision.to_dict(), "unit": "stream"})
+            self.recorder.on_event(replace(decision, unit="stream"))
 
     def finish(self) -> None:
         """Complete the recording (safe twice)."""

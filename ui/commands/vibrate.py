@@ -9,7 +9,7 @@ import time
 from device.control.supervised import SupervisedSession
 from device.control.vibration import PATTERN_NAMES, get_pattern
 from device.errors import UsageError
-from dsp.events import EventKind
+from dsp.events import Event, Fault, LinkLost, StepStarted, Stop
 from dsp.zones import DEFAULT_ZONES, get_zone
 from ui.session_setup import (
     live_pipeline,
@@ -91,8 +91,13 @@ async def run(args) -> int:
     )
     async with open_session(prepared) as session:
         live = SupervisedSession(session, live_pipeline(session, zone), motor_hz=args.hz)
-        stops: list[dict] = []
-        live.add_listener(lambda e: e["kind"] in ("stop", "fault", "link_lost") and stops.append(e))
+        stops: list[Stop | Fault | LinkLost] = []
+
+        def on_event(e: Event) -> None:
+            if isinstance(e, Stop | Fault | LinkLost):
+                stops.append(e)
+
+        live.add_listener(on_event)
         recorder = start_recording(args.record, session, prepared, pattern=args.pattern)
         if recorder is not None:
             live.add_listener(recorder.on_event)
@@ -100,15 +105,22 @@ async def run(args) -> int:
         await session.set_limit(zone.ceiling_n)
         live.start()
         live.emit(
-            EventKind.STEP_STARTED,
-            step="vibrate",
-            kind="vibrate",
-            zone=zone.name,
-            limit_n=zone.limit_n,
-            band_n=[],
-            vibration_pct=args.intensity,
-            pattern=args.pattern,
-            motor_hz=live.motor_hz,
+            StepStarted(
+                t_s=live.state.t_s,
+                force_n=live.state.filtered_n,
+                step="vibrate",
+                step_kind="vibrate",
+                zone=zone.name,
+                limit_n=zone.limit_n,
+                band_n=None,
+                side="none",
+                vibration_pct=args.intensity,
+                pattern=args.pattern,
+                motor_hz=live.motor_hz,
+                hold_min_s=None,
+                hold_max_s=None,
+                release_s=None,
+            )
         )
         capped = min(args.intensity, zone.vibration_cap_pct)
         if capped < args.intensity:
@@ -139,11 +151,12 @@ async def run(args) -> int:
         finally:
             await live.close()
             if recorder is not None:
-                recorder.finish({"stops": stops})
+                recorder.finish({"stops": [e.to_dict() for e in stops]})
         if live.failure is not None:
             raise live.failure
     if stops:
-        cause = stops[0].get("cause") or "fault"
+        first = stops[0]
+        cause = first.cause or "fault"
         print(f"stopped: {cause_words(cause)}", file=sys.stderr)
         return 1
     vibration_s = live.pipeline.supervisor.vibration_s
