@@ -213,10 +213,10 @@ class Segment:
     label: str | None = None
     #: A step (re)starts here: the hold tracker starts afresh even with an unchanged setup.
     new_step: bool = False
-    #: (kind, cause) of a stop or fault that latched the live supervisor here and that force
-    #: alone cannot show (a firmware flag, a lost keepalive, a stale stream, the user's key):
+    #: A recorded stop or fault that latched the live supervisor here and that force alone
+    #: cannot show (a firmware flag, a lost keepalive, a stale stream, the user's key):
     #: latched here too, so that re-arming and what follows happen as they did live.
-    latch: tuple[str, str] | None = None
+    latch: Stop | Fault | None = None
 
     def same_hold_setup(self, other: Segment) -> bool:
         return (self.zone, self.band_n, self.hold_min_s, self.hold_max_s, self.release_min_s) == (
@@ -279,13 +279,13 @@ def analyze_segments(
         if prev is None or (seg.vibration_pct, seg.motor_hz) != (prev.vibration_pct, prev.motor_hz):
             pipe.set_vibration(seg.vibration_pct, seg.motor_hz if seg.vibration_pct > 0 else None)
         if seg.latch is not None:
-            kind, cause = seg.latch
-            pipe.supervisor.state = SafetyState.FAULT if kind == "fault" else SafetyState.STOPPED
+            fault = isinstance(seg.latch, Fault)
+            pipe.supervisor.state = SafetyState.FAULT if fault else SafetyState.STOPPED
             latched.append(
                 {
-                    "type": "fault" if kind == "fault" else "stop",
+                    "type": str(seg.latch.kind),
                     "t_s": _r(seg.start_s),
-                    "cause": cause,
+                    "cause": None if seg.latch.cause is None else str(seg.latch.cause),
                     "force_n": _r(filtered[a - 1], 3) if a > 0 else None,
                     "detection_delay_s": 0.0,
                     "recorded": True,

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from device.errors import InputFileError, UsageError
-from dsp.events import Event, StepStarted
+from dsp.events import Event, EventFormatError, StepStarted, event_from_dict
 
 FORMAT_NAME = "massagectl-recording"
 FORMAT_VERSION = 1
@@ -343,8 +343,8 @@ class Recorder:
 @dataclass
 class Recording:
     """A recording read back. Arrays are one entry per sample (seq and raw_counts int64, the
-    rest float64; filtered_n is NaN where no pipeline ran); ``events`` are the event dicts
-    in file order; ``warnings`` lists what was skipped."""
+    rest float64; filtered_n is NaN where no pipeline ran); ``events`` are the typed events
+    (``dsp.events``) in file order; ``warnings`` lists what was skipped."""
 
     folder: Path
     meta: dict[str, Any]
@@ -354,7 +354,7 @@ class Recording:
     raw_counts: np.ndarray
     force_n: np.ndarray
     filtered_n: np.ndarray
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -440,7 +440,7 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def _read_events(path: Path, skipped: list[str]) -> list[dict[str, Any]]:
+def _read_events(path: Path, skipped: list[str]) -> list[Event]:
     text = _complete_lines(path, _read_text(path), skipped)
     events = []
     for line_no, line in enumerate(text.splitlines(), start=1):
@@ -452,7 +452,10 @@ def _read_events(path: Path, skipped: list[str]) -> list[dict[str, Any]]:
             raise InputFileError(f"{path}: line {line_no}: not JSON ({exc.msg})") from None
         if not isinstance(event, dict) or "kind" not in event:
             raise InputFileError(f"{path}: line {line_no}: an event needs an object with 'kind'")
-        events.append(event)
+        try:
+            events.append(event_from_dict(event))
+        except EventFormatError as exc:
+            raise InputFileError(f"{path}: line {line_no}: {exc}") from None
     return events
 
 

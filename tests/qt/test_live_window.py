@@ -14,7 +14,7 @@ from PySide6 import QtCore
 from device.recording.folder import read_recording
 from device.routine.routines import load_routine
 from dsp.decisions import SafetyState
-from dsp.events import Cause, StepFinished, StepStarted, Stop
+from dsp.events import Cause, Rearmed, StepFinished, StepStarted, Stop
 from ui.live_controller import AlarmLevel
 from ui.live_window import COLOURS
 
@@ -132,9 +132,9 @@ def test_over_limit_turns_the_alarm_on_with_its_cause(drive, tmp_path):
     drive(body)
     recording = read_recording(tmp_path / "rec")
     assert recording.complete and recording.t_s.size > 1000
-    causes = [e.get("cause") for e in recording.events if e["kind"] == "stop"]
-    assert causes[0] == "over_limit"
-    assert any(e["kind"] == "rearmed" for e in recording.events)
+    causes = [e.cause for e in recording.events if isinstance(e, Stop)]
+    assert causes[0] is Cause.OVER_LIMIT
+    assert any(isinstance(e, Rearmed) for e in recording.events)
 
 
 ROUTINE = """
