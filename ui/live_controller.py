@@ -34,7 +34,7 @@ from device.session.reconnect import open_device_session
 from device.timebase import check_face_speed
 from device.urls import parse_url
 from dsp.decisions import SafetyState
-from dsp.events import Cause, CommandSent, Event
+from dsp.events import Cause, CommandSent, Event, describe_cause
 from dsp.pipeline import BatchResult, ForcePipeline
 from dsp.zones import DEFAULT_ZONE, Zone, get_zone
 from ui.plot_buffers import ForceRing
@@ -44,30 +44,10 @@ MAX_WINDOW_S = 120.0
 #: Events kept for the window's event list.
 EVENT_HISTORY = 50
 
-#: Stop and fault causes in plain words, for the alarm banner.
-CAUSE_TEXT: dict[str, str] = {
-    Cause.OVER_LIMIT: "Over the limit for this spot: ease off now",
-    Cause.RATE_OF_RISE: "Pressed too fast near the neck: ease off",
-    Cause.FORBIDDEN_ZONE_CONTACT: "Pressure on the front or side of the neck: take it away",
-    Cause.STALE_STREAM: "No data from the device (the stream stalled)",
-    Cause.SEQ_GAP: "Data lost on the link (sequence gaps)",
-    Cause.CRC_BURST: "Corrupted data on the link (CRC errors)",
-    Cause.FLATLINE: "Sensor fault: the reading is stuck",
-    Cause.SATURATION: "Sensor fault: the reading is at the end of its range",
-    Cause.MAX_VIBRATION_TIME: "Vibration time for this session used up",
-    Cause.FIRMWARE_LIMIT: "The device's own hard limit tripped",
-    Cause.KEEPALIVE_LOST: "The device lost contact with the host and stopped",
-    Cause.LINK_LOST: "Connection to the device lost",
-    Cause.USER_STOP: "Stopped by you",
-    Cause.USER_REPORTED_SYMPTOM: "You reported pain, dizziness or tingling: session ended",
-}
 
-
-def cause_text(cause: str | None) -> str:
-    """A stop or fault cause (the ``dsp.events.Cause`` value) in words."""
-    if not cause:
-        return ""
-    return CAUSE_TEXT.get(cause, cause.replace("_", " "))
+def _sentence(words: str) -> str:
+    """Words that stand alone in the banner start with a capital letter."""
+    return words[:1].upper() + words[1:]
 
 
 class AlarmLevel:
@@ -176,15 +156,15 @@ class LiveController:
         if self.error:
             return Alarm(AlarmLevel.ALARM, f"Error: {self.error}")
         if st.link_lost:
-            return Alarm(AlarmLevel.ALARM, cause_text(Cause.LINK_LOST))
+            return Alarm(AlarmLevel.ALARM, _sentence(describe_cause(Cause.LINK_LOST)))
         if st.safety in (SafetyState.STOPPED, SafetyState.FAULT):
             what = "FAULT" if st.safety is SafetyState.FAULT else "STOPPED"
-            text = cause_text(st.alarm) or "latched stop"
+            text = describe_cause(st.alarm) or "latched stop"
             return Alarm(AlarmLevel.ALARM, f"{what}: {text}")
         if st.safety is SafetyState.WARNING:
             return Alarm(AlarmLevel.WARNING, "Close to the limit: ease off a little")
         if self.user_stopped:
-            return Alarm(AlarmLevel.OK, cause_text(Cause.USER_STOP))
+            return Alarm(AlarmLevel.OK, _sentence(describe_cause(Cause.USER_STOP)))
         return Alarm(AlarmLevel.OK, "")
 
     def measured_rate_hz(self) -> float:
@@ -490,7 +470,5 @@ class LiveController:
 __all__ = [
     "Alarm",
     "AlarmLevel",
-    "CAUSE_TEXT",
     "LiveController",
-    "cause_text",
 ]

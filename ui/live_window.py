@@ -49,6 +49,7 @@ from dsp.events import (
     StepFinished,
     StepStarted,
     Stop,
+    describe_cause,
 )
 from dsp.zones import DEFAULT_ZONES
 from ui.live_controller import AlarmLevel, LiveController
@@ -479,7 +480,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         what = event.step if isinstance(event, StepStarted | StepFinished) else ""
         text = f"{event.t_s:7.1f} s  {event.kind}"
         if cause:
-            text += f": {cause}"
+            text += f": {describe_cause(cause)}"
         elif what:
             text += f": {what}"
         self.events_list.insertItem(0, text)

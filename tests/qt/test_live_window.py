@@ -114,12 +114,12 @@ def test_over_limit_turns_the_alarm_on_with_its_cause(drive, tmp_path):
         assert c.state.alarm == "over_limit"
         assert c.alarm().level == AlarmLevel.ALARM
         banner = window.banner.text()
-        assert "Over the limit" in banner and "STOPPED" in banner
+        assert banner == "STOPPED: too much pressure for this spot"
         assert window.view.background.brush().color().name() == COLOURS[AlarmLevel.ALARM]
         stops = [e for e in c.events if isinstance(e, Stop)]
         assert stops[0].cause is Cause.OVER_LIMIT and stops[0].was_vibrating
         texts = [window.events_list.item(i).text() for i in range(window.events_list.count())]
-        assert any("stop: over_limit" in t for t in texts)
+        assert any("stop: too much pressure for this spot" in t for t in texts)
         # re-arm is refused while force is still high, accepted once it has eased off
         await until(window, lambda: c.state.filtered_n < 1.0, "the release")
         await until(window, c.rearm, "the re-arm", timeout_s=WAIT_S)

@@ -9,7 +9,7 @@ import time
 from device.control.supervised import SupervisedSession
 from device.control.vibration import PATTERN_NAMES, get_pattern
 from device.errors import UsageError
-from dsp.events import Event, Fault, LinkLost, StepStarted, Stop
+from dsp.events import Event, Fault, LinkLost, StepStarted, Stop, describe_cause
 from dsp.zones import DEFAULT_ZONES, get_zone
 from ui.session_setup import (
     live_pipeline,
@@ -18,7 +18,6 @@ from ui.session_setup import (
     start_recording,
     zone_table,
 )
-from ui.terminal_view import cause_words
 
 
 def register(sub) -> None:
@@ -156,8 +155,7 @@ async def run(args) -> int:
             raise live.failure
     if stops:
         first = stops[0]
-        cause = first.cause or "fault"
-        print(f"stopped: {cause_words(cause)}", file=sys.stderr)
+        print(f"stopped: {describe_cause(first.cause) or 'fault'}", file=sys.stderr)
         return 1
     vibration_s = live.pipeline.supervisor.vibration_s
     print(f"done: {args.pattern} for {args.duration:g} s, vibration {vibration_s:.1f} s")
