@@ -101,9 +101,7 @@ def hold_errors(rate_hz: float) -> list[float]:
                 inb = (true >= 4.0) & (true <= 7.5)
                 truth = t[inb][-1] - t[inb][0]
                 ended = [e for e in events if e.kind is EventKind.HOLD_ENDED]
-                errs.append(
-                    abs(ended[0].detail["duration_s"] - truth) if len(ended) == 1 else np.inf
-                )
+                errs.append(abs(ended[0].duration_s - truth) if len(ended) == 1 else np.inf)
     return errs
 
 

@@ -27,6 +27,7 @@ from device.control.supervised import SupervisedSession
 from device.control.vibration import get_pattern
 from device.links import open_link
 from device.session.device_session import DeviceSession
+from dsp.events import Event, Rearmed, Stop
 from dsp.pipeline import ForcePipeline
 from dsp.zones import get_zone
 from simulators.scenario import load_scenario
@@ -58,13 +59,13 @@ async def _host(link, cycles: int) -> list[float]:
     delays: list[float] = []
     latched = {"now": False}
 
-    def on_event(e: dict) -> None:
+    def on_event(e: Event) -> None:
         # one latch can carry several causes (over_limit, rate_of_rise): the first one is
         # the one that sent Stop
-        if e["kind"] == "stop" and not latched["now"]:
+        if isinstance(e, Stop) and not latched["now"]:
             latched["now"] = True
-            delays.append(e["detection_delay_s"])
-        elif e["kind"] == "rearmed":
+            delays.append(e.detection_delay_s)
+        elif isinstance(e, Rearmed):
             latched["now"] = False
 
     async with DeviceSession(link) as session:

@@ -5,20 +5,32 @@ identity calibration, in large batches, with stops re-armed as soon as the rules
 that every episode is seen. Holds shorter than DIP_TOLERANCE_S (the force passing through
 the band) are not reported. Sensor-fault rules on raw counts (flatline, saturation) are off:
 a CSV of newtons has no ADC rails, and synthetic traces may be exactly constant.
-The report is plain JSON-ready data; its schema is in docs/analyze.md.
+The report is plain JSON-ready data; its schema is in docs/analyze.md. Its entries are the
+pipeline's typed events (dsp.events), put into the report's form in one place: ``_entry``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from dsp.calibration import Calibration
 from dsp.decisions import SafetyState
-from dsp.events import Cause, EventKind
-from dsp.hold import DIP_TOLERANCE_S
+from dsp.events import (
+    Cause,
+    Event,
+    EventKind,
+    FastRelease,
+    Fault,
+    HoldEnded,
+    Stop,
+    Warning,  # the event (shadows the builtin here)
+)
+from dsp.hold import DIP_TOLERANCE_S, HoldTracker
 from dsp.pipeline import ForcePipeline
 from dsp.zones import Zone
 
@@ -26,7 +38,26 @@ from dsp.zones import Zone
 OFFLINE_BATCH = 1 << 16
 #: Default shortest allowed release (s) when a band is given: DESIGN.md's slow release.
 DEFAULT_RELEASE_MIN_S = 2.0
-EVENT_TYPES = ("over_limit", "warning", "stop", "fault", "hold", "fast_release")
+#: The report's entry types (docs/analyze.md) and the event type each comes from: the one
+#: mapping of analyze's entries onto dsp.events (``_entry`` writes them). ``warning``,
+#: ``stop``, ``fault`` and ``fast_release`` are those events under their kind's name;
+#: ``hold`` is a HoldEnded (``complete`` false when it was cut short by the end of the trace
+#: or of its step: ``interrupted`` set); ``over_limit`` is the episode that a Stop with cause
+#: over_limit starts (reported just before that stop).
+OVER_LIMIT = "over_limit"
+HOLD = "hold"
+ENTRY_TYPES: dict[str, type[Event]] = {
+    OVER_LIMIT: Stop,
+    EventKind.WARNING.value: Warning,
+    EventKind.STOP.value: Stop,
+    EventKind.FAULT.value: Fault,
+    HOLD: HoldEnded,
+    EventKind.FAST_RELEASE.value: FastRelease,
+}
+EVENT_TYPES = tuple(ENTRY_TYPES)
+#: ``HoldEnded.interrupted`` of a hold still open when the trace or its step ends.
+CUT_AT_TRACE_END = "trace_end"
+CUT_AT_STEP_END = "step_end"
 
 
 def _r(x: float, nd: int = 4) -> float:
@@ -60,7 +91,7 @@ def analyze_trace(
         pipe.set_vibration(cap if cap > 0 else 1.0, motor_hz)
     filtered = np.empty_like(f)
     fast = np.empty_like(f)
-    decisions = []
+    decisions: list[Event] = []
     for a in range(0, t.size, OFFLINE_BATCH):
         b = min(t.size, a + OFFLINE_BATCH)
         out = pipe.on_batch(t[a:b], f[a:b], float(t[b - 1]))
@@ -70,7 +101,7 @@ def analyze_trace(
     open_holds = []
     hold = pipe.hold
     if hold is not None and hold.in_hold:  # still holding when the trace ends
-        open_holds.append(_open_hold(hold, float(t[-1])))
+        open_holds.append(_open_hold(hold, float(t[-1]), CUT_AT_TRACE_END))
     events = _events(decisions, open_holds, t, f, fast, filtered, lambda _t: zone)
     return {
         "events": events,
@@ -78,79 +109,97 @@ def analyze_trace(
     }
 
 
-def _open_hold(hold, end_s: float) -> dict[str, Any]:
-    """The detail of a hold cut short at ``end_s`` (trace end or step change)."""
+def _open_hold(hold: HoldTracker, end_s: float, why: str) -> HoldEnded:
+    """A hold cut short at ``end_s`` (the trace's or its step's end: ``why``)."""
+    return HoldEnded(
+        t_s=end_s,
+        start_s=hold.start_s,
+        end_s=end_s,
+        duration_s=end_s - hold.start_s,
+        reached_min=hold.min_s is not None and end_s - hold.start_s >= hold.min_s,
+        interrupted=why,
+    )
+
+
+def _entry(e: Event, **extra: Any) -> dict[str, Any]:
+    """The report entry of an event (``ENTRY_TYPES``); ``extra``: fields added to it."""
+    if isinstance(e, Stop | Fault):
+        return {
+            "type": str(e.kind),
+            "t_s": _r(e.t_s),
+            "cause": None if e.cause is None else str(e.cause),
+            "force_n": _r(e.force_n, 3) if math.isfinite(e.force_n) else None,
+            "detection_delay_s": _r(e.detection_delay_s),
+            **extra,
+        }
+    if isinstance(e, Warning):
+        return {"type": str(e.kind), "t_s": _r(e.t_s), "force_n": _r(e.force_n, 3), **extra}
+    if isinstance(e, HoldEnded):
+        return {
+            "type": HOLD,
+            "start_s": _r(e.start_s),
+            "end_s": _r(e.end_s),
+            "duration_s": _r(e.duration_s),
+            "reached_min": bool(e.reached_min),
+            "complete": e.interrupted is None,
+            **extra,
+        }
+    if isinstance(e, FastRelease):
+        return {
+            "type": str(e.kind),
+            "t_s": _r(e.t_s),
+            "release_s": _r(e.release_s),
+            "release_min_s": e.release_min_s,
+            **extra,
+        }
+    raise ValueError(f"analyze reports no {e.kind} events")
+
+
+def _over_limit_entry(stop: Stop, zone: Zone, t, f, fast, filtered) -> dict[str, Any]:
+    """The ``over_limit`` entry: the episode ``stop`` starts, until both force estimates are
+    back under the reset level."""
+    reset_n = zone.reset_n
+    i = int(np.searchsorted(t, stop.t_s))
+    below = np.flatnonzero((filtered[i:] < reset_n) & (fast[i:] < reset_n))
+    j = i + int(below[0]) if below.size else t.size
+    k = i + int(np.argmax(filtered[i:j])) if j > i else i
     return {
-        "start_s": hold.start_s,
-        "end_s": end_s,
-        "duration_s": end_s - hold.start_s,
-        "reached_min": hold.min_s is not None and end_s - hold.start_s >= hold.min_s,
+        "type": OVER_LIMIT,
+        "t_s": _r(stop.t_s),
+        "peak_n": _r(filtered[k], 3),
+        "peak_t_s": _r(t[k]),
+        "peak_raw_n": _r(f[i:j].max() if j > i else f[i], 3),
+        "limit_n": zone.limit_n,
+        "path": stop.path,
     }
 
 
-def _events(decisions, open_holds, t, f, fast, filtered, zone_at) -> list[dict[str, Any]]:
-    """Report events from the pipeline's decisions; ``open_holds``: details of holds cut
-    short (reported with complete=False); ``zone_at(t_s)``: the zone in force at a time."""
+def _events(
+    decisions: Iterable[Event],
+    open_holds: Iterable[HoldEnded],
+    t,
+    f,
+    fast,
+    filtered,
+    zone_at: Callable[[float], Zone],
+) -> list[dict[str, Any]]:
+    """Report entries from the pipeline's events; ``open_holds``: holds cut short;
+    ``zone_at(t_s)``: the zone in force at a time."""
     events: list[dict[str, Any]] = []
-    for d in decisions:
-        if d.kind is EventKind.STOP and d.cause is Cause.OVER_LIMIT:
-            zone = zone_at(d.t_s)
-            reset_n = zone.reset_n
-            i = int(np.searchsorted(t, d.t_s))
-            # the episode lasts until both force estimates are back under the reset level
-            below = np.flatnonzero((filtered[i:] < reset_n) & (fast[i:] < reset_n))
-            j = i + int(below[0]) if below.size else t.size
-            k = i + int(np.argmax(filtered[i:j])) if j > i else i
-            events.append(
-                {
-                    "type": "over_limit",
-                    "t_s": _r(d.t_s),
-                    "peak_n": _r(filtered[k], 3),
-                    "peak_t_s": _r(t[k]),
-                    "peak_raw_n": _r(f[i:j].max() if j > i else f[i], 3),
-                    "limit_n": zone.limit_n,
-                    "path": d.detail.get("path"),
-                }
-            )
-        if d.kind in (EventKind.STOP, EventKind.FAULT):
-            events.append(
-                {
-                    "type": str(d.kind),
-                    "t_s": _r(d.t_s),
-                    "cause": str(d.cause),
-                    "force_n": _r(d.force_n, 3),
-                    "detection_delay_s": _r(d.detection_delay_s),
-                }
-            )
-        elif d.kind is EventKind.WARNING:
-            events.append({"type": "warning", "t_s": _r(d.t_s), "force_n": _r(d.force_n, 3)})
-        elif d.kind is EventKind.HOLD_ENDED and d.detail["duration_s"] >= DIP_TOLERANCE_S:
-            events.append(_hold(d.detail, complete=True))
-        elif d.kind is EventKind.FAST_RELEASE:
-            events.append(
-                {
-                    "type": "fast_release",
-                    "t_s": _r(d.t_s),
-                    "release_s": _r(d.detail["release_s"]),
-                    "release_min_s": d.detail["release_min_s"],
-                }
-            )
-    for detail in open_holds:
-        if detail["duration_s"] >= DIP_TOLERANCE_S:
-            events.append(_hold(detail, complete=False))
-    events.sort(key=lambda e: e.get("t_s", e.get("start_s", 0.0)))
+    for d in (*decisions, *open_holds):
+        if isinstance(d, HoldEnded) and d.duration_s < DIP_TOLERANCE_S:
+            continue  # the force passing through the band: not a hold
+        if isinstance(d, Stop) and d.cause is Cause.OVER_LIMIT:
+            events.append(_over_limit_entry(d, zone_at(d.t_s), t, f, fast, filtered))
+        if isinstance(d, Stop | Fault | Warning | HoldEnded | FastRelease):
+            events.append(_entry(d))
+    events.sort(key=_when)
     return events
 
 
-def _hold(detail: dict[str, Any], complete: bool) -> dict[str, Any]:
-    return {
-        "type": "hold",
-        "start_s": _r(detail["start_s"]),
-        "end_s": _r(detail["end_s"]),
-        "duration_s": _r(detail["duration_s"]),
-        "reached_min": bool(detail["reached_min"]),
-        "complete": complete,
-    }
+def _when(entry: dict[str, Any]) -> float:
+    """An entry's time: ``t_s``, or a hold's ``start_s``."""
+    return entry.get("t_s", entry.get("start_s", 0.0))
 
 
 def _summary(events, t, f, filtered, zone, band_n, rate, motor_hz) -> dict[str, Any]:
@@ -203,10 +252,10 @@ class Segment:
     label: str | None = None
     #: A step (re)starts here: the hold tracker starts afresh even with an unchanged setup.
     new_step: bool = False
-    #: (kind, cause) of a stop or fault that latched the live supervisor here and that force
-    #: alone cannot show (a firmware flag, a lost keepalive, a stale stream, the user's key):
+    #: A recorded stop or fault that latched the live supervisor here and that force alone
+    #: cannot show (a firmware flag, a lost keepalive, a stale stream, the user's key):
     #: latched here too, so that re-arming and what follows happen as they did live.
-    latch: tuple[str, str] | None = None
+    latch: Stop | Fault | None = None
 
     def same_hold_setup(self, other: Segment) -> bool:
         return (self.zone, self.band_n, self.hold_min_s, self.hold_max_s, self.release_min_s) == (
@@ -252,15 +301,15 @@ def analyze_segments(
     filtered = np.empty_like(f)
     fast = np.empty_like(f)
     limit = np.empty_like(f)
-    decisions = []
-    open_holds: list[dict[str, Any]] = []
+    decisions: list[Event] = []
+    open_holds: list[HoldEnded] = []
     latched: list[dict[str, Any]] = []
     prev: Segment | None = None
     for seg, a, b in zip(segs, starts.tolist(), ends.tolist(), strict=True):
         if prev is None or seg.new_step or not seg.same_hold_setup(prev):
             hold = pipe.hold
             if hold is not None and hold.in_hold and a > 0:
-                open_holds.append(_open_hold(hold, float(t[a - 1])))
+                open_holds.append(_open_hold(hold, float(t[a - 1]), CUT_AT_STEP_END))
             pipe.set_zone(
                 seg.zone,
                 band=seg.band_n,
@@ -269,18 +318,15 @@ def analyze_segments(
         if prev is None or (seg.vibration_pct, seg.motor_hz) != (prev.vibration_pct, prev.motor_hz):
             pipe.set_vibration(seg.vibration_pct, seg.motor_hz if seg.vibration_pct > 0 else None)
         if seg.latch is not None:
-            kind, cause = seg.latch
-            pipe.supervisor.state = SafetyState.FAULT if kind == "fault" else SafetyState.STOPPED
-            latched.append(
-                {
-                    "type": "fault" if kind == "fault" else "stop",
-                    "t_s": _r(seg.start_s),
-                    "cause": cause,
-                    "force_n": _r(filtered[a - 1], 3) if a > 0 else None,
-                    "detection_delay_s": 0.0,
-                    "recorded": True,
-                }
+            fault = isinstance(seg.latch, Fault)
+            pipe.supervisor.state = SafetyState.FAULT if fault else SafetyState.STOPPED
+            at = replace(
+                seg.latch,
+                t_s=seg.start_s,
+                force_n=float(filtered[a - 1]) if a > 0 else math.nan,
+                detection_delay_s=0.0,
             )
+            latched.append(_entry(at, recorded=True))
         prev = seg
         limit[a:b] = seg.zone.limit_n
         for c in range(a, b, OFFLINE_BATCH):
@@ -290,7 +336,7 @@ def analyze_segments(
             fast[c:d] = out.fast_n
             decisions.extend(out.events)
     if pipe.hold is not None and pipe.hold.in_hold:
-        open_holds.append(_open_hold(pipe.hold, float(t[-1])))
+        open_holds.append(_open_hold(pipe.hold, float(t[-1]), CUT_AT_TRACE_END))
 
     def zone_at(time_s: float) -> Zone:
         i = max(0, int(np.searchsorted(t, time_s, side="left")))
@@ -298,7 +344,7 @@ def analyze_segments(
         return segs[max(0, k)].zone
 
     events = _events(decisions, open_holds, t, f, fast, filtered, zone_at) + latched
-    events.sort(key=lambda e: e.get("t_s", e.get("start_s", 0.0)))
+    events.sort(key=_when)
     dt = np.empty_like(t)
     dt[:-1] = np.diff(t)
     dt[-1] = 1.0 / rate
@@ -344,7 +390,7 @@ def _steps(segs, starts, ends, t, f, filtered, dt, in_band, events) -> list[dict
     steps = []
     for seg, a, b, vib in groups:
         t_a, t_b = float(t[a]), float(t[b - 1])
-        inside = [e for e in events if t_a <= e.get("t_s", e.get("start_s", -1.0)) <= t_b]
+        inside = [e for e in events if t_a <= _when(e) <= t_b]
         steps.append(
             {
                 "label": seg.label,
@@ -359,8 +405,8 @@ def _steps(segs, starts, ends, t, f, filtered, dt, in_band, events) -> list[dict
                 "time_in_band_s": None
                 if seg.band_n is None
                 else _r(float(dt[a:b][in_band[a:b]].sum()), 3),
-                "holds": [e for e in inside if e["type"] == "hold"],
-                "stops": [e for e in inside if e["type"] in ("stop", "fault")],
+                "holds": [e for e in inside if e["type"] == HOLD],
+                "stops": [e for e in inside if e["type"] in (EventKind.STOP, EventKind.FAULT)],
             }
         )
     return steps

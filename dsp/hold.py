@@ -36,8 +36,14 @@ from collections import deque
 
 import numpy as np
 
-from dsp.decisions import Decision
-from dsp.events import EventKind
+from dsp.events import (
+    Event,
+    FastRelease,
+    HoldEnded,
+    HoldPassedMax,
+    HoldReachedMin,
+    HoldStarted,
+)
 
 #: Excursions out of the band shorter than this (seconds) do not end a hold.
 DIP_TOLERANCE_S = 0.3
@@ -58,7 +64,7 @@ class HoldTracker:
 
     ``min_s``/``max_s``: the step's hold times (seconds; None: not reported);
     ``release_min_s``: the shortest allowed release, from the hold level to zero (seconds;
-    None: not checked). ``update(t_s, filtered_n) -> list[Decision]`` per batch;
+    None: not checked). ``update(t_s, filtered_n) -> list[Event]`` per batch;
     ``elapsed_s`` and ``progress`` say how far the current hold is.
     """
 
@@ -105,8 +111,8 @@ class HoldTracker:
             return 0.0
         return min(1.0, self.elapsed_s / self.min_s)
 
-    def update(self, t_s: np.ndarray, filtered_n: np.ndarray) -> list[Decision]:
-        out: list[Decision] = []
+    def update(self, t_s: np.ndarray, filtered_n: np.ndarray) -> list[Event]:
+        out: list[Event] = []
         n = t_s.size
         if n == 0:
             return out
@@ -139,30 +145,22 @@ class HoldTracker:
             self._maxes.clear()
             self._rel_from_s = None
             out.append(
-                Decision(
-                    EventKind.HOLD_STARTED,
-                    None,
-                    self.start_s,
-                    0.0,
-                    float(f[a]),
-                    {"band_n": [self.lo_n, self.hi_n]},
-                )
+                HoldStarted(t_s=self.start_s, force_n=float(f[a]), band_n=(self.lo_n, self.hi_n))
             )
         self._last_in_s = float(t_s[b - 1])
         self._track_level(t_s[a:b], f[a:b])
-        for attr, limit_s, kind in (
-            ("_reached_min", self.min_s, EventKind.HOLD_REACHED_MIN),
-            ("_passed_max", self.max_s, EventKind.HOLD_PASSED_MAX),
-        ):
+        kinds: tuple[tuple[str, float | None, type[HoldReachedMin | HoldPassedMax]], ...] = (
+            ("_reached_min", self.min_s, HoldReachedMin),
+            ("_passed_max", self.max_s, HoldPassedMax),
+        )
+        for attr, limit_s, kind in kinds:
             if limit_s is None or getattr(self, attr):
                 continue
             if self._last_in_s - self.start_s >= limit_s:
                 i = a + int(np.searchsorted(t_s[a:b], self.start_s + limit_s - 1e-9))
                 i = min(i, b - 1)
                 setattr(self, attr, True)
-                out.append(
-                    Decision(kind, None, float(t_s[i]), 0.0, float(f[i]), {"hold_s": limit_s})
-                )
+                out.append(kind(t_s=float(t_s[i]), force_n=float(f[i]), hold_s=limit_s))
 
     def _track_level(self, tt: np.ndarray, ff: np.ndarray) -> None:
         """In-band samples of the hold: find the last one on the plateau (at or above
@@ -218,18 +216,14 @@ class HoldTracker:
         self.in_hold = False
         self._out_since_s = None
         out.append(
-            Decision(
-                EventKind.HOLD_ENDED,
-                None,
-                t_confirm_s,
-                t_confirm_s - end_s,
-                force_n,
-                {
-                    "start_s": self.start_s,
-                    "end_s": end_s,
-                    "duration_s": end_s - self.start_s,
-                    "reached_min": self._reached_min,
-                },
+            HoldEnded(
+                t_s=t_confirm_s,
+                detection_delay_s=t_confirm_s - end_s,
+                force_n=force_n,
+                start_s=self.start_s,
+                end_s=end_s,
+                duration_s=end_s - self.start_s,
+                reached_min=self._reached_min,
             )
         )
 
@@ -258,19 +252,14 @@ class HoldTracker:
             k, release_s, measured_s, from_s = released
             if self.release_min_s is not None and release_s < self.release_min_s:
                 out.append(
-                    Decision(
-                        EventKind.FAST_RELEASE,
-                        None,
-                        float(t_s[k]),
-                        0.0,
-                        float(f[k]),
-                        {
-                            "release_s": release_s,
-                            "release_min_s": self.release_min_s,
-                            "from_s": from_s,
-                            "measured_s": measured_s,
-                            "hold_level_n": self._rel_level_n,
-                        },
+                    FastRelease(
+                        t_s=float(t_s[k]),
+                        force_n=float(f[k]),
+                        release_s=release_s,
+                        release_min_s=self.release_min_s,
+                        from_s=from_s,
+                        measured_s=measured_s,
+                        hold_level_n=self._rel_level_n,
                     )
                 )
 

@@ -32,8 +32,8 @@ from dsp.calibration import (
     Calibration,
     CalibrationError,
 )
-from dsp.decisions import Decision, SafetyState
-from dsp.events import EventKind
+from dsp.decisions import SafetyState
+from dsp.events import Event, HoldEnded
 from dsp.filters import ForceFilters
 from dsp.hold import HoldTracker
 from dsp.supervisor import FLATLINE_S, MAX_VIBRATION_S, RAW_LIMITS_COUNTS, Supervisor
@@ -47,7 +47,7 @@ class BatchResult:
     force_n: np.ndarray
     filtered_n: np.ndarray
     fast_n: np.ndarray
-    events: list[Decision]
+    events: list[Event]
 
 
 class ForcePipeline:
@@ -180,7 +180,7 @@ class ForcePipeline:
             )
         return BatchResult(force, filtered, fast, events)
 
-    def restart_stream(self) -> list[Decision]:
+    def restart_stream(self) -> list[Event]:
         """The device stream starts again after a gap (a reconnect), maybe mid-press and
         with the motor still leaking: filters restart from the first batch's mean, the
         supervisor forgets the old stream's timing and holds the rate-of-rise rule off while
@@ -189,25 +189,20 @@ class ForcePipeline:
         causes (a HOLD_ENDED with ``interrupted``)."""
         self.filters.restart()
         self.supervisor.restart_stream()
-        out: list[Decision] = []
+        out: list[Event] = []
         h = self.hold
         if h is not None:
             if h.in_hold:
                 end_s = h.start_s + h.elapsed_s
                 out.append(
-                    Decision(
-                        EventKind.HOLD_ENDED,
-                        None,
-                        end_s,
-                        0.0,
-                        self.supervisor.last_filtered_n,
-                        {
-                            "start_s": h.start_s,
-                            "end_s": end_s,
-                            "duration_s": h.elapsed_s,
-                            "reached_min": h.progress >= 1.0 if h.min_s else False,
-                            "interrupted": "stream_restart",
-                        },
+                    HoldEnded(
+                        t_s=end_s,
+                        force_n=self.supervisor.last_filtered_n,
+                        start_s=h.start_s,
+                        end_s=end_s,
+                        duration_s=h.elapsed_s,
+                        reached_min=h.progress >= 1.0 if h.min_s else False,
+                        interrupted="stream_restart",
                     )
                 )
             self.hold = HoldTracker(
@@ -215,7 +210,7 @@ class ForcePipeline:
             )
         return out
 
-    def tick(self, t_host_s: float) -> list[Decision]:
+    def tick(self, t_host_s: float) -> list[Event]:
         """Host-time checks (at least every 50 ms): the stale-stream rule."""
         return self.supervisor.tick(t_host_s)
 

@@ -31,8 +31,18 @@ from collections import deque
 
 import numpy as np
 
-from dsp.decisions import Decision, SafetyState
-from dsp.events import FAULT_CAUSES, Cause, EventKind
+from dsp.decisions import SafetyState
+from dsp.events import (
+    FAULT_CAUSES,
+    Cause,
+    Event,
+    EventKind,
+    Fault,
+    Rearmed,
+    Reduce,
+    Stop,
+    Warning,  # the event (shadows the builtin here)
+)
 from dsp.zones import FORBIDDEN_CONTACT_S, RESET_HOLD_S, Zone
 
 #: Zones where a jab is stopped on its rate of rise, before it reaches the limit.
@@ -113,7 +123,7 @@ class Supervisor:
         self._rate_k = max(1, round(RATE_WINDOW_S * self.rate_hz))
         self._tail: np.ndarray | None = None  # last _rate_k fast samples
         self._rise = np.zeros(0)  # fast rise over the rate window, per sample of the batch
-        self._pending: list[Decision] = []
+        self._pending: list[Event] = []
         self._reported: set[tuple[EventKind, Cause | None]] = set()
         self._warned = False
         self._below_reset_since_s: float | None = None
@@ -173,18 +183,17 @@ class Supervisor:
         if self.intensity_pct > cap:
             t = self._last_t_s if self._last_t_s is not None else 0.0
             self._pending.append(
-                Decision(
-                    EventKind.REDUCE,
-                    None,
-                    t,
-                    0.0,
-                    self._last_f_n,
-                    {"intensity_pct": cap, "reason": "zone_cap", "zone": self.zone.name},
+                Reduce(
+                    t_s=t,
+                    force_n=self._last_f_n,
+                    intensity_pct=cap,
+                    reason="zone_cap",
+                    zone=self.zone.name,
                 )
             )
 
     # -- latching --------------------------------------------------------------------
-    def _latch(self, out: list[Decision], d: Decision) -> None:
+    def _latch(self, out: list[Event], d: Stop | Fault) -> None:
         key = (d.kind, d.cause)
         if key in self._reported:
             return
@@ -196,11 +205,11 @@ class Supervisor:
             self.state = SafetyState.STOPPED
         self._below_reset_since_s = None
 
-    def latch(self, d: Decision) -> bool:
+    def latch(self, d: Stop | Fault) -> bool:
         """Latch a stop or fault that the host learned of outside the force stream (the
         firmware's own limit or deadman, a lost link): re-arming then follows the same rules
         as for any stop. Returns False when this (kind, cause) was already latched."""
-        out: list[Decision] = []
+        out: list[Event] = []
         self._latch(out, d)
         return bool(out)
 
@@ -219,7 +228,7 @@ class Supervisor:
             return True
         if not self.can_rearm(t_s):
             return False
-        self._pending.append(Decision(EventKind.REARMED, None, float(t_s), 0.0, self._last_f_n, {}))
+        self._pending.append(Rearmed(t_s=float(t_s), force_n=self._last_f_n))
         self.state = SafetyState.ARMED
         self._reported.clear()
         self._warned = False
@@ -256,7 +265,7 @@ class Supervisor:
         """Host seconds without a batch after which the stream is stale."""
         return max(STALE_MIN_S, STALE_BATCH_PERIODS * self._batch_period_s, self.stale_floor_s)
 
-    def tick(self, t_host_s: float) -> list[Decision]:
+    def tick(self, t_host_s: float) -> list[Event]:
         """Host-time check (call at least every 50 ms): stale stream while vibrating."""
         out, self._pending = self._pending, []
         if self._last_host_s is None or not self.vibrating:
@@ -267,13 +276,13 @@ class Supervisor:
             t = self._last_t_s if self._last_t_s is not None else 0.0
             self._latch(
                 out,
-                Decision(
-                    EventKind.FAULT,
-                    Cause.STALE_STREAM,
-                    t,
-                    waited_s,
-                    self._last_f_n,
-                    {"waited_s": waited_s, "stale_after_s": self.stale_after_s()},
+                Fault(
+                    cause=Cause.STALE_STREAM,
+                    t_s=t,
+                    detection_delay_s=waited_s,
+                    force_n=self._last_f_n,
+                    waited_s=waited_s,
+                    stale_after_s=self.stale_after_s(),
                 ),
             )
         return out
@@ -288,7 +297,7 @@ class Supervisor:
         t_host_s: float,
         seq_gap: int = 0,
         crc_errors: int = 0,
-    ) -> list[Decision]:
+    ) -> list[Event]:
         """Judge one batch (device times ``t_s`` in s, forces in N); returns decisions."""
         out, self._pending = self._pending, []
         n = t_s.size
@@ -314,7 +323,7 @@ class Supervisor:
         self._last_f_n = float(filtered_n[-1])
         return out
 
-    def _link_rules(self, out: list[Decision], t0: float, gap: int, crc: int, dt: float) -> None:
+    def _link_rules(self, out: list[Event], t0: float, gap: int, crc: int, dt: float) -> None:
         if gap > 0:
             blind_s = gap * self._batch_period_s
             self._gaps.append(t0)
@@ -323,13 +332,13 @@ class Supervisor:
             if blind_s > GAP_BLIND_MAX_S or len(self._gaps) >= GAP_COUNT_MAX:
                 self._latch(
                     out,
-                    Decision(
-                        EventKind.FAULT,
-                        Cause.SEQ_GAP,
-                        t0,
-                        0.0,
-                        self._last_f_n,
-                        {"missing_batches": gap, "blind_s": blind_s, "gaps_1s": len(self._gaps)},
+                    Fault(
+                        cause=Cause.SEQ_GAP,
+                        t_s=t0,
+                        force_n=self._last_f_n,
+                        missing_batches=gap,
+                        blind_s=blind_s,
+                        gaps_1s=len(self._gaps),
                     ),
                 )
         if crc > 0:
@@ -340,18 +349,13 @@ class Supervisor:
             if count >= CRC_BURST_COUNT:
                 self._latch(
                     out,
-                    Decision(
-                        EventKind.FAULT,
-                        Cause.CRC_BURST,
-                        t0,
-                        0.0,
-                        self._last_f_n,
-                        {"crc_errors_1s": count},
+                    Fault(
+                        cause=Cause.CRC_BURST, t_s=t0, force_n=self._last_f_n, crc_errors_1s=count
                     ),
                 )
 
     def _sensor_rules(
-        self, out: list[Decision], t_s: np.ndarray, raw: np.ndarray, filt: np.ndarray
+        self, out: list[Event], t_s: np.ndarray, raw: np.ndarray, filt: np.ndarray
     ) -> None:
         if self.flatline_s is None and self.raw_limits_counts is None:
             return
@@ -365,13 +369,11 @@ class Supervisor:
                 i = int(np.argmax((raw >= rail_hi) | (raw <= rail_lo)))
                 self._latch(
                     out,
-                    Decision(
-                        EventKind.FAULT,
-                        Cause.SATURATION,
-                        float(t_s[i]),
-                        0.0,
-                        float(filt[i]),
-                        {"raw_counts": float(raw[i])},
+                    Fault(
+                        cause=Cause.SATURATION,
+                        t_s=float(t_s[i]),
+                        force_n=float(filt[i]),
+                        raw_counts=float(raw[i]),
                     ),
                 )
         flat = False
@@ -389,19 +391,18 @@ class Supervisor:
                 i = min(i, t_s.size - 1)
                 self._latch(
                     out,
-                    Decision(
-                        EventKind.FAULT,
-                        Cause.FLATLINE,
-                        float(t_s[i]),
-                        self.flatline_s,
-                        float(filt[i]),
-                        {"raw_counts": last},
+                    Fault(
+                        cause=Cause.FLATLINE,
+                        t_s=float(t_s[i]),
+                        detection_delay_s=self.flatline_s,
+                        force_n=float(filt[i]),
+                        raw_counts=last,
                     ),
                 )
         self._sensor_fault = saturated or flat
 
     def _vibration_time(
-        self, out: list[Decision], t_s: np.ndarray, filt: np.ndarray, prev_end: float
+        self, out: list[Event], t_s: np.ndarray, filt: np.ndarray, prev_end: float
     ) -> None:
         before = self.vibration_s
         self.vibration_s += max(0.0, float(t_s[-1]) - prev_end)
@@ -410,13 +411,12 @@ class Supervisor:
             i = min(int(np.searchsorted(t_s, t_cross - 1e-9)), t_s.size - 1)
             self._latch(
                 out,
-                Decision(
-                    EventKind.STOP,
-                    Cause.MAX_VIBRATION_TIME,
-                    float(t_s[i]),
-                    0.0,
-                    float(filt[i]),
-                    {"vibration_s": self.vibration_s, "max_vibration_s": self.max_vibration_s},
+                Stop(
+                    cause=Cause.MAX_VIBRATION_TIME,
+                    t_s=float(t_s[i]),
+                    force_n=float(filt[i]),
+                    vibration_s=self.vibration_s,
+                    max_vibration_s=self.max_vibration_s,
                 ),
             )
 
@@ -427,7 +427,7 @@ class Supervisor:
         return (self._rise >= self._rate_max) & (fast >= self._rate_min_n)
 
     def _force_rules(
-        self, out: list[Decision], t_s: np.ndarray, fast: np.ndarray, filt: np.ndarray
+        self, out: list[Event], t_s: np.ndarray, fast: np.ndarray, filt: np.ndarray
     ) -> None:
         n = t_s.size
         fmax = float(fast.max())
@@ -490,24 +490,31 @@ class Supervisor:
         i = min(cands)
         t = float(t_s[i])
         if i in (i_over, i_rate):
+            path: str | None = None
+            fast_n: float | None = None
+            rate_n_per_s: float | None = None
             if i == i_over:
                 by_fast = fast[i] >= self._limit_n
                 cause = Cause.OVER_LIMIT
                 delay = self.fast_delay_s if by_fast else self.filtered_delay_s
-                detail = {
-                    "limit_n": self._limit_n,
-                    "path": "fast" if by_fast else "filtered",
-                    "fast_n": float(fast[i]),
-                }
+                path, fast_n = ("fast" if by_fast else "filtered"), float(fast[i])
             else:
                 cause = Cause.RATE_OF_RISE
                 delay = self.fast_delay_s
-                rate = float(self._rise[i]) * self.rate_hz / self._rate_k
-                detail = {"limit_n": self._limit_n, "rate_n_per_s": float(rate)}
-            detail["vibrating"] = self.vibrating
-            if not self.vibrating:
-                detail["advice"] = "ease_off"
-            self._latch(out, Decision(EventKind.STOP, cause, t, delay, float(filt[i]), detail))
+                rate_n_per_s = float(self._rise[i]) * self.rate_hz / self._rate_k
+            stop = Stop(
+                cause=cause,
+                t_s=t,
+                detection_delay_s=delay,
+                force_n=float(filt[i]),
+                limit_n=self._limit_n,
+                path=path,
+                fast_n=fast_n,
+                rate_n_per_s=rate_n_per_s,
+                vibrating=self.vibrating,
+                advice=None if self.vibrating else "ease_off",
+            )
+            self._latch(out, stop)
             if self.zone.forbidden and over[i]:
                 self._over_since_s = t
             return i + 1
@@ -515,24 +522,22 @@ class Supervisor:
             self._warned = True
             self.state = SafetyState.WARNING
             out.append(
-                Decision(
-                    EventKind.WARNING,
-                    None,
-                    t,
-                    self.filtered_delay_s,
-                    float(filt[i]),
-                    {"warning_n": self._warn_n, "limit_n": self._limit_n},
+                Warning(
+                    t_s=t,
+                    detection_delay_s=self.filtered_delay_s,
+                    force_n=float(filt[i]),
+                    warning_n=self._warn_n,
+                    limit_n=self._limit_n,
                 )
             )
             if self.vibrating:
                 out.append(
-                    Decision(
-                        EventKind.REDUCE,
-                        None,
-                        t,
-                        self.filtered_delay_s,
-                        float(filt[i]),
-                        {"intensity_pct": self.intensity_pct / 2, "reason": "warning"},
+                    Reduce(
+                        t_s=t,
+                        detection_delay_s=self.filtered_delay_s,
+                        force_n=float(filt[i]),
+                        intensity_pct=self.intensity_pct / 2,
+                        reason="warning",
                     )
                 )
             return i + 1
@@ -580,19 +585,16 @@ class Supervisor:
             by_fast = fast[i] >= self._limit_n
             self._latch(
                 out,
-                Decision(
-                    EventKind.STOP,
-                    Cause.OVER_LIMIT,
-                    float(t_s[i]),
-                    self.fast_delay_s if by_fast else self.filtered_delay_s,
-                    float(filt[i]),
-                    {
-                        "limit_n": self._limit_n,
-                        "path": "fast" if by_fast else "filtered",
-                        "fast_n": float(fast[i]),
-                        "vibrating": self.vibrating,
-                        "already_latched": True,
-                    },
+                Stop(
+                    cause=Cause.OVER_LIMIT,
+                    t_s=float(t_s[i]),
+                    detection_delay_s=self.fast_delay_s if by_fast else self.filtered_delay_s,
+                    force_n=float(filt[i]),
+                    limit_n=self._limit_n,
+                    path="fast" if by_fast else "filtered",
+                    fast_n=float(fast[i]),
+                    vibrating=self.vibrating,
+                    already_latched=True,
                 ),
             )
 
@@ -613,13 +615,13 @@ class Supervisor:
                 j = max(j, p)
                 self._latch(
                     out,
-                    Decision(
-                        EventKind.STOP,
-                        Cause.FORBIDDEN_ZONE_CONTACT,
-                        float(t_s[j]),
-                        FORBIDDEN_CONTACT_S + self.filtered_delay_s,
-                        float(filt[j]),
-                        {"limit_n": self._limit_n, "zone": self.zone.name},
+                    Stop(
+                        cause=Cause.FORBIDDEN_ZONE_CONTACT,
+                        t_s=float(t_s[j]),
+                        detection_delay_s=FORBIDDEN_CONTACT_S + self.filtered_delay_s,
+                        force_n=float(filt[j]),
+                        limit_n=self._limit_n,
+                        zone=self.zone.name,
                     ),
                 )
                 return

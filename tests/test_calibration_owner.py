@@ -25,6 +25,7 @@ from device.routine.routines import parse_routine
 from device.routine.runner import RoutineRunner
 from device.session.device_session import DeviceSession, SampleBatch
 from dsp.calibration import Calibration
+from dsp.events import CommandSent
 from dsp.pipeline import ForcePipeline
 from dsp.zones import get_zone
 from ui.cli import main
@@ -204,10 +205,10 @@ async def test_the_runners_auto_zero_after_a_rest_goes_through_the_pipeline(tmp_
         )
         runner.add_listener(events.append)
         await runner.run()
-    (zeroed,) = [e for e in events if e["detail"].get("command") == "auto_zero"]
+    (zeroed,) = [e for e in events if isinstance(e, CommandSent) and e.command == "auto_zero"]
     assert runner.auto_zeros == 1
     # the zero the pipeline measures from is the one announced: 0.3 N/min of drift for ~4.5 s
-    assert pipeline.calibration.offset_counts == zeroed["detail"]["offset_counts"]
+    assert pipeline.calibration.offset_counts == zeroed.offset_counts
     assert pipeline.calibration.offset_counts == pytest.approx(FACTORY_OFFSET + 22, abs=8)
     assert session.calibration is initial and initial.offset_counts == FACTORY_OFFSET
 

@@ -7,6 +7,7 @@ ball (speed 25, on virtual time), made once per module.
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import sys
@@ -31,6 +32,8 @@ from device.routine.runner import RoutineRunner
 from device.routine.timeline import DERIVED_CAUSES, analyze_recording, timeline_segments
 from device.session.device_session import DeviceSession
 from dsp.calibration import Calibration
+from dsp.events import Cause, CommandSent, Fault, StepFinished, StepStarted, Stop
+from dsp.events import Warning as WarningEvent
 from dsp.pipeline import ForcePipeline
 from dsp.zones import get_zone
 from tests.helpers import LineReader, spawn, stop
@@ -51,6 +54,25 @@ def _batch(seq: int, t0_s: float, n: int = 10, rate_hz: int = 1000, force_n: flo
     return batch, result
 
 
+def _step_started(t_s: float = 0.0, **fields) -> StepStarted:
+    """A step_started with its whole field set (defaults: a plain step without vibration)."""
+    base = {
+        "step": "s",
+        "step_kind": "press_and_hold",
+        "zone": "neck_back",
+        "limit_n": 10.0,
+        "band_n": None,
+        "side": "none",
+        "vibration_pct": 0.0,
+        "pattern": None,
+        "motor_hz": None,
+        "hold_min_s": None,
+        "hold_max_s": None,
+        "release_s": None,
+    }
+    return StepStarted(t_s=t_s, **{**base, **fields})
+
+
 # ---- the folder format ----------------------------------------------------------------------
 
 
@@ -59,8 +81,8 @@ def test_recorder_round_trip_and_finish_twice(tmp_path):
     rec = Recorder.create(folder, {"rate_hz": 1000, "routine": {"name": "x", "origin": "y"}})
     for k in range(5):
         rec.on_batch(*_batch(k, k * 0.01, force_n=float(k)))
-    rec.record_event("step_started", 0.0, {"zone": "neck_back", "limit_n": 8.0, "band_n": [2, 5]})
-    rec.on_event({"kind": "stop", "cause": "over_limit", "t_s": 0.03, "force_n": float("nan")})
+    rec.on_event(_step_started(zone="neck_back", limit_n=8.0, band_n=(2.0, 5.0)))
+    rec.on_event(Stop(cause=Cause.OVER_LIMIT, t_s=0.03, force_n=float("nan")))
     rec.finish({"end": "completed", "units": []})
     rec.finish({"ignored": True})  # safe twice
     back = read_recording(folder)
@@ -71,8 +93,10 @@ def test_recorder_round_trip_and_finish_twice(tmp_path):
     assert np.allclose(back.force_n, np.repeat(np.arange(5.0), 10))
     assert np.allclose(back.filtered_n, back.force_n * 0.5)
     assert back.raw_counts.dtype == np.int64 and back.raw_counts[-1] == 16000
-    assert [e["kind"] for e in back.events] == ["step_started", "stop"]
-    assert back.events[1]["force_n"] is None  # NaN is not JSON: written as null
+    assert [type(e) for e in back.events] == [StepStarted, Stop]
+    assert back.events[0].band_n == (2.0, 5.0) and back.events[1].cause is Cause.OVER_LIMIT
+    assert math.isnan(back.events[1].force_n)  # NaN is not JSON: written as null
+    assert json.loads((folder / "events.jsonl").read_text().splitlines()[1])["force_n"] is None
     assert back.batch_bounds().tolist() == [0, 10, 20, 30, 40, 50]
     assert back.warnings == []
 
@@ -90,7 +114,7 @@ def test_unterminated_last_lines_are_skipped_with_a_warning(tmp_path):
     rec = Recorder.create(folder, {})
     for k in range(3):
         rec.on_batch(*_batch(k, k * 0.01))
-    rec.record_event("warning", 0.01)
+    rec.on_event(WarningEvent(t_s=0.01, warning_n=8.0, limit_n=10.0))
     rec.finish()
     samples = folder / "samples.csv"
     samples.write_bytes(samples.read_bytes() + b"3,0.03,0.1,120")  # a writer killed mid-line
@@ -99,7 +123,54 @@ def test_unterminated_last_lines_are_skipped_with_a_warning(tmp_path):
     with pytest.warns(RecordingWarning, match="unterminated") as caught:
         back = read_recording(folder)
     assert len(caught) == 2 and len(back.warnings) == 2
-    assert back.t_s.size == 30 and [e["kind"] for e in back.events] == ["warning"]
+    assert back.t_s.size == 30 and [type(e) for e in back.events] == [WarningEvent]
+
+
+#: events.jsonl lines as massagectl wrote them before the typed events (format version 1):
+#: vibrate's step_started without side or hold timing, a paused step_finished without
+#: restarts, a command, a stop with its facts, a fault of the loop itself (no cause).
+V1_EVENTS = (
+    '{"kind":"step_started","cause":null,"t_s":0.0,"detection_delay_s":0.0,"force_n":0.0,'
+    '"detail":{"step":"vibrate","kind":"vibrate","zone":"upper_trapezius","limit_n":40.0,'
+    '"band_n":[],"vibration_pct":30.0,"pattern":"constant","motor_hz":150},"t_host_s":0.01}\n'
+    '{"kind":"command_sent","cause":null,"t_s":0.01,"detection_delay_s":0.0,"force_n":0.0,'
+    '"detail":{"command":"vibrate","intensity_pct":30.0,"frequency_hz":150},"t_host_s":0.02}\n'
+    '{"kind":"step_finished","cause":null,"t_s":0.02,"detection_delay_s":0.0,"force_n":0.0,'
+    '"detail":{"step":"vibrate","completed":false,"paused":true},"t_host_s":0.03}\n'
+    '{"kind":"stop","cause":"over_limit","t_s":0.03,"detection_delay_s":0.0056,"force_n":null,'
+    '"detail":{"limit_n":40.0,"path":"fast","fast_n":41.0,"vibrating":true,'
+    '"was_vibrating":true},"t_host_s":0.04}\n'
+    '{"kind":"fault","cause":null,"t_s":0.04,"detection_delay_s":0.0,"force_n":0.0,'
+    '"detail":{"error":"RuntimeError: x"},"t_host_s":0.05}\n'
+)
+
+
+def test_a_version_1_recording_reads_into_the_types(tmp_path):
+    folder = tmp_path / "v1"
+    rec = Recorder.create(folder, {"rate_hz": 1000})
+    for k in range(5):
+        rec.on_batch(*_batch(k, k * 0.01))
+    rec.finish(None)
+    (folder / "events.jsonl").write_text(V1_EVENTS)
+    back = read_recording(folder)
+    assert back.meta["format_version"] == 1
+    started, sent, finished, stop, fault = back.events
+    assert isinstance(started, StepStarted) and started.step_kind == "vibrate"
+    assert (started.side, started.band_n, started.hold_min_s, started.motor_hz) == (
+        "none",
+        None,
+        None,
+        150,
+    )
+    assert isinstance(sent, CommandSent) and sent.intensity_pct == 30.0
+    assert isinstance(finished, StepFinished) and finished.paused and finished.restarts == 0
+    assert isinstance(stop, Stop) and stop.path == "fast" and math.isnan(stop.force_n)
+    assert isinstance(fault, Fault) and fault.cause is None and fault.error
+    segments = timeline_segments(back.events, back.meta)
+    assert [s.zone.name for s in segments[1:]] == ["upper_trapezius"] * 4
+    assert segments[2].vibration_pct == 30.0 and segments[2].motor_hz == 150.0
+    assert isinstance(segments[4].latch, Fault)  # the fault latched; the over-limit is derived
+    assert analyze_recording(back)["summary"]["counts"]["fault"] == 1
 
 
 @pytest.mark.parametrize(
@@ -110,6 +181,10 @@ def test_unterminated_last_lines_are_skipped_with_a_warning(tmp_path):
         (("samples.csv", b"seq,t_s,t_host_s,raw_counts,force_n,filtered_n\n1,x,2,3,4,5\n"),
          "malformed sample row"),
         (("events.jsonl", b"[1]\n"), "events.jsonl: line 1: an event needs an object"),
+        (("events.jsonl", b'{"kind":"stop","t_s":1.0}\n'),
+         "events.jsonl: line 1: a stop event needs a cause"),
+        (("events.jsonl", b'{"kind":"nap","t_s":1.0}\n'),
+         "events.jsonl: line 1: unknown event kind 'nap'"),
     ],
 )  # fmt: skip
 def test_damaged_recordings_are_one_line_errors(tmp_path, capsys, damage, message):
@@ -150,7 +225,7 @@ def test_a_killed_recorder_leaves_a_recording_readable_to_its_last_second(tmp_pa
     # Everything up to a second before the kill is there (the host printed at_s before it).
     assert rec.t_s[-1] >= at_s - 1.0
     assert np.all(np.diff(rec.t_s) > 0) and np.all(np.isfinite(rec.filtered_n))
-    assert rec.events[0]["kind"] == "step_started" and rec.events[0]["detail"]["zone"]
+    assert isinstance(rec.events[0], StepStarted) and rec.events[0].zone
     # ...and it analyses on its own.
     report = analyze_recording(rec)
     assert report["summary"]["samples"] == rec.t_s.size and not report["recording"]["complete"]
@@ -269,12 +344,32 @@ def test_stream_record_then_report_from_a_reanalysis(short_recording, capsys):
     capsys.readouterr()
     rec = read_recording(short_recording)
     assert rec.complete and rec.meta["command"] == "stream" and rec.t_s[-1] >= 2.0
-    assert rec.events[0]["detail"]["zone"] == "neck_back"
+    assert isinstance(rec.events[0], StepStarted) and rec.events[0].zone == "neck_back"
     assert main(["report", str(short_recording), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["source"] == "re-analysis of the recording" and report["steps"][0]["label"]
     assert main(["stream", "sim://ball", "--record", str(short_recording)]) == 2
     assert "not empty" in capsys.readouterr().err
+
+
+def test_every_producer_writes_one_step_started_shape(neck_relief, short_recording, tmp_path):
+    """The routine runner, ``vibrate`` and ``stream --record`` write step_started with one
+    field set (dsp.events.StepStarted), whatever applies to them."""
+    vibrate = tmp_path / "vibrate"
+    args = ["vibrate", "sim://ball", "constant", "--duration", "1", "--speed", "10"]
+    assert main([*args, "--record", str(vibrate)]) == 0
+    shapes = {}
+    for name, folder in (
+        ("routine", neck_relief[0]),
+        ("vibrate", vibrate),
+        ("stream", short_recording),
+    ):
+        lines = (folder / "events.jsonl").read_text().splitlines()
+        started = [e for e in map(json.loads, lines) if e["kind"] == "step_started"]
+        assert started, name
+        shapes[name] = {tuple(e["detail"]) for e in started}
+    assert len(shapes["routine"]) == 1
+    assert shapes["vibrate"] == shapes["stream"] == shapes["routine"]
 
 
 async def test_replay_streams_the_recorded_forces_back(short_recording):

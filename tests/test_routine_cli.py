@@ -11,6 +11,7 @@ import pytest
 
 from device.recording.folder import read_recording
 from device.screening.gate import simulated_user_answers
+from dsp.events import EventKind
 from tests.helpers import MASSAGECTL, LineReader, spawn, stop
 
 ONE_SQUEEZE = """
@@ -84,8 +85,8 @@ def test_routine_on_the_scripted_ball_completes_records_and_summarises(tmp_path)
     assert "going on" in out
     assert "routine completed" in out
     recording = read_recording(rec)
-    kinds = [e["kind"] for e in recording.events]
-    assert "step_started" in kinds and "stop" in kinds and "rearmed" in kinds
+    kinds = {e.kind for e in recording.events}
+    assert {EventKind.STEP_STARTED, EventKind.STOP, EventKind.REARMED} <= kinds
     assert len(recording.t_s) > 1000
 
 

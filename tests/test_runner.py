@@ -12,6 +12,16 @@ from device.links import open_link
 from device.routine.routines import load_routine, parse_routine
 from device.routine.runner import RoutineRunner, RunEnd
 from device.session.device_session import DeviceSession
+from dsp.events import (
+    Cause,
+    CommandSent,
+    Event,
+    Fault,
+    HoldStarted,
+    StepFinished,
+    StepStarted,
+    Stop,
+)
 from dsp.pipeline import ForcePipeline
 from dsp.zones import get_zone
 from simulators.scripted_user import PRESS_RAMP_S
@@ -37,7 +47,7 @@ async def _open_runner(routine, url="sim://ball?user=scripted", speed=SPEED, tra
 
 
 async def _run(url: str, routine, speed: float = SPEED):
-    events: list[dict] = []
+    events: list[Event] = []
     async with _open_runner(routine, url, speed) as (link, runner):
         runner.add_listener(events.append)
         summary = await runner.run()
@@ -70,7 +80,7 @@ async def test_neck_relief_runs_every_step_and_stops_the_overpress_in_budget(dev
     assert summary.end is RunEnd.COMPLETED, summary.message
     assert [u.label for u in summary.units] == [u.label for u in routine.units()]
     assert all(u.completed for u in summary.units)
-    started = {e["detail"]["step"] for e in events if e["kind"] == "step_started"}
+    started = {e.step for e in events if isinstance(e, StepStarted)}
     assert started == {s.id for s in routine.steps}
 
     # Holds, in device time, as long as the scripted user held them.
@@ -84,11 +94,11 @@ async def test_neck_relief_runs_every_step_and_stops_the_overpress_in_budget(dev
             assert done[-1]["duration_s"] == pytest.approx(expected, abs=0.15), result.label
 
     # Exactly one stop: the scripted over-press near the neck, while vibrating.
-    stops = [e for e in events if e["kind"] in ("stop", "fault")]
-    assert [(e["cause"], e["unit"]) for e in stops] == [
-        ("over_limit", "trapezius-squeeze left neck base 1/2")
+    stops = [e for e in events if isinstance(e, Stop | Fault)]
+    assert [(e.cause, e.unit) for e in stops] == [
+        (Cause.OVER_LIMIT, "trapezius-squeeze left neck base 1/2")
     ]
-    assert stops[0]["detail"]["was_vibrating"]
+    assert stops[0].was_vibrating
     stopped = [u for u in summary.units if u.stops]
     assert len(stopped) == 1 and stopped[0].restarts == 1 and stopped[0].completed
 
@@ -110,7 +120,7 @@ async def test_cancelling_mid_hold_leaves_the_motor_off():
     routine = load_routine("neck-relief")
     async with _open_runner(routine) as (link, runner):
         holding = asyncio.Event()
-        runner.add_listener(lambda e: e["kind"] == "hold_started" and holding.set())
+        runner.add_listener(lambda e: isinstance(e, HoldStarted) and holding.set())
         task = asyncio.ensure_future(runner.run())
         await asyncio.wait_for(holding.wait(), 20)
         # the motor was driven (a Vibrate above 0 arrived), whatever phase its pulse is in
@@ -153,9 +163,9 @@ async def test_at_real_speed_the_overpress_stops_the_motor_within_budget_and_end
     link, runner, summary, events = await _run("sim://ball?user=scripted", routine, speed=1.0)
     fw, user = link.firmware, link.user
     assert summary.end is RunEnd.STOP_POLICY
-    (stop,) = [e for e in events if e["kind"] == "stop"]
-    assert stop["cause"] == "over_limit" and stop["detail"]["was_vibrating"]
-    assert stop["detection_delay_s"] <= 0.03
+    (stop,) = [e for e in events if isinstance(e, Stop)]
+    assert stop.cause is Cause.OVER_LIMIT and stop.was_vibrating
+    assert stop.detection_delay_s <= 0.03
     crossed_s = _crossing_s(user, 10.0)
     off = [e.t_s for e in fw.events if e.t_s >= crossed_s and e.name == "stop_received"]
     assert off and off[0] - crossed_s <= STOP_BUDGET_S, off[0] - crossed_s
@@ -167,7 +177,7 @@ async def test_a_failing_listener_fails_closed():
     """A bug in anything the safety loop calls stops the motor and ends the run loudly."""
     routine = parse_routine(STEP_END_ROUTINE, "one-squeeze.toml")
     async with _open_runner(routine, track_drift=False) as (link, runner):
-        events: list[dict] = []
+        events: list[Event] = []
         runner.add_listener(events.append)
         calls = {"n": 0}
 
@@ -181,22 +191,18 @@ async def test_a_failing_listener_fails_closed():
             await runner.run()
         assert not link.firmware.motor_on
     assert runner.summary.end is RunEnd.ERROR
-    fault = [e for e in events if e["kind"] == "fault"][-1]
-    assert "plot buffer exploded" in fault["detail"]["error"]
+    fault = [e for e in events if isinstance(e, Fault)][-1]
+    assert fault.cause is None and "plot buffer exploded" in fault.error
 
 
 async def test_a_reported_symptom_ends_at_once_with_advice():
     routine = load_routine("neck-relief")
     async with _open_runner(routine) as (link, runner):
-        events: list[dict] = []
+        events: list[Event] = []
         runner.add_listener(events.append)
         vibrating = asyncio.Event()
         runner.add_listener(
-            lambda e: (
-                e["kind"] == "command_sent"
-                and e["detail"].get("intensity_pct", 0) > 0
-                and vibrating.set()
-            )
+            lambda e: isinstance(e, CommandSent) and (e.intensity_pct or 0) > 0 and vibrating.set()
         )
         task = asyncio.ensure_future(runner.run())
         await asyncio.wait_for(vibrating.wait(), 20)
@@ -204,18 +210,18 @@ async def test_a_reported_symptom_ends_at_once_with_advice():
         summary = await task
     assert summary.end is RunEnd.SYMPTOM
     assert "medical help" in summary.advice
-    stop = [e for e in events if e["kind"] == "stop"][-1]
-    assert stop["cause"] == "user_reported_symptom"
+    stop = [e for e in events if isinstance(e, Stop)][-1]
+    assert stop.cause is Cause.USER_REPORTED_SYMPTOM and stop.symptom == "tingling"
     assert not link.firmware.motor_on
 
 
 async def test_pause_stops_vibration_and_resume_starts_the_unit_over():
     routine = load_routine("neck-relief")
     async with _open_runner(routine, track_drift=False) as (link, runner):
-        events: list[dict] = []
+        events: list[Event] = []
         runner.add_listener(events.append)
         holding = asyncio.Event()
-        runner.add_listener(lambda e: e["kind"] == "hold_started" and holding.set())
+        runner.add_listener(lambda e: isinstance(e, HoldStarted) and holding.set())
         task = asyncio.ensure_future(runner.run())
         await asyncio.wait_for(holding.wait(), 20)
         # the motor was driven (a Vibrate above 0 arrived), whatever phase its pulse is in
@@ -240,7 +246,7 @@ async def test_pause_stops_vibration_and_resume_starts_the_unit_over():
         assert link.firmware.motor_on  # vibrating again in the unit that started over
         runner.user_stop()
         summary = await task
-    finished = [e for e in events if e["kind"] == "step_finished"]
-    assert any(e["detail"].get("paused") for e in finished)
+    finished = [e for e in events if isinstance(e, StepFinished)]
+    assert any(e.paused for e in finished)
     assert [u.label for u in summary.units].count(label) == 1  # one result, continued
-    assert not [e for e in events if e["kind"] in ("stop", "fault") and e["cause"] != "user_stop"]
+    assert not [e for e in events if isinstance(e, Stop | Fault) and e.cause is not Cause.USER_STOP]

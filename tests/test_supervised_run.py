@@ -11,6 +11,7 @@ from device.control.run import supervised_run
 from device.control.vibration import get_pattern
 from device.errors import InputFileError
 from device.recording.folder import SAMPLES_FILE, read_recording
+from dsp.events import Fault
 from dsp.zones import get_zone
 
 pytestmark = pytest.mark.virtual_time
@@ -41,8 +42,8 @@ async def test_a_recording_that_cannot_be_written_stops_vibration_and_ends_the_r
         "sim://handheld", zone=get_zone("upper_back"), record_dir=folder
     ) as run:
         live, fw = run.live, run.session.link.firmware
-        faults: list[dict] = []
-        live.add_listener(lambda e: e["kind"] == "fault" and faults.append(e))
+        faults: list[Fault] = []
+        live.add_listener(lambda e: isinstance(e, Fault) and faults.append(e))
         live.play(get_pattern("constant"), 50.0)
         while live.state.t_s < 2.0:
             await live.changed.wait()
@@ -54,7 +55,7 @@ async def test_a_recording_that_cannot_be_written_stops_vibration_and_ends_the_r
         while not faults:  # the next timed flush fails: the loop fails closed
             await live.changed.wait()
             live.changed.clear()
-        assert live.failure is not None and "No space left" in faults[0]["detail"]["error"]
+        assert live.failure is not None and "No space left" in (faults[0].error or "")
         assert not fw.motor_on
         stop_s = next(e.t_s for e in fw.events if e.name == "stop_received")
         # the recorder flushes every FLUSH_INTERVAL_S (0.5 s): Stop follows within that

@@ -35,7 +35,7 @@ from device.session.reconnect import open_device_session
 from device.timebase import check_face_speed
 from device.urls import parse_url
 from dsp.decisions import SafetyState
-from dsp.events import Cause, EventKind
+from dsp.events import Cause, CommandSent, Event, describe_cause
 from dsp.pipeline import BatchResult, ForcePipeline
 from dsp.zones import DEFAULT_ZONE, Zone, get_zone
 from ui.plot_buffers import ForceRing
@@ -45,30 +45,10 @@ MAX_WINDOW_S = 120.0
 #: Events kept for the window's event list.
 EVENT_HISTORY = 50
 
-#: Stop and fault causes in plain words, for the alarm banner.
-CAUSE_TEXT: dict[str, str] = {
-    Cause.OVER_LIMIT: "Over the limit for this spot: ease off now",
-    Cause.RATE_OF_RISE: "Pressed too fast near the neck: ease off",
-    Cause.FORBIDDEN_ZONE_CONTACT: "Pressure on the front or side of the neck: take it away",
-    Cause.STALE_STREAM: "No data from the device (the stream stalled)",
-    Cause.SEQ_GAP: "Data lost on the link (sequence gaps)",
-    Cause.CRC_BURST: "Corrupted data on the link (CRC errors)",
-    Cause.FLATLINE: "Sensor fault: the reading is stuck",
-    Cause.SATURATION: "Sensor fault: the reading is at the end of its range",
-    Cause.MAX_VIBRATION_TIME: "Vibration time for this session used up",
-    Cause.FIRMWARE_LIMIT: "The device's own hard limit tripped",
-    Cause.KEEPALIVE_LOST: "The device lost contact with the host and stopped",
-    Cause.LINK_LOST: "Connection to the device lost",
-    Cause.USER_STOP: "Stopped by you",
-    Cause.USER_REPORTED_SYMPTOM: "You reported pain, dizziness or tingling: session ended",
-}
 
-
-def cause_text(cause: str | None) -> str:
-    """A stop or fault cause (the ``dsp.events.Cause`` value) in words."""
-    if not cause:
-        return ""
-    return CAUSE_TEXT.get(cause, cause.replace("_", " "))
+def _sentence(words: str) -> str:
+    """Words that stand alone in the banner start with a capital letter."""
+    return words[:1].upper() + words[1:]
 
 
 class AlarmLevel:
@@ -116,12 +96,12 @@ class LiveController:
         self.zone: Zone = get_zone(DEFAULT_ZONE)
         self.pattern_name = "constant"
         self.vibration_pct = 0.0
-        self.events: deque[dict] = deque(maxlen=EVENT_HISTORY)
+        self.events: deque[Event] = deque(maxlen=EVENT_HISTORY)
         #: Set when a background task failed (the window shows it in red).
         self.error: str | None = None
         #: The last STOP the user pressed (shown until vibration is started again).
         self.user_stopped = False
-        self.on_event: Callable[[dict], None] | None = None
+        self.on_event: Callable[[Event], None] | None = None
         #: The recording in progress (``device.recording.folder.Recorder``), if any.
         self.recorder = None
         #: Why the last recording stopped on its own (a write failed), if it did.
@@ -186,15 +166,15 @@ class LiveController:
         if self.error:
             return Alarm(AlarmLevel.ALARM, f"Error: {self.error}")
         if st.link_lost:
-            return Alarm(AlarmLevel.ALARM, cause_text(Cause.LINK_LOST))
+            return Alarm(AlarmLevel.ALARM, _sentence(describe_cause(Cause.LINK_LOST)))
         if st.safety in (SafetyState.STOPPED, SafetyState.FAULT):
             what = "FAULT" if st.safety is SafetyState.FAULT else "STOPPED"
-            text = cause_text(st.alarm) or "latched stop"
+            text = describe_cause(st.alarm) or "latched stop"
             return Alarm(AlarmLevel.ALARM, f"{what}: {text}")
         if st.safety is SafetyState.WARNING:
             return Alarm(AlarmLevel.WARNING, "Close to the limit: ease off a little")
         if self.user_stopped:
-            return Alarm(AlarmLevel.OK, cause_text(Cause.USER_STOP))
+            return Alarm(AlarmLevel.OK, _sentence(describe_cause(Cause.USER_STOP)))
         return Alarm(AlarmLevel.OK, "")
 
     def measured_rate_hz(self) -> float:
@@ -280,10 +260,10 @@ class LiveController:
         if self.recorder is not None:
             self._record(self.recorder.on_batch, batch, result)
 
-    def _on_event(self, event: dict) -> None:
+    def _on_event(self, event: Event) -> None:
         if self.recorder is not None:
             self._record(self.recorder.on_event, event)
-        if event.get("kind") == str(EventKind.COMMAND_SENT):
+        if isinstance(event, CommandSent):
             return
         self.events.append(event)
         if self.on_event is not None:
@@ -510,7 +490,5 @@ class LiveController:
 __all__ = [
     "Alarm",
     "AlarmLevel",
-    "CAUSE_TEXT",
     "LiveController",
-    "cause_text",
 ]

@@ -39,6 +39,18 @@ from device.control.vibration import PATTERNS
 from device.errors import MassagectlError
 from device.routine.routines import builtin_names, load_routine
 from device.screening.gate import ScreeningResult
+from dsp.events import (
+    Event,
+    Fault,
+    HoldEnded,
+    HoldReachedMin,
+    HoldStarted,
+    LinkLost,
+    StepFinished,
+    StepStarted,
+    Stop,
+    describe_cause,
+)
 from dsp.zones import DEFAULT_ZONES
 from ui.live_controller import AlarmLevel, LiveController
 from ui.plot_buffers import decimate_peak
@@ -461,16 +473,14 @@ class LiveWindow(QtWidgets.QMainWindow):
     def _flash(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)
 
-    def _add_event(self, event: dict) -> None:
-        kind = event.get("kind", "")
-        if kind in ("hold_started", "hold_reached_min", "hold_ended"):
+    def _add_event(self, event: Event) -> None:
+        if isinstance(event, HoldStarted | HoldReachedMin | HoldEnded):
             return
-        cause = event.get("cause")
-        detail = event.get("detail") or {}
-        what = detail.get("step") or detail.get("unit") or ""
-        text = f"{event.get('t_s', 0.0):7.1f} s  {kind}"
+        cause = event.cause if isinstance(event, Stop | Fault | LinkLost) else None
+        what = event.step if isinstance(event, StepStarted | StepFinished) else ""
+        text = f"{event.t_s:7.1f} s  {event.kind}"
         if cause:
-            text += f": {cause}"
+            text += f": {describe_cause(cause)}"
         elif what:
             text += f": {what}"
         self.events_list.insertItem(0, text)

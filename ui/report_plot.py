@@ -18,6 +18,8 @@ import numpy as np
 
 from device.errors import InputFileError
 from device.recording.folder import Recording
+from dsp.analysis import HOLD
+from dsp.events import EventKind
 from ui.plot_buffers import decimate_peak
 
 WIDTH_PX = 1600
@@ -99,7 +101,7 @@ def write_png(
                 -20,
             )
     for e in events:  # holds: green spans over the bottom of the plot
-        if e["type"] == "hold":
+        if e["type"] == HOLD:
             span(e["start_s"], e["end_s"], bottom, 0.12 * top, (40, 170, 80, 110), -15)
     if has_force:
         x, (raw,) = decimate_peak(rec.t_s, (rec.force_n,), 0, width_px)
@@ -114,7 +116,7 @@ def write_png(
         dash = pg.mkPen((230, 150, 0), width=1, style=QtCore.Qt.PenStyle.DashLine)
         plot.plot(x, y, pen=dash, connect="finite", name="warning (80 %)")
     for e in events:
-        if e["type"] in ("stop", "fault"):
+        if e["type"] in (EventKind.STOP, EventKind.FAULT):
             plot.addItem(
                 pg.InfiniteLine(
                     pos=e["t_s"],

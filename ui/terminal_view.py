@@ -30,34 +30,13 @@ from rich.text import Text
 from device.control.supervised import LiveState
 from device.routine.runner import RoutineRunner, RunSummary
 from dsp.decisions import SafetyState
+from dsp.events import Event, Fault, LinkLost, Rearmed, StepStarted, Stop, describe_cause
 
 REDRAW_S = 0.125
 GAUGE_WIDTH = 40
 KEY_HELP = (
     "[space] STOP   [p] pain, dizziness or tingling   [r] go on after a stop   [w] pause/resume"
 )
-
-CAUSE_WORDS = {
-    "over_limit": "too much pressure for this spot",
-    "rate_of_rise": "pressure rose too fast near the neck",
-    "forbidden_zone_contact": "pressure on the front or side of the neck",
-    "stale_stream": "the device stopped sending data",
-    "seq_gap": "data from the device went missing",
-    "crc_burst": "data from the device arrived damaged",
-    "flatline": "the force sensor stopped moving (sensor fault?)",
-    "saturation": "the force sensor is at the end of its range",
-    "max_vibration_time": "vibration time for this session is used up",
-    "firmware_limit": "the device's own pressure limit tripped",
-    "keepalive_lost": "the device lost contact with this computer",
-    "link_lost": "the connection to the device was lost",
-    "user_stop": "stopped by you",
-    "user_reported_symptom": "you reported pain, dizziness or tingling",
-    "internal error": "an internal error (vibration stopped)",
-}
-
-
-def cause_words(cause: str) -> str:
-    return CAUSE_WORDS.get(cause, cause.replace("_", " "))
 
 
 def _gauge(state: LiveState) -> Text:
@@ -111,7 +90,7 @@ def render(state: LiveState, title: str) -> Panel:
     rows.append(_gauge(state))
     rows.append(Text(f"Vibration {state.vibration_pct:4.0f} %"))
     if state.alarm:
-        rows.append(Text(f"STOPPED: {cause_words(state.alarm)}", style="bold white on red"))
+        rows.append(Text(f"STOPPED: {describe_cause(state.alarm)}", style="bold white on red"))
     elif state.safety is SafetyState.WARNING:
         rows.append(Text("Near the limit: ease off a little", style="bold black on yellow"))
     if state.prompt:
@@ -137,7 +116,7 @@ def summary_table(summary: RunSummary) -> Table:
         table.add_column(col)
     for u in summary.units:
         holds = ", ".join(f"{h['duration_s']:.1f}" for h in u.holds) or "-"
-        stops = ", ".join(cause_words(s["cause"]) for s in u.stops) or "-"
+        stops = ", ".join(describe_cause(s["cause"]) for s in u.stops) or "-"
         table.add_row(
             u.label + ("" if u.completed else " (not completed)"),
             u.zone,
@@ -169,23 +148,24 @@ class TerminalView:
         self._last_unit = None
         runner.add_listener(self._on_event)
 
-    def _on_event(self, event: dict) -> None:
+    def _on_event(self, event: Event) -> None:
         if self.interactive:
             return
-        kind = event["kind"]
-        if kind == "step_started":
-            d = event["detail"]
-            band = d.get("band_n") or []
+        if isinstance(event, StepStarted):
+            band = event.band_n
             aim = f", aim {band[0]:g}-{band[1]:g} N" if band else ""
             self.console.print(
-                f"[{event['t_s']:7.1f} s] step {event.get('unit', d['step'])}: zone {d['zone']}"
-                f" (limit {d['limit_n']:g} N{aim})"
+                f"[{event.t_s:7.1f} s] step {event.unit or event.step}: zone {event.zone}"
+                f" (limit {event.limit_n:g} N{aim})"
             )
-        elif kind in ("stop", "fault", "link_lost"):
-            cause = event.get("cause") or event.get("detail", {}).get("error", kind)
-            self.console.print(f"[{event['t_s']:7.1f} s] STOP: {cause_words(str(cause))}")
-        elif kind == "rearmed":
-            self.console.print(f"[{event['t_s']:7.1f} s] going on")
+        elif isinstance(event, Stop | Fault | LinkLost):
+            if event.cause is not None:
+                what = describe_cause(event.cause)
+            else:  # a fault of the loop itself
+                what = (event.error if isinstance(event, Fault) else None) or str(event.kind)
+            self.console.print(f"[{event.t_s:7.1f} s] STOP: {what}")
+        elif isinstance(event, Rearmed):
+            self.console.print(f"[{event.t_s:7.1f} s] going on")
 
     def _key(self, ch: str) -> None:
         if ch in (" ", "s", "S"):

@@ -45,7 +45,7 @@ from device.session.reconnect import (
     ReconnectingSession,
     open_device_session,
 )
-from dsp.events import EventKind
+from dsp.events import Event, StepStarted
 from dsp.pipeline import BatchResult, ForcePipeline
 from dsp.zones import Zone, get_zone
 
@@ -75,12 +75,22 @@ class SupervisedRun:
         ``step_started`` for the run's zone, so that a recording carries its own timeline."""
         self.live.context = {"unit": step}
         self.live.emit(
-            EventKind.STEP_STARTED,
-            step=step,
-            kind=step,
-            zone=self.zone.name,
-            limit_n=self.zone.limit_n,
-            band_n=[],
+            StepStarted(
+                t_s=self.live.state.t_s,
+                force_n=self.live.state.filtered_n,
+                step=step,
+                step_kind=step,
+                zone=self.zone.name,
+                limit_n=self.zone.limit_n,
+                band_n=None,
+                side="none",
+                vibration_pct=0.0,
+                pattern=None,
+                motor_hz=None,
+                hold_min_s=None,
+                hold_max_s=None,
+                release_s=None,
+            )
         )
 
     @property
@@ -117,7 +127,7 @@ class SupervisedRun:
             except MassagectlError as exc:
                 self._recording_failed(exc)
 
-    def _record_event(self, event: dict) -> None:
+    def _record_event(self, event: Event) -> None:
         if self.recorder is not None:
             try:
                 self.recorder.on_event(event)

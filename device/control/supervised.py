@@ -27,13 +27,21 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from device.control.vibration import CommandCoalescer, Pattern, PatternPlayer
 from device.errors import LinkClosedError, MassagectlError
 from device.session.device_session import DeviceSession, SampleBatch
-from dsp.decisions import Decision, SafetyState
-from dsp.events import Cause, EventKind
+from dsp.decisions import SafetyState
+from dsp.events import (
+    Cause,
+    CommandSent,
+    Event,
+    Fault,
+    LinkLost,
+    LinkRestored,
+    Stop,
+)
 from dsp.pipeline import BatchResult, ForcePipeline
 from firmware_bridge.messages import DeviceInfo, MotorKind, StatusFlags
 
@@ -54,9 +62,9 @@ def default_motor_hz(info: DeviceInfo | None) -> int:
     return int(min(max(wanted, lo), hi))
 
 
-Listener = Callable[[dict], None]
+Listener = Callable[[Event], None]
 BatchListener = Callable[[SampleBatch, BatchResult], None]
-DecisionHook = Callable[[Decision], None]
+DecisionHook = Callable[[Event], None]
 
 
 @dataclass
@@ -120,7 +128,9 @@ class SupervisedSession:
         #: failed closed (vibration halted, a fault event); owners re-raise it.
         self.failure: BaseException | None = None
         self.vibration_enabled = True
-        self.context: dict = {}
+        #: Fields of ``dsp.events.Event`` set on every event published (the runner's
+        #: ``{"unit": label}``).
+        self.context: dict[str, Any] = {}
         self._listeners: list[Listener] = []
         self._batch_listeners: list[BatchListener] = []
         self._decision_hooks: list[DecisionHook] = []
@@ -139,7 +149,8 @@ class SupervisedSession:
     # ---- subscriptions --------------------------------------------------------------------
 
     def add_listener(self, fn: Listener) -> None:
-        """``fn(event_dict)`` for every event (step, hold, stop, command, link...)."""
+        """``fn(event)`` for every event (a ``dsp.events`` type: step, hold, stop, command,
+        link...), stamped with ``t_host_s`` and the context."""
         self._listeners.append(fn)
 
     def add_batch_listener(self, fn: BatchListener) -> None:
@@ -147,7 +158,8 @@ class SupervisedSession:
         self._batch_listeners.append(fn)
 
     def add_decision_hook(self, fn: DecisionHook) -> None:
-        """``fn(decision)`` for every non-stop decision, before listeners see it."""
+        """``fn(event)`` for every decision of the pipeline and every stop (stops after Stop
+        went out), before listeners see it."""
         self._decision_hooks.append(fn)
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -187,14 +199,13 @@ class SupervisedSession:
         timer runs in the same time as a simulated device."""
         return self.timebase.now_s()
 
-    def emit(self, kind: EventKind, cause: Cause | None = None, /, **detail) -> None:
-        """An event of this loop's own (steps, commands, user actions) at the latest sample."""
-        self._publish(Decision(kind, cause, self.state.t_s, 0.0, self.state.filtered_n, detail))
+    def emit(self, event: Event) -> None:
+        """Publish an event of this loop's own or its owner's (steps, commands, user
+        actions), made at the latest sample (``t_s=state.t_s, force_n=state.filtered_n``)."""
+        self._publish(event)
 
-    def _publish(self, d: Decision) -> None:
-        event = d.to_dict()
-        event["t_host_s"] = round(time.monotonic() - self._t0_host, 6)
-        event.update(self.context)
+    def _publish(self, d: Event) -> None:
+        event = replace(d, t_host_s=round(time.monotonic() - self._t0_host, 6), **self.context)
         for fn in self._listeners:
             fn(event)
 
@@ -215,16 +226,20 @@ class SupervisedSession:
             await self.session.stop_motor()
         else:
             await self.session.vibrate(intensity_pct, frequency_hz)
+        st = self.state
         self.emit(
-            EventKind.COMMAND_SENT,
-            command="vibrate",
-            intensity_pct=intensity_pct,
-            frequency_hz=frequency_hz,
+            CommandSent(
+                t_s=st.t_s,
+                force_n=st.filtered_n,
+                command="vibrate",
+                intensity_pct=intensity_pct,
+                frequency_hz=frequency_hz,
+            )
         )
 
     async def _send_stop(self) -> None:
         await self.session.stop_motor()
-        self.emit(EventKind.COMMAND_SENT, command="stop")
+        self.emit(CommandSent(t_s=self.state.t_s, force_n=self.state.filtered_n, command="stop"))
 
     async def halt_vibration(self) -> None:
         """Stop first: cancel any pending Vibrate and send Stop at once."""
@@ -233,13 +248,15 @@ class SupervisedSession:
         self.state.vibration_pct = 0.0
         await self.coalescer.stop()
 
-    async def user_stop(self, cause: Cause = Cause.USER_STOP, /, **detail) -> None:
-        """A STOP from a person (button, key): Stop at once, then the event; vibration stays
-        off until re-armed or played again."""
+    async def user_stop(
+        self, cause: Cause = Cause.USER_STOP, /, *, symptom: str | None = None
+    ) -> None:
+        """A STOP from a person (button, key; ``symptom``: what they reported): Stop at once,
+        then the event; vibration stays off until re-armed or played again."""
         self.player.play(None, 0.0)
         await self.halt_vibration()
         self.stops += 1
-        d = Decision(EventKind.STOP, cause, self.state.t_s, 0.0, self.state.filtered_n, detail)
+        d = Stop(cause=cause, t_s=self.state.t_s, force_n=self.state.filtered_n, symptom=symptom)
         for hook in self._decision_hooks:
             hook(d)
         self._publish(d)
@@ -298,13 +315,11 @@ class SupervisedSession:
         except (LinkClosedError, MassagectlError):
             pass  # the link is gone too: the firmware's deadman stops the motor
         self._publish(
-            Decision(
-                EventKind.FAULT,
-                None,
-                self.state.t_s,
-                0.0,
-                self.state.filtered_n,
-                {"error": f"{type(exc).__name__}: {exc}"},
+            Fault(
+                cause=None,
+                t_s=self.state.t_s,
+                force_n=self.state.filtered_n,
+                error=f"{type(exc).__name__}: {exc}",
             )
         )
         self.changed.set()
@@ -319,13 +334,11 @@ class SupervisedSession:
     def _link_paused(self, event: LinkEvent) -> None:
         self.player.play(None, 0.0)
         self.pipeline.supervisor.latch(
-            Decision(
-                EventKind.FAULT,
-                Cause.LINK_LOST,
-                self.state.t_s,
-                0.0,
-                self.state.filtered_n,
-                {"error": event.error},
+            Fault(
+                cause=Cause.LINK_LOST,
+                t_s=self.state.t_s,
+                force_n=self.state.filtered_n,
+                error=event.error,
             )
         )
         self.state.safety = self.pipeline.state
@@ -342,11 +355,13 @@ class SupervisedSession:
         self.state.link_lost = True
         self.state.alarm = str(Cause.LINK_LOST)
         self.emit(
-            EventKind.LINK_LOST,
-            Cause.LINK_LOST,
-            error=event.error,
-            count=event.count,
-            reconnecting=True,
+            LinkLost(
+                t_s=self.state.t_s,
+                force_n=self.state.filtered_n,
+                error=event.error,
+                count=event.count,
+                reconnecting=True,
+            )
         )
         self.changed.set()
 
@@ -361,13 +376,12 @@ class SupervisedSession:
         for d in self.pipeline.restart_stream():
             self._publish(d)
         self._publish(
-            Decision(
-                EventKind.LINK_RESTORED,
-                None,
-                self.state.t_s,
-                0.0,
-                self.state.filtered_n,
-                {"count": event.count, "gap_s": round(event.gap_s, 4), "attempts": event.attempts},
+            LinkRestored(
+                t_s=self.state.t_s,
+                force_n=self.state.filtered_n,
+                count=event.count,
+                gap_s=round(event.gap_s, 4),
+                attempts=event.attempts,
             )
         )
         self.changed.set()
@@ -377,20 +391,19 @@ class SupervisedSession:
         if self.state.link_lost:
             # a reconnecting session gave up: its loss was published; this is the end
             self._publish(
-                Decision(
-                    EventKind.FAULT,
-                    Cause.LINK_LOST,
-                    self.state.t_s,
-                    0.0,
-                    self.state.filtered_n,
-                    {"error": str(exc), "gave_up": True},
+                Fault(
+                    cause=Cause.LINK_LOST,
+                    t_s=self.state.t_s,
+                    force_n=self.state.filtered_n,
+                    error=str(exc),
+                    gave_up=True,
                 )
             )
             self.changed.set()
             return
         self.state.link_lost = True
         self.state.alarm = str(Cause.LINK_LOST)
-        self.emit(EventKind.LINK_LOST, Cause.LINK_LOST, error=str(exc))
+        self.emit(LinkLost(t_s=self.state.t_s, force_n=self.state.filtered_n, error=str(exc)))
         self.changed.set()
 
     async def _on_batch(self, batch: SampleBatch) -> None:
@@ -429,7 +442,7 @@ class SupervisedSession:
             fn(batch, result)
         self.changed.set()
 
-    def _firmware_flags(self, t_s: float) -> list[Decision]:
+    def _firmware_flags(self, t_s: float) -> list[Event]:
         """Stops the firmware made on its own (hard limit, deadman) become events."""
         status = self.session.status
         if status is None:
@@ -437,15 +450,15 @@ class SupervisedSession:
         new = status.flags & ~self._last_flags
         self._last_flags = status.flags
         f = self.state.filtered_n
-        out = []
+        out: list[Event] = []
         if new & StatusFlags.LIMIT_TRIPPED:
-            out.append(Decision(EventKind.STOP, Cause.FIRMWARE_LIMIT, t_s, 0.0, f, {}))
+            out.append(Stop(cause=Cause.FIRMWARE_LIMIT, t_s=t_s, force_n=f))
         if new & StatusFlags.KEEPALIVE_LOST:
-            out.append(Decision(EventKind.FAULT, Cause.KEEPALIVE_LOST, t_s, 0.0, f, {}))
+            out.append(Fault(cause=Cause.KEEPALIVE_LOST, t_s=t_s, force_n=f))
         return out
 
-    async def _on_decision(self, d: Decision) -> None:
-        if d.kind in (EventKind.STOP, EventKind.FAULT):
+    async def _on_decision(self, d: Event) -> None:
+        if isinstance(d, Stop | Fault):
             # a running pattern counts even in a pulse's off phase
             was_vibrating = self.player.pattern is not None or self.state.vibration_pct > 0
             detected = time.monotonic()
@@ -456,9 +469,9 @@ class SupervisedSession:
                 self.pipeline.supervisor.latch(d)
             self.stops += 1
             self.state.alarm = str(d.cause) if d.cause else str(d.kind)
-            if not was_vibrating and d.kind is EventKind.STOP:
+            if not was_vibrating and isinstance(d, Stop):
                 self.state.prompt = EASE_OFF_PROMPT
-            d = replace(d, detail={**d.detail, "was_vibrating": was_vibrating})
+            d = replace(d, was_vibrating=was_vibrating)
         for hook in self._decision_hooks:
             hook(d)
         self._publish(d)

@@ -9,7 +9,8 @@ Layout (docs/recording.md has the full format)::
                        also carries the zone / band / motor-frequency timeline
 
 Writing: ``Recorder.create(folder, meta)``, then ``on_batch(batch, result)`` and
-``on_event(event)`` (the runner's two listener hooks), then ``finish(summary)``. Samples are
+``on_event(event)`` (the runner's two listener hooks; events are ``dsp.events`` types, written
+as their ``to_dict()``), then ``finish(summary)``. Samples are
 buffered in memory and written as whole lines at least every ``FLUSH_INTERVAL_S`` of host
 time (on the next batch, or from a timer on the running asyncio loop when batches stop), so a
 killed process loses at most the last second. Events are written and flushed at once: a stop
@@ -35,14 +36,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from device.errors import InputFileError, MassagectlError, UsageError
-
-if TYPE_CHECKING:
-    pass
+from dsp.events import Event, EventFormatError, event_from_dict
 
 FORMAT_NAME = "massagectl-recording"
 FORMAT_VERSION = 1
@@ -258,12 +257,13 @@ class Recorder:
         if self._clock() - self._last_flush_s >= FLUSH_INTERVAL_S:
             self.flush()
 
-    def on_event(self, event: dict[str, Any]) -> None:
-        """One event dict (the runner's form: kind, cause, t_s, detection_delay_s, force_n,
-        detail, unit). ``t_host_s`` is restamped to the recorder's clock. Written at once."""
+    def on_event(self, event: Event) -> None:
+        """One event, written at once as its ``to_dict()`` (kind, cause, t_s,
+        detection_delay_s, force_n, detail, unit) with ``t_host_s`` restamped to the
+        recorder's clock."""
         if self.finished:
             return
-        row = {**event, "t_host_s": round(time.monotonic() - self.t0_host_s, 6)}
+        row = {**event.to_dict(), "t_host_s": round(time.monotonic() - self.t0_host_s, 6)}
         line = json.dumps(_jsonable(row), separators=(",", ":")) + "\n"
         try:
             self._events_fh.write(line)
@@ -271,20 +271,6 @@ class Recorder:
         except OSError as exc:
             raise InputFileError(f"{self.folder / EVENTS_FILE}: write failed: {exc}") from exc
         self.events += 1
-
-    def record_event(self, kind: str, t_s: float, detail: dict | None = None, **fields) -> None:
-        """Record an event that no runner emitted (e.g. ``stream``'s zone at start)."""
-        self.on_event(
-            {
-                "kind": str(kind),
-                "cause": fields.pop("cause", None),
-                "t_s": float(t_s),
-                "detection_delay_s": 0.0,
-                "force_n": fields.pop("force_n", None),
-                **({"detail": detail} if detail else {}),
-                **fields,
-            }
-        )
 
     # ---- flushing and the end -------------------------------------------------------------
 
@@ -362,8 +348,8 @@ class Recorder:
 @dataclass
 class Recording:
     """A recording read back. Arrays are one entry per sample (seq and raw_counts int64, the
-    rest float64; filtered_n is NaN where no pipeline ran); ``events`` are the event dicts
-    in file order; ``warnings`` lists what was skipped."""
+    rest float64; filtered_n is NaN where no pipeline ran); ``events`` are the typed events
+    (``dsp.events``) in file order; ``warnings`` lists what was skipped."""
 
     folder: Path
     meta: dict[str, Any]
@@ -373,7 +359,7 @@ class Recording:
     raw_counts: np.ndarray
     force_n: np.ndarray
     filtered_n: np.ndarray
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -459,7 +445,7 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def _read_events(path: Path, skipped: list[str]) -> list[dict[str, Any]]:
+def _read_events(path: Path, skipped: list[str]) -> list[Event]:
     text = _complete_lines(path, _read_text(path), skipped)
     events = []
     for line_no, line in enumerate(text.splitlines(), start=1):
@@ -471,7 +457,10 @@ def _read_events(path: Path, skipped: list[str]) -> list[dict[str, Any]]:
             raise InputFileError(f"{path}: line {line_no}: not JSON ({exc.msg})") from None
         if not isinstance(event, dict) or "kind" not in event:
             raise InputFileError(f"{path}: line {line_no}: an event needs an object with 'kind'")
-        events.append(event)
+        try:
+            events.append(event_from_dict(event))
+        except EventFormatError as exc:
+            raise InputFileError(f"{path}: line {line_no}: {exc}") from None
     return events
 
 

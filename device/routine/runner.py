@@ -31,8 +31,21 @@ from device.control.vibration import get_pattern
 from device.errors import LinkClosedError
 from device.routine.routines import ResumeKind, Routine, StepKind, StepUnit
 from device.session.device_session import DeviceSession, SampleBatch
-from dsp.decisions import Decision
-from dsp.events import Cause, EventKind
+from dsp.events import (
+    Cause,
+    CommandSent,
+    Event,
+    FastRelease,
+    Fault,
+    HoldEnded,
+    HoldPassedMax,
+    HoldReachedMin,
+    HoldStarted,
+    Screening,
+    StepFinished,
+    StepStarted,
+    Stop,
+)
 from dsp.pipeline import BatchResult, ForcePipeline
 
 #: A press-and-hold unit with no completed hold ends after hold_max + this (device time).
@@ -188,8 +201,9 @@ class RoutineRunner:
 
     # ---- subscriptions and controls -------------------------------------------------------
 
-    def add_listener(self, fn: Callable[[dict], None]) -> None:
-        """``fn(event_dict)`` for every event (step, hold, stop, command, link...)."""
+    def add_listener(self, fn: Callable[[Event], None]) -> None:
+        """``fn(event)`` for every event (a ``dsp.events`` type: step, hold, stop, command,
+        link...)."""
         self.live.add_listener(fn)
 
     def add_batch_listener(self, fn: Callable[[SampleBatch, BatchResult], None]) -> None:
@@ -239,13 +253,13 @@ class RoutineRunner:
             symptom=symptom,
         )
 
-    def _request_end(self, end: _End, cause: Cause, **detail) -> None:
+    def _request_end(self, end: _End, cause: Cause, *, symptom: str | None = None) -> None:
         if self._end_request is not None:
             return
         self._end_request = end
         self.live.vibration_enabled = False
         task = asyncio.get_running_loop().create_task(
-            self.live.user_stop(cause, **detail), name="user-stop"
+            self.live.user_stop(cause, symptom=symptom), name="user-stop"
         )
         self._user_tasks.append(task)
         self.live.changed.set()
@@ -258,9 +272,12 @@ class RoutineRunner:
         try:
             if self.screening is not None:
                 self.live.emit(
-                    EventKind.SCREENING,
-                    passed=bool(self.screening.get("passed")),
-                    record=self.screening,
+                    Screening(
+                        t_s=self.state.t_s,
+                        force_n=self.state.filtered_n,
+                        passed=bool(self.screening.get("passed")),
+                        record=self.screening,
+                    )
                 )
             await self._wait_until(lambda: self.state.t_s > 0.0, None)
             for number, unit in enumerate(self.units, start=1):
@@ -363,19 +380,22 @@ class RoutineRunner:
         await self.session.set_limit(unit.zone.ceiling_n)
         vib = unit.vibration
         self.live.emit(
-            EventKind.STEP_STARTED,
-            step=step.id,
-            kind=str(step.kind),
-            zone=unit.zone_name,
-            limit_n=unit.limit_n,
-            band_n=list(unit.band_n or ()),
-            side=str(unit.side),
-            vibration_pct=vib.intensity_pct if vib.is_on else 0.0,
-            pattern=vib.pattern,
-            motor_hz=self.live.motor_hz,
-            hold_min_s=step.hold_min_s,
-            hold_max_s=step.hold_max_s,
-            release_s=step.release_s,
+            StepStarted(
+                t_s=self.state.t_s,
+                force_n=self.state.filtered_n,
+                step=step.id,
+                step_kind=str(step.kind),
+                zone=unit.zone_name,
+                limit_n=unit.limit_n,
+                band_n=unit.band_n,
+                side=str(unit.side),
+                vibration_pct=vib.intensity_pct if vib.is_on else 0.0,
+                pattern=vib.pattern,
+                motor_hz=self.live.motor_hz,
+                hold_min_s=step.hold_min_s,
+                hold_max_s=step.hold_max_s,
+                release_s=step.release_s,
+            )
         )
         self.session.link.announce_step(self._step_data(unit))
         pattern = get_pattern(vib.pattern) if vib.is_on and vib.pattern is not None else None
@@ -472,7 +492,14 @@ class RoutineRunner:
         if offset is None:
             return  # loaded or not quiet: the pipeline kept its zero
         self.auto_zeros += 1
-        self.live.emit(EventKind.COMMAND_SENT, command="auto_zero", offset_counts=offset)
+        self.live.emit(
+            CommandSent(
+                t_s=self.state.t_s,
+                force_n=self.state.filtered_n,
+                command="auto_zero",
+                offset_counts=offset,
+            )
+        )
 
     def _finish_unit(self, completed: bool) -> None:
         u = self._unit
@@ -482,7 +509,13 @@ class RoutineRunner:
         u.ended_t_s = self.state.t_s
         self._close_open_holds(u)
         self.live.emit(
-            EventKind.STEP_FINISHED, step=u.step_id, completed=completed, restarts=u.restarts
+            StepFinished(
+                t_s=self.state.t_s,
+                force_n=self.state.filtered_n,
+                step=u.step_id,
+                completed=completed,
+                restarts=u.restarts,
+            )
         )
         self._unit = None
 
@@ -501,7 +534,16 @@ class RoutineRunner:
             raise RuntimeError("routine paused with no unit running")
         self._close_open_holds(u)
         self.live.play(None, 0.0)
-        self.live.emit(EventKind.STEP_FINISHED, step=u.step_id, completed=False, paused=True)
+        self.live.emit(
+            StepFinished(
+                t_s=self.state.t_s,
+                force_n=self.state.filtered_n,
+                step=u.step_id,
+                completed=False,
+                restarts=u.restarts,
+                paused=True,
+            )
+        )
         await self._wait_until(lambda: not self.paused, None)
 
     async def _wait_until(self, cond: Callable[[], bool], deadline_t_s: float | None) -> bool:
@@ -527,20 +569,20 @@ class RoutineRunner:
 
     # ---- bookkeeping from the safety loop -------------------------------------------------
 
-    def _on_decision(self, d: Decision) -> None:
+    def _on_decision(self, d: Event) -> None:
         u = self._unit
         if u is None:
             return
-        if d.kind in (EventKind.STOP, EventKind.FAULT):
+        if isinstance(d, Stop | Fault):
             u.stops.append(
                 {
                     "cause": str(d.cause),
                     "t_s": round(d.t_s, 4),
                     "detection_delay_s": round(d.detection_delay_s, 4),
-                    "was_vibrating": d.detail.get("was_vibrating", False),
+                    "was_vibrating": bool(d.was_vibrating),
                 }
             )
-        elif d.kind is EventKind.HOLD_STARTED:
+        elif isinstance(d, HoldStarted):
             u.holds.append(
                 {
                     "start_s": round(d.t_s, 4),
@@ -551,20 +593,18 @@ class RoutineRunner:
                 }
             )
             self._hold_open_since = d.t_s
-        elif d.kind is EventKind.HOLD_REACHED_MIN and u.holds:
+        elif isinstance(d, HoldReachedMin) and u.holds:
             u.holds[-1]["reached_min"] = True
             self.state.prompt = "Hold reached: release slowly."
-        elif d.kind is EventKind.HOLD_PASSED_MAX and u.holds:
+        elif isinstance(d, HoldPassedMax) and u.holds:
             u.holds[-1]["passed_max"] = True
             self.state.prompt = "That is long enough: release slowly now."
-        elif d.kind is EventKind.HOLD_ENDED and u.holds:
+        elif isinstance(d, HoldEnded) and u.holds:
             h = u.holds[-1]
-            start = d.detail.get("start_s", h["start_s"])
-            end = d.detail.get("end_s", d.t_s)
-            h["start_s"], h["end_s"] = round(start, 4), round(end, 4)
-            h["duration_s"] = round(d.detail.get("duration_s", end - start), 4)
+            h["start_s"], h["end_s"] = round(d.start_s, 4), round(d.end_s, 4)
+            h["duration_s"] = round(d.duration_s, 4)
             self._hold_open_since = None
-        elif d.kind is EventKind.FAST_RELEASE:
+        elif isinstance(d, FastRelease):
             u.fast_releases += 1
             self.state.prompt = "Released too fast: let go more slowly next time."
 

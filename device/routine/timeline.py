@@ -2,10 +2,10 @@
 
 A live session changes the pipeline's setup between batches; the events say when:
 
-- ``step_started`` (detail ``zone``, ``limit_n``, ``band_n``, ``kind``, ``step``): zone,
+- ``step_started`` (``StepStarted``: zone, limit_n, band_n, step_kind, step): zone,
   limit and band from here on; hold timing (min, max, slowest release) of a
-  ``press_and_hold`` step is taken from the detail when it carries ``hold_min_s``,
-  ``hold_max_s``, ``release_s``, else from the recorded routine's step of that id;
+  ``press_and_hold`` step is taken from the event when it carries ``hold_min_s`` or
+  ``hold_max_s``, else (older recordings) from the recorded routine's step of that id;
 - ``step_finished``: the band ends (rests have no band), the zone stays;
 - ``command_sent`` (``vibrate`` with ``intensity_pct``, ``frequency_hz``; ``stop``): vibration
   (other commands, such as ``auto_zero``, do not change the setup: force_n is recorded after
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from device.errors import InputFileError, RoutineError
 from device.recording.folder import Recording
 from dsp.analysis import DEFAULT_RELEASE_MIN_S, Segment, analyze_segments
-from dsp.events import Cause, EventKind
+from dsp.events import Cause, CommandSent, Event, Fault, StepFinished, StepStarted, Stop
 from dsp.zones import UnknownZoneError, Zone, get_zone, with_limit
 
 if TYPE_CHECKING:
@@ -89,46 +89,39 @@ class _StepTimes:
         return self._routine
 
 
-def timeline_segments(events: list[dict[str, Any]], meta: dict[str, Any]) -> list[Segment]:
+def timeline_segments(events: list[Event], meta: dict[str, Any]) -> list[Segment]:
     """The setup segments of a recording, in time order (the first starts before any sample)."""
     times = _StepTimes(meta)
     current = Segment(start_s=-math.inf, zone=get_zone(None))
     segments = [current]
     for n, event in enumerate(events, start=1):
-        kind = event.get("kind")
-        detail = event.get("detail") or {}
-        t = event.get("t_s")
-        if not isinstance(t, int | float):
+        t = event.t_s
+        if not math.isfinite(t):
             continue
         where = f"events.jsonl line {n}"
-        if kind == EventKind.STEP_STARTED:
-            band = detail.get("band_n") or None
-            band_n = (float(band[0]), float(band[1])) if band else None
+        if isinstance(event, StepStarted):
+            band_n = event.band_n
             hold: tuple[float | None, float | None, float | None] = (None, None, None)
-            if band_n is not None and detail.get("kind") == "press_and_hold":
-                if "hold_min_s" in detail or "hold_max_s" in detail:
-                    hold = (
-                        detail.get("hold_min_s"),
-                        detail.get("hold_max_s"),
-                        detail.get("release_s", DEFAULT_RELEASE_MIN_S),
-                    )
+            if band_n is not None and event.step_kind == "press_and_hold":
+                if event.hold_min_s is not None or event.hold_max_s is not None:
+                    hold = (event.hold_min_s, event.hold_max_s, event.release_s)
                 else:
-                    hold = times.hold_times(detail.get("step"))
+                    hold = times.hold_times(event.step)
             new = replace(
                 current,
-                start_s=float(t),
-                zone=_zone(detail.get("zone"), detail.get("limit_n"), where),
+                start_s=t,
+                zone=_zone(event.zone, event.limit_n, where),
                 band_n=band_n,
                 hold_min_s=hold[0],
                 hold_max_s=hold[1],
                 release_min_s=hold[2],
-                label=event.get("unit") or detail.get("step"),
+                label=event.unit or event.step,
                 new_step=True,
             )
-        elif kind == EventKind.STEP_FINISHED:
+        elif isinstance(event, StepFinished):
             new = replace(
                 current,
-                start_s=float(t),
+                start_s=t,
                 band_n=None,
                 hold_min_s=None,
                 hold_max_s=None,
@@ -136,27 +129,21 @@ def timeline_segments(events: list[dict[str, Any]], meta: dict[str, Any]) -> lis
                 label=None,
                 new_step=False,
             )
-        elif kind == EventKind.COMMAND_SENT and detail.get("command") in ("vibrate", "stop"):
-            command = detail.get("command")
-            pct = float(detail.get("intensity_pct") or 0.0) if command == "vibrate" else 0.0
-            hz = detail.get("frequency_hz") or None
+        elif isinstance(event, CommandSent) and event.command in ("vibrate", "stop"):
+            pct = float(event.intensity_pct or 0.0) if event.command == "vibrate" else 0.0
+            hz = event.frequency_hz or None
             new = replace(
                 current,
-                start_s=float(t),
+                start_s=t,
                 vibration_pct=pct,
                 motor_hz=float(hz) if pct > 0 and hz else None,
                 new_step=False,
             )
-        elif kind in (EventKind.STOP, EventKind.FAULT) and event.get("cause") not in DERIVED_CAUSES:
-            new = replace(
-                current,
-                start_s=float(t),
-                new_step=False,
-                latch=(str(kind), str(event.get("cause"))),
-            )
+        elif isinstance(event, Stop | Fault) and event.cause not in DERIVED_CAUSES:
+            new = replace(current, start_s=t, new_step=False, latch=event)
         else:
             continue
-        if kind not in (EventKind.STOP, EventKind.FAULT):
+        if not isinstance(event, Stop | Fault):
             new = replace(new, latch=None)
         current = new
         if segments[-1].start_s == new.start_s and len(segments) > 1:

@@ -14,6 +14,7 @@ from device.errors import LinkClosedError
 from device.links import open_link
 from device.pairing.pair import pair_device
 from device.session.reconnect import Backoff, ReconnectingSession
+from dsp.events import Event, Fault, LinkLost, LinkRestored, Stop
 from dsp.pipeline import ForcePipeline
 from dsp.zones import get_zone
 from firmware_bridge import gatt
@@ -111,7 +112,7 @@ async def test_a_dropped_link_pauses_and_resumes_with_the_gap_recorded(radio):
         hci=radio.transport_spec,
         reconnect_timeout_s=15,
     )
-    events: list[dict] = []
+    events: list[Event] = []
     async with session:
         pipeline = ForcePipeline(session.rate_hz, session.calibration, get_zone("neck_back"))
         live = SupervisedSession(session, pipeline)
@@ -127,22 +128,20 @@ async def test_a_dropped_link_pauses_and_resumes_with_the_gap_recorded(radio):
                 live.changed.clear()
             dropped_at = len(seqs)
             await radio.ball.connection.disconnect()  # the ball hangs up mid-stream
-            while not any(e["kind"] == "link_restored" for e in events) or len(seqs) < (
+            while not any(isinstance(e, LinkRestored) for e in events) or len(seqs) < (
                 dropped_at + 50
             ):
                 await live.changed.wait()
                 live.changed.clear()
         await live.close()
-    kinds = [e["kind"] for e in events]
-    assert kinds.count("link_lost") == 1 and kinds.count("link_restored") == 1
-    assert not [e for e in events if e["kind"] in ("stop", "fault")]
-    lost = next(e for e in events if e["kind"] == "link_lost")["detail"]
-    assert lost["count"] == 1 and lost["reconnecting"] and "disconnected" in lost["error"]
-    restored = next(e for e in events if e["kind"] == "link_restored")["detail"]
-    assert restored["count"] == 1 and restored["attempts"] >= 1
+    (lost,) = [e for e in events if isinstance(e, LinkLost)]
+    (restored,) = [e for e in events if isinstance(e, LinkRestored)]
+    assert not [e for e in events if isinstance(e, Stop | Fault)]
+    assert lost.count == 1 and lost.reconnecting and "disconnected" in (lost.error or "")
+    assert restored.count == 1 and restored.attempts >= 1
     (gap,) = session.gaps
-    assert gap.duration_s == pytest.approx(restored["gap_s"], abs=1e-3)
-    assert live.link_gaps_s == [pytest.approx(restored["gap_s"], abs=1e-3)]
+    assert gap.duration_s == pytest.approx(restored.gap_s, abs=1e-3)
+    assert live.link_gaps_s == [pytest.approx(restored.gap_s, abs=1e-3)]
     print(
         f"reconnect: gap {gap.duration_s:.3f} s host time, {gap.attempts} attempt(s), "
         f"device time {gap.resumed_t_s - gap.last_t_s:.3f} s between batches"

@@ -46,12 +46,11 @@ def test_a_2_5_s_linear_release_is_not_fast(zone_name, band, level_n):
 def test_a_0_8_s_release_is_fast_and_timed_from_the_hold_level(zone_name, band, level_n):
     t, true = hold_then_release(level_n, 0.8)
     (fast,) = releases(zone_name, band, t, true)
-    d = fast.detail
-    assert d["release_s"] == pytest.approx(0.8, abs=0.08)
-    assert d["release_min_s"] == 2.0
-    assert d["hold_level_n"] == pytest.approx(level_n, rel=0.02)
+    assert fast.release_s == pytest.approx(0.8, abs=0.08)
+    assert fast.release_min_s == 2.0
+    assert fast.hold_level_n == pytest.approx(level_n, rel=0.02)
     # it left the plateau near 90 % of the level, and ended near 15 % of it
-    assert d["from_s"] == pytest.approx(4.5 + 0.1 * 0.8, abs=0.04)
+    assert fast.from_s == pytest.approx(4.5 + 0.1 * 0.8, abs=0.04)
     assert fast.t_s == pytest.approx(4.5 + 0.85 * 0.8, abs=0.04)
 
 
@@ -73,14 +72,16 @@ def test_noise_and_motor_leakage_do_not_change_the_verdict(
     got = releases(zone_name, band, t, measured(t, true, leak), motor_hz=leak.motor_hz)
     assert bool(got) is fast
     if fast:
-        assert got[0].detail["release_s"] == pytest.approx(release_s, abs=0.1)
+        assert got[0].release_s == pytest.approx(release_s, abs=0.1)
 
 
 def test_release_timing_does_not_depend_on_batching():
     t, true = hold_then_release(6.0, 0.8)
     force = measured(t, true, Leakage(60.0, 3.0))
     got = [
-        releases("neck_back", (4.0, 7.5), t, force, motor_hz=60.0, batch=size)[0].detail
+        releases("neck_back", (4.0, 7.5), t, force, motor_hz=60.0, batch=size)[0].to_dict()[
+            "detail"
+        ]
         for size in (1, 10, 1 << 16)
     ]
     for d in got[1:]:
@@ -93,8 +94,8 @@ def test_a_step_down_inside_the_band_then_a_fast_release_is_timed_from_the_new_l
     true -= smooth_step(t, 3.0, 0.3, 0.0, 2.0)  # 7 N -> 5 N, both in the band, held 4 s
     true = np.maximum(true - ramp(t, 7.5, 5.0 / 0.8, 0.0, 5.0), 0.0)  # 0.8 s to zero
     (fast,) = releases("neck_back", (4.0, 7.5), t, true)
-    assert fast.detail["hold_level_n"] == pytest.approx(5.0, rel=0.02)
-    assert fast.detail["release_s"] == pytest.approx(0.8, abs=0.08)
+    assert fast.hold_level_n == pytest.approx(5.0, rel=0.02)
+    assert fast.release_s == pytest.approx(0.8, abs=0.08)
 
 
 def test_an_over_press_then_letting_go_is_not_the_steps_release():
@@ -113,7 +114,7 @@ def test_a_slow_release_below_the_band_edge_counts_the_whole_way():
     assert releases("neck_back", (4.0, 7.5), t, true) == []
     t, true = hold_then_release(4.2, 0.8)
     (fast,) = releases("neck_back", (4.0, 7.5), t, true)
-    assert fast.detail["release_s"] == pytest.approx(0.8, abs=0.08)
+    assert fast.release_s == pytest.approx(0.8, abs=0.08)
 
 
 def test_a_pass_through_the_band_is_not_a_release():

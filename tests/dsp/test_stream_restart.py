@@ -98,8 +98,8 @@ def test_a_latched_stop_stays_latched_and_an_open_hold_ends_at_the_restart():
     assert pipe.hold.in_hold
     ended = pipe.restart_stream()
     assert [e.kind for e in ended] == [EventKind.HOLD_ENDED]
-    assert ended[0].detail["interrupted"] == "stream_restart"
-    assert ended[0].detail["end_s"] == pytest.approx(t[-1])
+    assert ended[0].interrupted == "stream_restart"
+    assert ended[0].end_s == pytest.approx(t[-1])
     assert not pipe.hold.in_hold  # the gap is never counted as holding
 
     pipe.supervisor.state = SafetyState.STOPPED

@@ -14,6 +14,7 @@ from PySide6 import QtCore
 from device.recording.folder import read_recording
 from device.routine.routines import load_routine
 from dsp.decisions import SafetyState
+from dsp.events import Cause, Rearmed, StepFinished, StepStarted, Stop
 from ui.live_controller import AlarmLevel
 from ui.live_window import COLOURS
 
@@ -83,7 +84,7 @@ def test_stop_sends_stop_and_the_motor_stops(drive, qtbot, how):
         assert any(e.name == "stop_received" for e in fw.events)
         assert window.vibration_slider.value() == 0 and c.vibration_pct == 0.0
         assert window.banner.text() == "Stopped by you"
-        assert [e["cause"] for e in c.events if e["kind"] == "stop"] == ["user_stop"]
+        assert [e.cause for e in c.events if isinstance(e, Stop)] == [Cause.USER_STOP]
 
     drive(body)
 
@@ -113,12 +114,12 @@ def test_over_limit_turns_the_alarm_on_with_its_cause(drive, tmp_path):
         assert c.state.alarm == "over_limit"
         assert c.alarm().level == AlarmLevel.ALARM
         banner = window.banner.text()
-        assert "Over the limit" in banner and "STOPPED" in banner
+        assert banner == "STOPPED: too much pressure for this spot"
         assert window.view.background.brush().color().name() == COLOURS[AlarmLevel.ALARM]
-        stops = [e for e in c.events if e["kind"] == "stop"]
-        assert stops[0]["cause"] == "over_limit" and stops[0]["detail"]["was_vibrating"]
+        stops = [e for e in c.events if isinstance(e, Stop)]
+        assert stops[0].cause is Cause.OVER_LIMIT and stops[0].was_vibrating
         texts = [window.events_list.item(i).text() for i in range(window.events_list.count())]
-        assert any("stop: over_limit" in t for t in texts)
+        assert any("stop: too much pressure for this spot" in t for t in texts)
         # re-arm is refused while force is still high, accepted once it has eased off
         await until(window, lambda: c.state.filtered_n < 1.0, "the release")
         await until(window, c.rearm, "the re-arm", timeout_s=WAIT_S)
@@ -131,9 +132,9 @@ def test_over_limit_turns_the_alarm_on_with_its_cause(drive, tmp_path):
     drive(body)
     recording = read_recording(tmp_path / "rec")
     assert recording.complete and recording.t_s.size > 1000
-    causes = [e.get("cause") for e in recording.events if e["kind"] == "stop"]
-    assert causes[0] == "over_limit"
-    assert any(e["kind"] == "rearmed" for e in recording.events)
+    causes = [e.cause for e in recording.events if isinstance(e, Stop)]
+    assert causes[0] is Cause.OVER_LIMIT
+    assert any(isinstance(e, Rearmed) for e in recording.events)
 
 
 ROUTINE = """
@@ -197,7 +198,7 @@ def test_routine_steps_advance(drive, tmp_path):
         assert str(c.summary.end) == "completed", c.summary.message
         assert [u.step_id for u in c.summary.units] == ["settle", "squeeze", "warmth"]
         assert all(u.completed for u in c.summary.units)
-        started = [e["detail"]["step"] for e in c.events if e["kind"] == "step_started"]
+        started = [e.step for e in c.events if isinstance(e, StepStarted)]
         # a unit that was stopped starts over: the same step may start twice in a row
         assert [s for i, s in enumerate(started) if i == 0 or started[i - 1] != s] == [
             "settle",
@@ -271,7 +272,7 @@ def test_pause_button_stops_vibration_and_resume_starts_the_step_over(drive, tmp
         window.pause_button.click()
         await until(window, lambda: c.summary is not None, "the routine to finish", 30.0)
         assert str(c.summary.end) == "completed", c.summary.message
-        paused = [e for e in c.events if e["kind"] == "step_finished" and e["detail"].get("paused")]
-        assert [e["detail"]["step"] for e in paused] == ["squeeze"]
+        paused = [e for e in c.events if isinstance(e, StepFinished) and e.paused]
+        assert [e.step for e in paused] == ["squeeze"]
 
     drive(body, speed=8.0, unattended=True)

@@ -11,12 +11,14 @@ and the report says so. Stops and faults are listed from the recorded events eit
 from __future__ import annotations
 
 import json
+import math
 import sys
 import warnings
 from typing import Any
 
 from device.recording.folder import Recording, RecordingWarning, read_recording
 from device.routine.timeline import analyze_recording
+from dsp.events import Fault, Stop
 
 
 def register(sub) -> None:
@@ -83,14 +85,14 @@ def build_report(rec: Recording, analysis: dict[str, Any]) -> dict[str, Any]:
     device = meta.get("device") or {}
     stops = [
         {
-            "kind": e["kind"],
-            "cause": e.get("cause"),
-            "t_s": e.get("t_s"),
-            "unit": e.get("unit"),
-            "force_n": e.get("force_n"),
+            "kind": str(e.kind),
+            "cause": None if e.cause is None else str(e.cause),
+            "t_s": e.t_s,
+            "unit": e.unit,
+            "force_n": e.force_n if math.isfinite(e.force_n) else None,
         }
         for e in rec.events
-        if e.get("kind") in ("stop", "fault")
+        if isinstance(e, Stop | Fault)
     ]
     return {
         "folder": str(rec.folder),

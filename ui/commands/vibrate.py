@@ -7,10 +7,9 @@ import time
 
 from device.control.vibration import PATTERN_NAMES, get_pattern
 from device.errors import UsageError
-from dsp.events import EventKind
+from dsp.events import Event, Fault, LinkLost, StepStarted, Stop, describe_cause
 from dsp.zones import DEFAULT_ZONES, get_zone
 from ui.session_setup import open_run, prepare, zone_table
-from ui.terminal_view import cause_words
 
 
 def register(sub) -> None:
@@ -81,22 +80,34 @@ async def run(args) -> int:
         record_dir=args.record,
         profile_path=args.profile,
     )
-    stops: list[dict] = []
+    stops: list[Stop | Fault | LinkLost] = []
     async with open_run(
         prepared, zone=zone, record_dir=args.record, motor_hz=args.hz, pattern=args.pattern
     ) as run:
         live = run.live
-        live.add_listener(lambda e: e["kind"] in ("stop", "fault", "link_lost") and stops.append(e))
+
+        def on_event(e: Event) -> None:
+            if isinstance(e, Stop | Fault | LinkLost):
+                stops.append(e)
+
+        live.add_listener(on_event)
         live.emit(
-            EventKind.STEP_STARTED,
-            step="vibrate",
-            kind="vibrate",
-            zone=zone.name,
-            limit_n=zone.limit_n,
-            band_n=[],
-            vibration_pct=args.intensity,
-            pattern=args.pattern,
-            motor_hz=live.motor_hz,
+            StepStarted(
+                t_s=live.state.t_s,
+                force_n=live.state.filtered_n,
+                step="vibrate",
+                step_kind="vibrate",
+                zone=zone.name,
+                limit_n=zone.limit_n,
+                band_n=None,
+                side="none",
+                vibration_pct=args.intensity,
+                pattern=args.pattern,
+                motor_hz=live.motor_hz,
+                hold_min_s=None,
+                hold_max_s=None,
+                release_s=None,
+            )
         )
         capped = min(args.intensity, zone.vibration_cap_pct)
         if capped < args.intensity:
@@ -123,12 +134,12 @@ async def run(args) -> int:
                     )
         finally:
             await live.close()  # Stop first, then the recording is completed
-            run.finish({"stops": stops})
+            run.finish({"stops": [e.to_dict() for e in stops]})
         if live.failure is not None:
             raise live.failure
     if stops:
-        cause = stops[0].get("cause") or "fault"
-        print(f"stopped: {cause_words(cause)}", file=sys.stderr)
+        first = stops[0]
+        print(f"stopped: {describe_cause(first.cause) or 'fault'}", file=sys.stderr)
         return 1
     vibration_s = live.pipeline.supervisor.vibration_s
     print(f"done: {args.pattern} for {args.duration:g} s, vibration {vibration_s:.1f} s")
