@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench screenshot clean
+.PHONY: demo test test-long lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "massagectl needs Python 3.11 or newer")'
@@ -21,6 +21,13 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy firmware_bridge dsp device
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+
+# The long runs (not for CI's every push): the whole suite with hypothesis at 2,000 random
+# examples per property instead of the CI profile's derandomized 100.
+test-long: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy firmware_bridge dsp device
+	HYPOTHESIS_PROFILE=long QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest --timeout 1800
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

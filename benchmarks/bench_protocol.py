@@ -10,6 +10,7 @@ import statistics
 import struct
 import time
 
+from device.links import open_link
 from device.session.device_session import DeviceSession
 from dsp.calibration import Calibration
 from firmware_bridge.framing import FrameDecoder, encode_frame
@@ -68,8 +69,8 @@ def main() -> None:
 
     # Host handling per batch: frame bytes -> message -> unwrap time -> SampleBatch (raw
     # counts; the force pipeline converts them, see bench_dsp).
-    session = DeviceSession.__new__(DeviceSession)
-    DeviceSession.__init__(session, link=None, calibration=Calibration(1000.0, 12000.0))
+    # a session on an unopened link: only its batch handling runs here
+    session = DeviceSession(open_link("sim://ball"), calibration=Calibration(1000.0, 12000.0))
     frames = [encode_frame(m) for m in msgs[:5000]]
     decoder = FrameDecoder()
     per_batch_us = []

@@ -26,6 +26,7 @@ import numpy as np
 from device.control.supervised import SupervisedSession
 from device.control.vibration import get_pattern
 from device.links import open_link
+from device.screening.gate import evaluate, simulated_user_answers
 from device.session.device_session import DeviceSession
 from dsp.events import Event, Rearmed, Stop
 from dsp.pipeline import ForcePipeline
@@ -69,6 +70,8 @@ async def _host(link, cycles: int) -> list[float]:
             latched["now"] = False
 
     async with DeviceSession(link) as session:
+        # serial:// is a real device to the session: the benchmark answers the screening
+        session.clear_for_vibration(evaluate(simulated_user_answers(), source="benchmark"))
         pipeline = ForcePipeline(session.rate_hz, session.calibration, get_zone("neck_back"))
         live = SupervisedSession(session, pipeline)
         live.add_listener(on_event)
@@ -80,6 +83,8 @@ async def _host(link, cycles: int) -> list[float]:
                 await live.changed.wait()
                 if live.link_error is not None:
                     raise live.link_error
+                if live.failure is not None:
+                    raise live.failure
                 if pipeline.supervisor.latched and pipeline.supervisor.can_rearm(live.state.t_s):
                     live.rearm()
         finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import faulthandler
 import os
 import sys
@@ -21,6 +22,8 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile("dev", deadline=None)
+#: ``make test-long``: many more examples, not derandomized (long fuzzing)
+settings.register_profile("long", deadline=None, max_examples=2000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
@@ -36,6 +39,34 @@ def pytest_asyncio_loop_factories(config, item):
     if item.get_closest_marker("virtual_time") is not None:
         return {"virtual_time": VirtualTimeLoop}
     return {"asyncio": FailFastLoop}
+
+
+@pytest.fixture(autouse=True)
+def _no_leaks(request):
+    """Fail a test that leaves a device link open or (asyncio tests) a task running once its
+    fixtures are gone (python-can's conftest does the same for buses)."""
+    from device.links.base import OPEN_LINKS
+
+    before = set(OPEN_LINKS)
+    runner = None
+    if request.node.get_closest_marker("asyncio") is not None:
+        # set up before the test's async fixtures, so torn down after them, and before
+        # pytest-asyncio closes the loop (which would cancel leftovers silently)
+        runner = request.getfixturevalue("_function_scoped_runner")
+    yield
+    problems = []
+    if runner is not None:
+        loop = runner.get_loop()
+        tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        if tasks:
+            problems.append("tasks still running: " + ", ".join(t.get_name() for t in tasks))
+    links = [link for link in OPEN_LINKS if link not in before]
+    if links:
+        problems.append("links left open: " + ", ".join(str(link.url) for link in links))
+        for link in links:
+            OPEN_LINKS.discard(link)  # reported once
+    if problems:
+        pytest.fail("leak: " + "; ".join(problems), pytrace=False)
 
 
 #: Seconds past pytest-timeout's limit after which a test that is still running ends the

@@ -1,7 +1,10 @@
 """The supervised run: the one place that wires a device for a face.
 
-Every face that drives or watches a device under supervision (``vibrate``, ``routine``,
-``demo``, ``stream --record``, the live window) goes through here, so they cannot differ:
+Every command-line face that drives or watches a device under supervision (``vibrate``,
+``routine``, ``demo``, ``stream --record``) goes through here, so they cannot differ. (The
+live window keeps one session while it swaps its own loop for a routine's; it builds the
+same parts: ``live_pipeline``, ``SupervisedSession``, ``clear_for_vibration``, and follows
+the same recording failure policy.)
 
 1. open the session for the URL (the calibration stored at pairing; reconnecting for
    ``ble://``) on the run's time base;

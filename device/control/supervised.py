@@ -116,7 +116,9 @@ class SupervisedSession:
         self.timebase = session.timebase
         self.motor_hz = motor_hz or default_motor_hz(session.info)
         self.state = LiveState(link_kind=session.link.kind)
-        self.coalescer = CommandCoalescer(self._send_vibrate, self._send_stop)
+        self.coalescer = CommandCoalescer(
+            self._send_vibrate, self._send_stop, on_error=self._on_command_error
+        )
         self.player = PatternPlayer(self.coalescer)
         #: Set after every batch and tick: waiters re-check their conditions.
         self.changed = asyncio.Event()
@@ -283,6 +285,13 @@ class SupervisedSession:
             await self._fail_closed(exc)
             return
         self._on_link_lost(LinkClosedError(f"{self.session.link.url}: stream ended"))
+
+    def _on_command_error(self, exc: Exception) -> None:
+        """A Vibrate that failed (refused by the device, no answer, no screening): the motor
+        is in doubt, so the run fails closed at once. A lost link is the link-loss path's."""
+        if isinstance(exc, LinkClosedError):
+            return
+        self.fail(exc)
 
     def fail(self, exc: BaseException) -> None:
         """Something outside the loop (a recording that cannot be written) ends the run:

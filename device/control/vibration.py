@@ -99,8 +99,12 @@ class CommandCoalescer:
         *,
         min_gap_s: float = MIN_COMMAND_GAP_S,
         clock: Callable[[], float] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
     ) -> None:
         self._send_vibrate = send_vibrate
+        #: told at once when a send fails (the owner fails closed); the error is also kept
+        #: and raised from the next ``request`` or ``flush``
+        self._on_error = on_error
         self._send_stop = send_stop
         self.min_gap_s = min_gap_s
         #: host seconds: the event loop's clock unless told (its timers run on it)
@@ -136,9 +140,11 @@ class CommandCoalescer:
         self._last_sent_s = self._clock()
         try:
             await self._send_vibrate(*pending)
-        except BaseException as exc:
+        except Exception as exc:  # noqa: BLE001 - kept, reported, re-raised to the owner
             self.error = exc
-            raise
+            if self._on_error is not None:
+                self._on_error(exc)
+            return
         self.sent = pending
         self.vibrate_count += 1
 
