@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import time
 
 import pytest
 
@@ -128,3 +129,26 @@ async def test_vibrate_on_a_url_speed_ticks_every_50ms_of_device_time_and_stops_
     stop = next(e for e in fw.events if e.name == "stop_received" and e.t_s > seen["frozen_s"])
     assert stop.t_s - seen["frozen_s"] <= STALE_STOP_BUDGET_S
     assert not fw.motor_on
+
+
+async def test_a_stalled_host_loop_does_not_trip_the_in_process_deadman():
+    """``demo --speed 10 --record`` recorded spurious ``keepalive_lost`` faults on a loaded
+    machine: the simulator's clock was wall time x speed, so 60 ms of scheduling delay was
+    600 ms of device time without a keepalive. On the shared, stepped clock a stalled loop
+    delays both sides alike. (Real time on purpose: the stall is real.)"""
+    link = open_link("sim://handheld?speed=10")
+    async with DeviceSession(link) as session, contextlib.aclosing(session.batches()) as batches:
+        await session.vibrate(30.0)
+        t_end = None
+        stalls = 0
+        async for batch in batches:
+            t_s = float(batch.t_s[-1])
+            if t_s > 1.0 and stalls < 3:
+                time.sleep(0.15)  # the loop is blocked: 1.5 s of device time at speed 10
+                stalls += 1
+                t_end = t_s + 1.0
+            if t_end is not None and t_s >= t_end:
+                break
+        fw = link.firmware
+        assert stalls == 3 and fw.motor_on
+        assert not [e for e in fw.events if e.name in ("deadman", "motor_off")]
