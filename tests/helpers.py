@@ -104,3 +104,33 @@ def person_screening():
     from device.screening.gate import evaluate, simulated_user_answers
 
     return evaluate(simulated_user_answers(), source="test")
+
+
+async def collect_batches(session, until_s: float) -> list:
+    """Batches from ``session`` until one reaches ``until_s`` of device time."""
+    out = []
+    async for batch in session.batches():
+        out.append(batch)
+        if batch.t_s[-1] >= until_s:
+            return out
+    raise AssertionError("stream ended early")
+
+
+def vibrate_args(**options):
+    """The parsed options of ``massagectl vibrate`` (defaults: 20 % constant for 5 s on
+    sim://ball, zone upper_back), for tests that call ``ui.commands.vibrate.run``."""
+    import argparse
+
+    defaults = dict(
+        url="sim://ball",
+        intensity=20.0,
+        duration=5.0,
+        pattern="constant",
+        zone="upper_back",
+        hz=0,
+        screening=None,
+        profile=None,
+        record=None,
+        speed=None,
+    )
+    return argparse.Namespace(**{**defaults, **options})

@@ -28,6 +28,7 @@ from dsp.calibration import Calibration
 from dsp.events import CommandSent
 from dsp.pipeline import ForcePipeline
 from dsp.zones import get_zone
+from tests.helpers import collect_batches
 from ui.cli import main
 from ui.live_controller import LiveController
 
@@ -42,15 +43,6 @@ def _scenario(tmp_path, text: str) -> str:
     path = tmp_path / "scenario.toml"
     path.write_text(text)
     return str(path)
-
-
-async def _collect(session, until_s: float) -> list[SampleBatch]:
-    out = []
-    async for batch in session.batches():
-        out.append(batch)
-        if batch.t_s[-1] >= until_s:
-            return out
-    raise AssertionError("stream ended early")
 
 
 def test_a_batch_carries_raw_counts_and_times_only():
@@ -129,7 +121,7 @@ async def test_the_session_tare_returns_the_offset_and_changes_nothing(tmp_path)
     path = _scenario(tmp_path, "press = [{t_s = 0.0, force_n = 2.0}]\n")
     async with DeviceSession(open_link(f"sim://ball?scenario={path}", speed=SPEED)) as session:
         initial = session.calibration
-        await _collect(session, 0.3)
+        await collect_batches(session, 0.3)
         offset = await session.tare()
         assert offset == pytest.approx(FACTORY_OFFSET + 2_000, abs=50)
         assert session.calibration is initial and initial.offset_counts == FACTORY_OFFSET

@@ -16,6 +16,7 @@ from dsp.pipeline import ForcePipeline
 from dsp.zones import get_zone
 from firmware_bridge.messages import NackCode, SetStream, Vibrate
 from simulators.scenario import parse_scenario
+from tests.helpers import collect_batches
 
 SPEED = 4.0
 
@@ -26,15 +27,6 @@ def _scenario_file(tmp_path, text: str) -> str:
     return str(path)
 
 
-async def _collect(session: DeviceSession, until_s: float):
-    out = []
-    async for batch in session.batches():
-        out.append(batch)
-        if batch.t_s[-1] >= until_s:
-            return out
-    raise AssertionError("stream ended early")
-
-
 @pytest.mark.virtual_time
 async def test_force_follows_the_scenario(tmp_path):
     path = _scenario_file(
@@ -43,7 +35,7 @@ async def test_force_follows_the_scenario(tmp_path):
     )
     link = open_link(f"sim://ball?scenario={path}", speed=SPEED)
     async with DeviceSession(link) as session:
-        batches = await _collect(session, 2.0)
+        batches = await collect_batches(session, 2.0)
         pipeline = ForcePipeline(session.rate_hz, session.calibration, get_zone(None))
     t = np.concatenate([b.t_s for b in batches])
     f = np.concatenate(
@@ -87,7 +79,7 @@ async def test_keepalive_keeps_the_motor_running_past_the_deadman():
     link = open_link("sim://ball", speed=SPEED)
     async with DeviceSession(link) as session:
         await session.vibrate(30.0, 100)
-        await _collect(session, 1.5)  # 1.5 s of device time, three deadman periods
+        await collect_batches(session, 1.5)  # 1.5 s of device time, three deadman periods
         assert link.firmware.motor_on
         assert not [e for e in link.firmware.events if e.name == "deadman"]
 
@@ -116,12 +108,12 @@ async def test_tare_moves_the_zero(tmp_path):
                 pipeline.on_batch(batch.t_s, batch.raw_counts, batch.t_host_s).force_n.mean()
             )
 
-        before = await _collect(session, 0.3)
+        before = await collect_batches(session, 0.3)
         assert force_n(before[-1]) == pytest.approx(2.0, abs=0.1)
         offset = await session.tare()
         assert offset == pytest.approx(12_000 + 2_000, abs=50)
         pipeline.apply_device_tare(offset)  # whoever tares hands the offset to the pipeline
-        after = await _collect(session, 0.6)
+        after = await collect_batches(session, 0.6)
         assert force_n(after[-1]) == pytest.approx(0.0, abs=0.1)
 
 
@@ -130,7 +122,7 @@ async def test_device_time_is_unwrapped_across_the_u32_wrap(tmp_path):
     start_us = 2**32 - 300_000
     path = _scenario_file(tmp_path, f"[clock]\nstart_us = {start_us}\ndrift_ppm = 0.0\n")
     async with DeviceSession(open_link(f"sim://ball?scenario={path}", speed=SPEED)) as session:
-        batches = await _collect(session, 1.0)
+        batches = await collect_batches(session, 1.0)
     t = np.concatenate([b.t_s for b in batches])
     assert np.all(np.diff(t) > 0)
     assert np.allclose(np.diff(t), 1e-3, atol=2e-6)

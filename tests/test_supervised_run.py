@@ -3,7 +3,6 @@ face. Virtual time: device time is exact whatever the machine's load."""
 
 from __future__ import annotations
 
-import argparse
 import errno
 
 import pytest
@@ -15,6 +14,7 @@ from device.errors import DeviceRefusedError, InputFileError
 from device.recording.folder import SAMPLES_FILE, read_recording
 from dsp.events import Fault
 from dsp.zones import get_zone
+from tests.helpers import vibrate_args
 
 pytestmark = pytest.mark.virtual_time
 
@@ -74,18 +74,7 @@ async def test_a_recording_that_cannot_be_written_stops_vibration_and_ends_the_r
 async def test_a_vibrate_the_device_refuses_ends_the_run_with_the_refusal(capsys):
     """``vibrate --hz 400``: the ball refuses the frequency (Nack). Before, the CLI printed
     "done ... vibration 1.0 s" with exit 0 and the motor never ran."""
-    args = argparse.Namespace(
-        url="sim://ball",
-        intensity=20.0,
-        duration=1.0,
-        pattern="constant",
-        zone="upper_back",
-        hz=400,
-        screening=None,
-        profile=None,
-        record=None,
-        speed=None,
-    )
+    args = vibrate_args(duration=1.0, hz=400)
     with pytest.raises(DeviceRefusedError, match="Vibrate: OUT_OF_RANGE"):
         await vibrate_cmd.run(args)
     assert "done" not in capsys.readouterr().out

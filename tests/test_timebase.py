@@ -3,7 +3,6 @@ faces' supervised loop on it (virtual time: device time is exact under any machi
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import time
@@ -18,6 +17,7 @@ from device.links import open_link
 from device.session.device_session import DeviceSession
 from device.timebase import MAX_STEP_S, TICK_S, TimeBase, check_face_speed
 from device.urls import parse_url
+from tests.helpers import vibrate_args
 
 #: DESIGN.md: stale = no batch for max(150 ms, 3 batch periods) while vibrating; one tick
 #: (50 ms) to notice it; the Stop reaches the in-process firmware within one simulator step.
@@ -104,18 +104,7 @@ async def test_vibrate_on_a_url_speed_ticks_every_50ms_of_device_time_and_stops_
                 self.session.link.runner._write = lambda _frame: True
 
     monkeypatch.setattr(device.control.run, "SupervisedSession", Probe)
-    args = argparse.Namespace(
-        url="sim://ball?speed=4",
-        intensity=20.0,
-        duration=5.0,
-        pattern="constant",
-        zone="upper_back",
-        hz=0,
-        screening=None,
-        profile=None,
-        record=None,
-        speed=None,
-    )
+    args = vibrate_args(url="sim://ball?speed=4")
     rc = await vibrate_cmd.run(args)
 
     assert rc == 1  # stopped
