@@ -25,7 +25,8 @@ def spawn(*args: str, **kw) -> subprocess.Popen:
         text=True,
         bufsize=1,
         cwd=ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # faulthandler: a child that hangs can be made to print every thread's stack (SIGABRT)
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"},
         **kw,
     )
 
@@ -75,6 +76,23 @@ class LineReader:
             if m := rx.search(line):
                 return m
         raise AssertionError(f"no line matching {pattern!r}; saw:\n" + "\n".join(self.lines))
+
+
+def wait_or_dump(proc: subprocess.Popen, reader: LineReader, timeout_s: float) -> int:
+    """``proc.wait(timeout_s)``; a child still running then is made to print its stacks
+    (SIGABRT with PYTHONFAULTHANDLER, see ``spawn``) and the test fails with its output."""
+    try:
+        return proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(6)  # SIGABRT: faulthandler prints every thread's stack
+        proc.wait(5)
+        reader.thread.join(5)
+        while reader.read_line(0.1) is not None:
+            pass
+        raise AssertionError(
+            f"still running {timeout_s:g} s later; its output and stacks:\n"
+            + "\n".join(reader.lines)
+        ) from None
 
 
 def stop(proc: subprocess.Popen) -> None:

@@ -12,7 +12,7 @@ import pytest
 from device.recording.folder import read_recording
 from device.screening.gate import simulated_user_answers
 from dsp.events import EventKind
-from tests.helpers import MASSAGECTL, LineReader, spawn, stop
+from tests.helpers import MASSAGECTL, LineReader, spawn, stop, wait_or_dump
 
 ONE_SQUEEZE = """
 format = 1
@@ -128,7 +128,7 @@ def test_ctrl_c_mid_hold_sends_stop_and_leaves_the_motor_off(tmp_path):
         sim_lines.wait_for(r"EVENT t_s=\S+ vibrate permille=500", timeout_s=10)
         time.sleep(0.5)  # well inside the 10 s hold
         host.send_signal(signal.SIGINT)
-        assert host.wait(15) == 130
+        assert wait_or_dump(host, host_lines, 15) == 130
         sim_lines.wait_for(r"EVENT t_s=\S+ motor_off cause=stop", timeout_s=5)
         time.sleep(0.7)  # longer than the deadman: it must have had nothing to do
         assert not any("deadman" in line for line in sim_lines.lines)
