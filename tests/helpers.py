@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import queue
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -15,8 +16,18 @@ ROOT = Path(__file__).resolve().parents[1]
 MASSAGECTL = str(Path(sys.executable).with_name("massagectl"))
 
 
+def _as_from_a_terminal() -> None:
+    """In the child: SIGINT and SIGQUIT back to their defaults. A suite started in the
+    background by a non-interactive shell inherits them ignored, and a child whose Ctrl-C is
+    ignored cannot be tested for what Ctrl-C does."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 def spawn(*args: str, **kw) -> subprocess.Popen:
-    """Start a process with line-buffered text pipes (stdout; stderr to stdout unless given)."""
+    """Start a process with line-buffered text pipes (stdout; stderr to stdout unless given),
+    signals as a terminal would give them."""
+    kw.setdefault("preexec_fn", _as_from_a_terminal)
     kw.setdefault("stdout", subprocess.PIPE)
     kw.setdefault("stderr", subprocess.STDOUT)
     return subprocess.Popen(
