@@ -163,3 +163,23 @@ def vibrate_args(**options):
         speed=None,
     )
     return argparse.Namespace(**{**defaults, **options})
+
+
+class FullDiskFile:
+    """Wraps an open file: writes fail as on a full disk (ENOSPC); flush, fileno and close
+    still work. Put in place of a recorder's file to test what a failed write does."""
+
+    def __init__(self, real) -> None:
+        self.real = real
+
+    def write(self, _text: str) -> int:
+        raise OSError(28, "No space left on device")
+
+    def flush(self) -> None:
+        self.real.flush()
+
+    def fileno(self) -> int:
+        return self.real.fileno()
+
+    def close(self) -> None:
+        self.real.close()

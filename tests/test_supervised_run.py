@@ -3,8 +3,6 @@ face. Virtual time: device time is exact whatever the machine's load."""
 
 from __future__ import annotations
 
-import errno
-
 import pytest
 
 import ui.commands.vibrate as vibrate_cmd
@@ -14,28 +12,9 @@ from device.errors import DeviceRefusedError, InputFileError
 from device.recording.folder import SAMPLES_FILE, read_recording
 from dsp.events import Fault
 from dsp.zones import get_zone
-from tests.helpers import vibrate_args
+from tests.helpers import FullDiskFile, vibrate_args
 
 pytestmark = pytest.mark.virtual_time
-
-
-class _FullDisk:
-    """A file whose writes fail as on a full disk (flush and close still work)."""
-
-    def __init__(self, real) -> None:
-        self.real = real
-
-    def write(self, _text: str) -> int:
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    def flush(self) -> None:
-        self.real.flush()
-
-    def fileno(self) -> int:
-        return self.real.fileno()
-
-    def close(self) -> None:
-        self.real.close()
 
 
 async def test_a_recording_that_cannot_be_written_stops_vibration_and_ends_the_run(tmp_path):
@@ -52,7 +31,7 @@ async def test_a_recording_that_cannot_be_written_stops_vibration_and_ends_the_r
             live.changed.clear()
         assert fw.motor_on
         recorder = run.recorder
-        recorder._samples_fh = _FullDisk(recorder._samples_fh)  # the disk fills up
+        recorder._samples_fh = FullDiskFile(recorder._samples_fh)  # the disk fills up
         failed_at_s = live.state.t_s
         while not faults:  # the next timed flush fails: the loop fails closed
             await live.changed.wait()

@@ -15,6 +15,7 @@ from device.recording.folder import read_recording
 from device.routine.routines import load_routine
 from dsp.decisions import SafetyState
 from dsp.events import Cause, Rearmed, StepFinished, StepStarted, Stop
+from tests.helpers import FullDiskFile
 from ui.live_controller import AlarmLevel
 from ui.live_window import COLOURS
 
@@ -276,3 +277,24 @@ def test_pause_button_stops_vibration_and_resume_starts_the_step_over(drive, tmp
         assert [e.step for e in paused] == ["squeeze"]
 
     drive(body, speed=8.0, unattended=True)
+
+
+def test_a_recording_that_cannot_be_written_stops_the_window_s_vibration(drive, tmp_path):
+    """The supervised run's one failure policy in the window too: a full disk stops
+    vibration and ends the run with the error naming the file (before, the window only
+    ended the recording and went on vibrating)."""
+
+    async def body(window):
+        c = window.controller
+        await c.connect("sim://handheld")
+        c.start_recording(tmp_path / "rec")
+        window.vibration_slider.setValue(25)
+        fw = _firmware(window)
+        await until(window, lambda: fw.motor_on, "the motor to run")
+        c.recorder._samples_fh = FullDiskFile(c.recorder._samples_fh)
+        await until(window, lambda: c.recording_error is not None, "the failed write")
+        await until(window, lambda: not fw.motor_on, "the motor to stop")
+        assert "samples.csv" in c.recording_error and c.recorder is None
+        assert c.live is None or c.live.failure is not None
+
+    drive(body)
