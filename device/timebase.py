@@ -106,9 +106,6 @@ class TimeBase:
             return 0.0
         return STALE_REAL_FLOOR_S * self.speed
 
-    async def sleep(self, device_s: float) -> None:
-        await asyncio.sleep(self.loop_s(device_s))
-
     def timeout(self, device_s: float) -> asyncio.Timeout:
         """``async with tb.timeout(s):`` a deadline ``s`` seconds of device time away."""
         return asyncio.timeout(self.loop_s(device_s))

@@ -69,16 +69,29 @@ def _stall(link) -> int:
     return seq
 
 
+def _set_once(fut: asyncio.Future) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
 async def _read_device_side(master: int, decoder: FrameDecoder, until, timeout_s: float = 10.0):
     """Read the master (the device's end) and decode until ``until(messages)``."""
     messages = []
-    deadline = time.monotonic() + timeout_s
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
     while not until(messages):
-        assert time.monotonic() < deadline, f"stream ended early: {messages[-5:]}"
         try:
             data = os.read(master, 65536)
         except BlockingIOError:
-            await asyncio.sleep(0.005)  # the link flushes its queue when the loop runs
+            # wait until the link (flushing its queue as the loop runs) has written more
+            readable = loop.create_future()
+            loop.add_reader(master, _set_once, readable)
+            try:
+                await asyncio.wait_for(readable, deadline - loop.time())
+            except TimeoutError:
+                raise AssertionError(f"stream ended early: {messages[-5:]}") from None
+            finally:
+                loop.remove_reader(master)
             continue
         messages.extend(decoder.feed(data))
     return messages

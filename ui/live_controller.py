@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from device.control.pipeline_factory import live_pipeline
+from device.control.run import abandon_recording
 from device.control.supervised import LiveState, SupervisedSession
 from device.control.vibration import get_pattern
 from device.errors import MassagectlError
@@ -282,11 +283,7 @@ class LiveController:
     def _recording_failed(self, exc: MassagectlError) -> None:
         self.recording_error = str(exc)
         recorder, self.recorder = self.recorder, None
-        if recorder is not None:
-            try:
-                recorder.finish(None, error=str(exc))
-            except MassagectlError:
-                pass  # the reason is already kept in recording_error
+        abandon_recording(recorder, exc)
         live = self.runner.live if self.runner is not None else self.live
         if live is not None:
             live.fail(exc)

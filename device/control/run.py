@@ -17,7 +17,7 @@ the same recording failure policy.)
 One failure policy: a recording that cannot be written (disk full, folder gone) stops
 vibration at once and ends the run with that error, which names the file
 (``InputFileError``); what was written before stays readable. A loop that failed for any
-other reason ends the run the same way (``run.failure``).
+other reason ends the run the same way (``run.live.failure``).
 
 ``async with supervised_run(url, zone=...) as run:`` then use ``run.live`` (play patterns,
 emit events, wait on ``run.live.changed``), or hand ``run.live`` to a ``RoutineRunner``;
@@ -96,11 +96,6 @@ class SupervisedRun:
             )
         )
 
-    @property
-    def failure(self) -> BaseException | None:
-        """What ended the loop early (a recording that could not be written, a bug)."""
-        return self.live.failure
-
     # ---- recording -----------------------------------------------------------------------
 
     def start_recording(self, folder: str | Path, **meta: Any) -> Recorder:
@@ -113,15 +108,11 @@ class SupervisedRun:
         self.recorder = recorder
         return recorder
 
-    def stop_recording(self, summary: dict | None = None, **extra: Any) -> None:
-        """Complete the recording in progress (safe without one)."""
+    def finish(self, summary: dict | None = None, **extra: Any) -> None:
+        """Complete the recording with the run's summary (safe twice, safe without one)."""
         recorder, self.recorder = self.recorder, None
         if recorder is not None:
             recorder.finish(summary, **extra)
-
-    def finish(self, summary: dict | None = None, **extra: Any) -> None:
-        """Complete the recording with the run's summary (safe twice, safe without one)."""
-        self.stop_recording(summary, **extra)
 
     def _record_batch(self, batch: SampleBatch, result: BatchResult) -> None:
         if self.recorder is not None:
@@ -142,10 +133,16 @@ class SupervisedRun:
         with the error (which names the file). What was written stays readable."""
         recorder, self.recorder = self.recorder, None
         self.recording_error = exc
-        if recorder is not None:
-            with contextlib.suppress(MassagectlError, OSError):
-                recorder.finish(None, error=str(exc))
+        abandon_recording(recorder, exc)
         self.live.fail(exc)
+
+
+def abandon_recording(recorder: Recorder | None, exc: MassagectlError) -> None:
+    """Close a recording whose write failed, keeping what was written readable and the
+    reason in session.json (best effort: the disk that failed may fail again)."""
+    if recorder is not None:
+        with contextlib.suppress(MassagectlError, OSError):
+            recorder.finish(None, error=str(exc))
 
 
 @contextlib.asynccontextmanager

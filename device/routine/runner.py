@@ -508,6 +508,10 @@ class RoutineRunner:
         u.completed = completed
         u.ended_t_s = self.state.t_s
         self._close_open_holds(u)
+        self._emit_step_finished(u, completed=completed)
+        self._unit = None
+
+    def _emit_step_finished(self, u: UnitResult, *, completed: bool, paused: bool = False) -> None:
         self.live.emit(
             StepFinished(
                 t_s=self.state.t_s,
@@ -515,9 +519,9 @@ class RoutineRunner:
                 step=u.step_id,
                 completed=completed,
                 restarts=u.restarts,
+                paused=paused,
             )
         )
-        self._unit = None
 
     def _close_open_holds(self, u: UnitResult) -> None:
         """A hold still open when its unit ends or restarts ends there."""
@@ -534,16 +538,7 @@ class RoutineRunner:
             raise RuntimeError("routine paused with no unit running")
         self._close_open_holds(u)
         self.live.play(None, 0.0)
-        self.live.emit(
-            StepFinished(
-                t_s=self.state.t_s,
-                force_n=self.state.filtered_n,
-                step=u.step_id,
-                completed=False,
-                restarts=u.restarts,
-                paused=True,
-            )
-        )
+        self._emit_step_finished(u, completed=False, paused=True)
         await self._wait_until(lambda: not self.paused, None)
 
     async def _wait_until(self, cond: Callable[[], bool], deadline_t_s: float | None) -> bool:

@@ -125,7 +125,6 @@ class DeviceSession:
         self._calibration = calibration
         self.counters = SessionCounters()
         self.clock = DeviceClock()
-        self._stored_calibration = calibration is not None
         #: The screening that cleared this session for vibration (``clear_for_vibration``):
         #: without one, a Vibrate above 0 to a real device is refused here, below every face.
         self.screening: ScreeningResult | None = None
@@ -228,6 +227,11 @@ class DeviceSession:
         ensure_screened(screening, device_is_simulated=self.link.is_simulated)
         self.screening = screening
         self._vibration_cleared = True
+
+    @property
+    def vibration_cleared(self) -> bool:
+        """A simulated device, or ``clear_for_vibration`` accepted a screening."""
+        return self._vibration_cleared
 
     def _check_clearance(self, msg: Message) -> None:
         if isinstance(msg, Vibrate) and msg.intensity_permille > 0 and not self._vibration_cleared:

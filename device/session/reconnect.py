@@ -153,7 +153,6 @@ class ReconnectingSession:
         self._resumed.set()
         self._closed = False
         self._last_t_s: float | None = None
-        self._screening_cleared: tuple | None = None
 
     # ---- the DeviceSession face -----------------------------------------------------------
 
@@ -227,7 +226,6 @@ class ReconnectingSession:
     def clear_for_vibration(self, screening) -> None:
         """As ``DeviceSession.clear_for_vibration``; kept for every reconnected link."""
         self._session.clear_for_vibration(screening)
-        self._screening_cleared = (screening,)
 
     @property
     def screening(self):
@@ -366,8 +364,8 @@ class ReconnectingSession:
             calibration=old.calibration,
         )
         session.clock = old.clock  # device time runs on through the gap
-        if self._screening_cleared is not None:
-            session.clear_for_vibration(self._screening_cleared[0])
+        if old.vibration_cleared:
+            session.clear_for_vibration(old.screening)
         try:
             await session.start()
             await session.stop_motor()

@@ -241,8 +241,6 @@ async def _stream_supervised(args, meter: _Meter) -> None:
         while not done and live.failure is None and live.link_error is None:
             live.changed.clear()
             await live.changed.wait()
-        await live.close()
-        run.finish(None)
     if live.failure is not None:
         raise live.failure
     if live.link_error is not None and not done:
