@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +38,7 @@ from device.urls import parse_url
 from dsp.decisions import SafetyState
 from dsp.events import Cause, CommandSent, Event, describe_cause
 from dsp.pipeline import BatchResult, ForcePipeline
-from dsp.zones import DEFAULT_ZONE, Zone, get_zone
+from dsp.zones import DEFAULT_ZONE, DEFAULT_ZONES, Zone, get_zone
 from ui.plot_buffers import ForceRing
 
 #: The ring holds this much history (seconds): the longest window the plot may show.
@@ -73,6 +73,8 @@ class LiveController:
     ``unattended``: routines re-arm by their policy (nobody at the window).
     ``screening``: a passed screening; required before vibration on a real device.
     ``on_error``: called with a message when a background task fails.
+    ``zones``: the zone table in force (a profile's, from ``ui.session_setup.zone_table``);
+    default the built-in one. The zone picker, the limits, the caps and routines use it.
     """
 
     def __init__(
@@ -83,6 +85,7 @@ class LiveController:
         screening: ScreeningResult | None = None,
         max_window_s: float = MAX_WINDOW_S,
         rate_hz: int = 1000,
+        zones: Mapping[str, Zone] | None = None,
     ) -> None:
         self.speed = speed
         self.unattended = unattended
@@ -94,7 +97,8 @@ class LiveController:
         self.live: SupervisedSession | None = None
         self.runner: RoutineRunner | None = None
         self.summary: RunSummary | None = None
-        self.zone: Zone = get_zone(DEFAULT_ZONE)
+        self.zones: dict[str, Zone] = dict(DEFAULT_ZONES if zones is None else zones)
+        self.zone: Zone = get_zone(DEFAULT_ZONE, self.zones)
         self.pattern_name = "constant"
         self.vibration_pct = 0.0
         self.events: deque[Event] = deque(maxlen=EVENT_HISTORY)
@@ -385,7 +389,7 @@ class LiveController:
 
     def set_zone(self, name: str) -> asyncio.Task | None:
         """Manual zone (no routine): the supervisor's limits and the firmware's hard limit."""
-        self.zone = get_zone(name)
+        self.zone = get_zone(name, self.zones)
         if self.pipeline is None or self.runner is not None:
             return None
         self.pipeline.set_zone(self.zone)

@@ -29,6 +29,7 @@ import importlib.util
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +52,7 @@ from dsp.events import (
     Stop,
     describe_cause,
 )
-from dsp.zones import DEFAULT_ZONES
+from dsp.zones import Zone
 from ui.live_controller import AlarmLevel, LiveController
 from ui.plot_buffers import decimate_peak
 
@@ -275,7 +276,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         form = QtWidgets.QFormLayout()
         side.addLayout(form)
         self.zone_combo = QtWidgets.QComboBox()
-        for name, zone in DEFAULT_ZONES.items():
+        for name, zone in self.controller.zones.items():
             self.zone_combo.addItem(f"{name} ({zone.limit_n:g} N)", name)
         self.zone_combo.setCurrentIndex(self.zone_combo.findData(self.controller.zone.name))
         self.zone_combo.currentIndexChanged.connect(self.on_zone)
@@ -390,7 +391,7 @@ class LiveWindow(QtWidgets.QMainWindow):
             c.end_routine()
             return
         try:
-            c.start_routine(load_routine(self.routine_combo.currentText()))
+            c.start_routine(load_routine(self.routine_combo.currentText(), zones=c.zones))
         except MassagectlError as exc:
             self._flash(str(exc))
 
@@ -678,6 +679,7 @@ def run_window(
     fps: int = DEFAULT_FPS,
     screening: ScreeningResult | None = None,
     close_when_done: bool = False,
+    zones: Mapping[str, Zone] | None = None,
 ) -> int:
     """Open the live window on ``url`` and block until it is closed.
 
@@ -686,6 +688,7 @@ def run_window(
     policy. ``record_dir``: record samples and events into this new folder from the start.
     ``screening``: a passed screening for a real device (else the window asks before any
     vibration or routine). ``close_when_done``: close once the routine has ended.
+    ``zones``: the zone table in force (the user's profile; default the built-in one).
     ``url`` None: the window opens unconnected with its Connect dialog.
 
     Returns 0 when closed normally or the routine completed (or the user stopped it), 1 when
@@ -710,6 +713,7 @@ def run_window(
                     screening,
                     close_when_done,
                     record_dir,
+                    zones,
                 )
             )
     finally:
@@ -717,9 +721,11 @@ def run_window(
 
 
 async def _run(
-    url, routine, speed, unattended, window_s, fps, screening, close_when_done, record_dir
+    url, routine, speed, unattended, window_s, fps, screening, close_when_done, record_dir, zones
 ) -> int:
-    controller = LiveController(speed=speed, unattended=unattended, screening=screening)
+    controller = LiveController(
+        speed=speed, unattended=unattended, screening=screening, zones=zones
+    )
     window = LiveWindow(controller, window_s=window_s, fps=fps)
     closed = window.closed()
     window.show()
@@ -742,7 +748,7 @@ async def _run(
                 await window.shutdown()
                 return 2
             if routine is not None:
-                task = controller.start_routine(load_routine(routine))
+                task = controller.start_routine(load_routine(routine, zones=controller.zones))
                 if close_when_done:
                     await asyncio.wait({task, closed}, return_when=asyncio.FIRST_COMPLETED)
                     if not closed.done():

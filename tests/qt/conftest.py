@@ -44,8 +44,15 @@ def drive(qtbot, qloop):
     session closed, window closed) inside the same run, whatever happened."""
     windows: list[LiveWindow] = []
 
-    def run(body, *, speed: float = SPEED, unattended: bool = False, timeout_s: float = 40.0):
-        controller = LiveController(speed=speed, unattended=unattended)
+    def run(
+        body,
+        *,
+        speed: float = SPEED,
+        unattended: bool = False,
+        timeout_s: float = 40.0,
+        zones=None,
+    ):
+        controller = LiveController(speed=speed, unattended=unattended, zones=zones)
         window = LiveWindow(controller, window_s=10.0, fps=30)
         windows.append(window)
         window.show()

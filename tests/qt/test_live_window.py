@@ -298,3 +298,56 @@ def test_a_recording_that_cannot_be_written_stops_the_window_s_vibration(drive, 
         assert c.live is None or c.live.failure is not None
 
     drive(body)
+
+
+PROFILE_5N_10PCT = "[zones.neck_back]\nlimit_n = 5\nvibration_cap_pct = 10\n"
+
+
+def test_the_window_supervises_with_the_user_s_profile(drive, tmp_path):
+    """A profile that lowers neck_back to 5 N / 10 %: the window's supervisor stops at 7 N
+    (the built-in 10 N would not), the firmware's hard limit follows, and a slider at 30 %
+    plays at most 10 % (failed before: the window used the built-in zones)."""
+    from device.config.profiles import load_profile
+
+    profile_file = tmp_path / "profile.toml"
+    profile_file.write_text(PROFILE_5N_10PCT)
+    zones = load_profile(profile_file).zones
+    scenario_file = tmp_path / "seven.toml"
+    scenario_file.write_text(
+        'name = "seven"\npress = [{ t_s = 1.5, force_n = 7.0, ramp_s = 0.5 }]\n'
+    )
+
+    async def body(window):
+        c = window.controller
+        await c.connect(f"sim://ball?scenario={scenario_file}")
+        assert c.current_zone.limit_n == 5.0
+        assert window.zone_combo.currentText() == "neck_back (5 N)"
+        window.vibration_slider.setValue(30)
+        fw = _firmware(window)
+        await until(window, lambda: fw.motor_on, "the motor to run")
+        assert 0 < fw.physics.motor.drive <= 0.10
+        assert 0 < fw.limit_mn <= c.current_zone.ceiling_n * 1000
+        await until(window, lambda: c.state.safety is SafetyState.STOPPED, "the stop")
+        stops = [e for e in c.events if isinstance(e, Stop)]
+        assert stops[0].cause is Cause.OVER_LIMIT and stops[0].was_vibrating
+        assert c.state.filtered_n < 8.0  # stopped on the way to 7 N, not at 10 N
+
+    drive(body, zones=zones)
+
+
+def test_plot_and_demo_gui_hand_the_default_profile_to_the_window(tmp_path, monkeypatch):
+    """``plot`` and ``demo --gui`` read profile.toml from the config folder (failed before:
+    the window was opened without it)."""
+    import ui.live_window
+    from ui.cli import main
+
+    monkeypatch.setenv("MASSAGECTL_CONFIG_DIR", str(tmp_path))
+    (tmp_path / "profile.toml").write_text(PROFILE_5N_10PCT)
+    seen: list[dict] = []
+    monkeypatch.setattr(ui.live_window, "run_window", lambda url, **kw: seen.append(kw) or 0)
+    assert main(["plot", "sim://ball"]) == 0
+    assert main(["demo", "--gui"]) == 0
+    for kw in seen:
+        assert kw["zones"]["neck_back"].limit_n == 5.0
+        assert kw["zones"]["neck_back"].vibration_cap_pct == 10.0
+    assert len(seen) == 2

@@ -47,6 +47,7 @@ def run(args) -> int:
             record_dir=args.record,
             screening=prepared.screening,
             close_when_done=False,
+            zones=prepared.zones,
         )
     import asyncio
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from device.errors import UsageError
+from device.routine.routines import load_routine
 from device.timebase import check_face_speed
 from device.urls import parse_url
 
@@ -33,17 +34,32 @@ def register(sub) -> None:
         "--fps", type=int, default=30, metavar="N", help="redraws per second (1-60, default 30)"
     )
     p.add_argument("--routine", metavar="NAME", help="start this routine once connected")
+    p.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="zone profile (TOML) lowering limits and caps (default: profile.toml in the "
+        "config folder, if present)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from ui.live_window import MAX_FPS, MIN_WINDOW_S, run_window
+    from ui.session_setup import zone_table
 
     if args.window_s < MIN_WINDOW_S:
         raise UsageError(f"--window-s must be at least {MIN_WINDOW_S:g}")
     check_face_speed(parse_url(args.url), args.speed)  # refuse a bad speed before Qt starts
     if not 1 <= args.fps <= MAX_FPS:
         raise UsageError(f"--fps must be 1-{MAX_FPS}")
+    zones, _profile = zone_table(args.profile)
+    if args.routine is not None:
+        load_routine(args.routine, zones=zones)  # refuse a bad routine before Qt starts
     return run_window(
-        args.url, routine=args.routine, speed=args.speed, window_s=args.window_s, fps=args.fps
+        args.url,
+        routine=args.routine,
+        speed=args.speed,
+        window_s=args.window_s,
+        fps=args.fps,
+        zones=zones,
     )
