@@ -8,7 +8,7 @@ import pytest
 import ui.commands.vibrate as vibrate_cmd
 from device.control.run import supervised_run
 from device.control.vibration import get_pattern
-from device.errors import DeviceRefusedError, InputFileError
+from device.errors import DeviceRefusedError, InputFileError, UsageError
 from device.recording.folder import SAMPLES_FILE, read_recording
 from dsp.events import Fault
 from dsp.zones import get_zone
@@ -51,9 +51,49 @@ async def test_a_recording_that_cannot_be_written_stops_vibration_and_ends_the_r
 
 
 async def test_a_vibrate_the_device_refuses_ends_the_run_with_the_refusal(capsys):
-    """``vibrate --hz 400``: the ball refuses the frequency (Nack). Before, the CLI printed
-    "done ... vibration 1.0 s" with exit 0 and the motor never ran."""
+    """A device that refuses the Vibrate (Nack) ends the run with the refusal. Before, the
+    ``vibrate --hz 400`` this came from printed "done ... vibration 1.0 s" with exit 0 and the
+    motor never ran. (The command now refuses 400 Hz itself: here the frequency is set
+    behind the check, as a device that refuses what it announced would.)"""
+    async with supervised_run("sim://ball", zone=get_zone("upper_back")) as run:
+        fw = run.session.link.firmware
+        run.live.motor_hz = 400
+        run.live.play(get_pattern("constant"), 20.0)
+        while run.live.failure is None:
+            await run.live.changed.wait()
+            run.live.changed.clear()
+        assert isinstance(run.live.failure, DeviceRefusedError)
+        assert "Vibrate: OUT_OF_RANGE" in str(run.live.failure)
+        assert not fw.motor_on
+
+
+async def test_vibrate_refuses_a_frequency_the_device_cannot_play_before_vibrating(capsys):
+    """``vibrate --hz 400`` on a 100-250 Hz ball: one clear error naming the range, and no
+    Vibrate reaches the device (failed before: the device's Nack was the first word)."""
     args = vibrate_args(duration=1.0, hz=400)
-    with pytest.raises(DeviceRefusedError, match="Vibrate: OUT_OF_RANGE"):
+    with pytest.raises(UsageError, match=r"400 Hz is outside .*\(\d+-\d+ Hz\)"):
         await vibrate_cmd.run(args)
     assert "done" not in capsys.readouterr().out
+    for bad in (-1, 70000):
+        with pytest.raises(UsageError, match="--hz"):
+            await vibrate_cmd.run(vibrate_args(hz=bad))
+
+
+async def test_vibrate_ends_when_the_first_batch_holds_no_samples(monkeypatch, capsys):
+    """A device whose first ForceBatch is empty: the run goes on with the batches that follow
+    (failed before: ``vibrate`` waited forever for a first sample after the empty batch had
+    failed the loop and sent Stop)."""
+    from firmware_bridge.messages import ForceBatch
+    from simulators.firmware import Firmware
+
+    real_set_stream = Firmware._set_stream
+
+    def set_stream_empty_first(self, rate_hz, per_batch, t_s):
+        real_set_stream(self, rate_hz, per_batch, t_s)
+        if rate_hz:
+            self._out.append(ForceBatch(self._batch_seq, self.device_us(t_s), rate_hz, ()))
+            self._batch_seq = (self._batch_seq + 1) & 0xFFFF
+
+    monkeypatch.setattr(Firmware, "_set_stream", set_stream_empty_first)
+    assert await vibrate_cmd.run(vibrate_args(duration=1.0)) == 0
+    assert "done: constant for 1 s" in capsys.readouterr().out

@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from device.control.vibration import CommandCoalescer, Pattern, PatternPlayer
-from device.errors import LinkClosedError, MassagectlError
+from device.errors import LinkClosedError, MassagectlError, UsageError
 from device.session.device_session import DeviceSession, SampleBatch
 from dsp.decisions import SafetyState
 from dsp.events import (
@@ -60,6 +60,19 @@ def default_motor_hz(info: DeviceInfo | None) -> int:
     wanted = 40 if info.motor_kind == MotorKind.PERCUSSIVE else 150
     lo, hi = info.motor_freq_min_hz or wanted, info.motor_freq_max_hz or wanted
     return int(min(max(wanted, lo), hi))
+
+
+def check_motor_hz(motor_hz: int, info: DeviceInfo | None) -> None:
+    """Refuse (``UsageError``) a motor frequency the device says it cannot play, before
+    anything vibrates (0: the device's default, always fine)."""
+    if not motor_hz or info is None or not info.motor_freq_max_hz:
+        return
+    lo, hi = info.motor_freq_min_hz, info.motor_freq_max_hz
+    if not lo <= motor_hz <= hi:
+        raise UsageError(
+            f"motor frequency {motor_hz} Hz is outside what this device can play "
+            f"({lo}-{hi} Hz)"
+        )
 
 
 Listener = Callable[[Event], None]
@@ -114,6 +127,7 @@ class SupervisedSession:
         self.session = session
         self.pipeline = pipeline
         self.timebase = session.timebase
+        check_motor_hz(motor_hz, session.info)
         self.motor_hz = motor_hz or default_motor_hz(session.info)
         self.state = LiveState(link_kind=session.link.kind)
         self.coalescer = CommandCoalescer(
@@ -416,6 +430,8 @@ class SupervisedSession:
         self.changed.set()
 
     async def _on_batch(self, batch: SampleBatch) -> None:
+        if len(batch.raw_counts) == 0:
+            return  # nothing measured: the stale-stream rule covers a device that only sends these
         crc = self.session.link.stats.crc_errors
         result = self.pipeline.on_batch(
             batch.t_s,

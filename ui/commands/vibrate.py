@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 
@@ -66,10 +67,12 @@ def register(sub) -> None:
 
 
 async def run(args) -> int:
-    if not 0 < args.intensity <= 100:
+    if not math.isfinite(args.intensity) or not 0 < args.intensity <= 100:
         raise UsageError("--intensity must be between 0 and 100 %")
-    if args.duration <= 0:
-        raise UsageError("--duration must be positive")
+    if not math.isfinite(args.duration) or args.duration <= 0:
+        raise UsageError("--duration must be a positive number of seconds")
+    if not 0 <= args.hz <= 0xFFFF:
+        raise UsageError("--hz must be 0 (the device's usual frequency) or a frequency in Hz")
     zone = get_zone(args.zone, zone_table(args.profile)[0])
     if zone.vibration_cap_pct <= 0:
         raise UsageError(f"no vibration is allowed on {zone.name} ({zone.meaning})")
@@ -114,7 +117,13 @@ async def run(args) -> int:
             print(f"intensity capped at {capped:g} % for {zone.name}", file=sys.stderr)
         live.play(get_pattern(args.pattern), args.intensity)
         try:
-            while live.state.t_s == 0.0 and live.link_error is None:
+            # the first samples (a stop, a fault or a lost link ends the wait too)
+            while (
+                live.state.t_s == 0.0
+                and live.link_error is None
+                and live.failure is None
+                and not stops
+            ):
                 await live.changed.wait()
                 live.changed.clear()
             end_s = live.state.t_s + args.duration
