@@ -70,8 +70,7 @@ def check_motor_hz(motor_hz: int, info: DeviceInfo | None) -> None:
     lo, hi = info.motor_freq_min_hz, info.motor_freq_max_hz
     if not lo <= motor_hz <= hi:
         raise UsageError(
-            f"motor frequency {motor_hz} Hz is outside what this device can play "
-            f"({lo}-{hi} Hz)"
+            f"motor frequency {motor_hz} Hz is outside what this device can play ({lo}-{hi} Hz)"
         )
 
 
