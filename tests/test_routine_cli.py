@@ -108,7 +108,14 @@ def test_a_real_device_without_screening_is_refused_at_once(tmp_path):
         stop(sim)
 
 
-def test_ctrl_c_mid_hold_sends_stop_and_leaves_the_motor_off(tmp_path):
+@pytest.mark.parametrize(
+    ("sig", "code", "said"),
+    [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
+    ids=["SIGINT", "SIGTERM"],
+)
+def test_ctrl_c_or_sigterm_mid_hold_sends_stop_and_leaves_the_motor_off(tmp_path, sig, code, said):
+    """Ctrl-C (SIGINT) and SIGTERM (a service manager, ``kill``) both send Stop before the
+    host exits (SIGTERM failed before: the process died and the deadman stopped the motor)."""
     scenario = tmp_path / "press.toml"
     scenario.write_text("press = [{ t_s = 0.0, force_n = 22.0, ramp_s = 0.5 }]\n")
     routine = tmp_path / "hold.toml"
@@ -127,12 +134,12 @@ def test_ctrl_c_mid_hold_sends_stop_and_leaves_the_motor_off(tmp_path):
         host_lines.wait_for(r"step shoulder", timeout_s=20)
         sim_lines.wait_for(r"EVENT t_s=\S+ vibrate permille=500", timeout_s=10)
         time.sleep(0.5)  # well inside the 10 s hold
-        host.send_signal(signal.SIGINT)
-        assert wait_or_dump(host, host_lines, 15) == 130
+        host.send_signal(sig)
+        assert wait_or_dump(host, host_lines, 15) == code
         sim_lines.wait_for(r"EVENT t_s=\S+ motor_off cause=stop", timeout_s=5)
         time.sleep(0.7)  # longer than the deadman: it must have had nothing to do
         assert not any("deadman" in line for line in sim_lines.lines)
-        host_lines.wait_for("interrupted", timeout_s=5)
+        host_lines.wait_for(said, timeout_s=5)
     finally:
         if host is not None:
             stop(host)

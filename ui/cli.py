@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import inspect
+import signal
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
@@ -62,6 +64,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(Exception):
+    """SIGTERM arrived: the command was cancelled like Ctrl-C (Stop sent on the way out)."""
+
+
+def _run_async(func, args) -> int:
+    """Run an async command. SIGTERM cancels it as Ctrl-C does (asyncio.run's own SIGINT
+    handling), so every ``finally`` on the way out runs: Stop is sent, recordings complete."""
+    terminated = False
+
+    async def body():
+        nonlocal terminated
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+
+        def on_sigterm() -> None:
+            nonlocal terminated
+            terminated = True
+            task.cancel()
+
+        try:
+            loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+        except (RuntimeError, ValueError):
+            pass  # not the main thread (a test calling main): SIGTERM is not ours to handle
+        try:
+            return await func(args)
+        finally:
+            with contextlib.suppress(RuntimeError, ValueError):
+                loop.remove_signal_handler(signal.SIGTERM)
+
+    try:
+        return int(asyncio.run(body()) or 0)
+    except asyncio.CancelledError:
+        if terminated:
+            raise Terminated() from None
+        raise
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -71,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         if inspect.iscoroutinefunction(func):
-            return int(asyncio.run(func(args)) or 0)
+            return _run_async(func, args)
         return int(func(args) or 0)
     except MassagectlError as exc:
         print(f"massagectl {args.command}: error: {exc}", file=sys.stderr)
@@ -79,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return 143
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): not an error of ours; exit quietly.
         import os
