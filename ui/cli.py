@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 import importlib
 import inspect
+import logging
+import os
 import signal
 import sys
 from importlib.metadata import PackageNotFoundError, version
@@ -64,6 +66,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _OneLineFormatter(logging.Formatter):
+    """Log records as one line each: a library's logged exception (Bumble logs one when its
+    controller goes away) shows as its last line, not a traceback. MASSAGECTL_DEBUG=1 keeps
+    the tracebacks."""
+
+    def formatException(self, ei) -> str:  # noqa: N802 - logging's name
+        exc = ei[1]
+        return f"  ({type(exc).__name__}: {exc})" if exc is not None else ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).replace("\n", " ")
+
+
+def _setup_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if os.environ.get("MASSAGECTL_DEBUG"):
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    else:
+        handler.setFormatter(_OneLineFormatter("%(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+
+
 class Terminated(Exception):
     """SIGTERM arrived: the command was cancelled like Ctrl-C (Stop sent on the way out)."""
 
@@ -105,6 +129,7 @@ def _run_async(func, args) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _setup_logging()
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()
@@ -124,8 +149,6 @@ def main(argv: list[str] | None = None) -> int:
         return 143
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): not an error of ours; exit quietly.
-        import os
-
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0

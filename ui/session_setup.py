@@ -14,6 +14,7 @@ from device.config.profiles import find_profile
 from device.control.run import SupervisedRun, supervised_run
 from device.recording.folder import check_record_folder
 from device.screening.gate import ScreeningResult, ensure_screened
+from device.session.reconnect import DEFAULT_RECONNECT_TIMEOUT_S
 from device.timebase import check_face_speed
 from device.urls import DeviceUrl, parse_url
 from dsp.zones import DEFAULT_ZONES, Zone
@@ -72,6 +73,7 @@ def open_run(
     zone: Zone | None = None,
     record_dir: str | None = None,
     motor_hz: int = 0,
+    reconnect_timeout_s: float = DEFAULT_RECONNECT_TIMEOUT_S,
     **record_meta,
 ) -> contextlib.AbstractAsyncContextManager[SupervisedRun]:
     """The supervised run (``device.control.run``) for a prepared face: its URL and speed,
@@ -82,6 +84,7 @@ def open_run(
         screening=prepared.screening,
         speed=prepared.speed,
         motor_hz=motor_hz,
+        reconnect_timeout_s=reconnect_timeout_s,
         record_dir=record_dir,
         record_meta={"url": str(prepared.url), "profile": prepared.profile, **record_meta},
     )

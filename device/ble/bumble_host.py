@@ -22,7 +22,7 @@ from collections.abc import Callable
 from bumble.device import Advertisement, Device
 from bumble.hci import Address
 from bumble.transport import open_transport
-from bumble.transport.common import Transport
+from bumble.transport.common import Transport, TransportLostError
 
 logger = logging.getLogger(__name__)
 
@@ -220,5 +220,8 @@ async def _open(spec: str) -> BumbleHost:
             raise HostUnavailableError(
                 f"the controller on {spec!r} did not power up within {POWER_ON_TIMEOUT_S:g} s"
             ) from exc
+        if isinstance(exc, TransportLostError | OSError):
+            # the controller went away while we reset it (a simulator killed mid-connect)
+            raise HostUnavailableError(f"lost the HCI transport {spec!r}: {exc}") from exc
         raise
     return BumbleHost(spec, transport, device)

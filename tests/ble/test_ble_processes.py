@@ -7,11 +7,12 @@ import json
 import os
 import signal
 import subprocess
+import time
 
 import pytest
 
 from firmware_bridge import gatt
-from tests.helpers import MASSAGECTL, LineReader, spawn, stop
+from tests.helpers import MASSAGECTL, LineReader, spawn, stop, wait_or_dump
 
 
 @pytest.fixture
@@ -94,3 +95,52 @@ def test_stream_to_an_absent_ble_device_is_a_one_line_error(sim_ble):
     assert result.returncode == 2
     assert "no device offering the massagectl service" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_ball_lost_during_vibrate_is_said_at_once_then_counted_down_then_exit_1(
+    tmp_path, monkeypatch
+):
+    """``sim ble`` killed while ``vibrate`` runs: the person hears at once that the link is
+    lost and being re-established, sees the seconds left, and the command gives up with exit 1
+    when ``--reconnect-timeout`` runs out (failed before: 30 s of silence, then exit 2)."""
+    from device.screening.gate import simulated_user_answers
+
+    sim = spawn(MASSAGECTL, "sim", "ble", "--hci", "tcp-server:127.0.0.1:0")
+    host = None
+    try:
+        hci = LineReader(sim).wait_for(r"^READY hci=(tcp-client:127\.0\.0\.1:\d+)$", 30).group(1)
+        answers = tmp_path / "answers.json"
+        answers.write_text(json.dumps(simulated_user_answers()))
+        monkeypatch.setenv("MASSAGECTL_BLE", f"bumble:{hci}")
+        host = spawn(
+            MASSAGECTL,
+            "vibrate",
+            f"ble://{gatt.BALL_ADVERTISED_NAME}",
+            "constant",
+            "--zone",
+            "upper_back",
+            "--duration",
+            "120",
+            "--screening",
+            str(answers),
+            "--reconnect-timeout",
+            "3",
+        )
+        lines = LineReader(host)
+        lines.wait_for(r"vibration +[1-9]\d* %", 30)
+        sim.kill()
+        killed = time.monotonic()
+        lines.wait_for(r"link lost: .*reconnecting, giving up in 3 s", 3)
+        said_lost_s = time.monotonic() - killed
+        lines.wait_for(r"reconnecting\.\.\. [0-3] s left", 4)
+        lines.wait_for(r"gave up: .*did not come back within 3 s", 10)
+        gave_up_s = time.monotonic() - killed
+        assert wait_or_dump(host, lines, 15) == 1
+        lines.wait_for("stopped: the connection to the device was lost", 5)
+        assert not any("Traceback" in line for line in lines.lines)
+        print(f"lost said after {said_lost_s:.2f} s; exit after {gave_up_s:.1f} s")
+        assert gave_up_s < 3 + 6  # the timeout, plus one attempt and the way out
+    finally:
+        if host is not None:
+            stop(host)
+        stop(sim)

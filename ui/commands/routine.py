@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
 
 from rich.console import Console
 
 from device.routine.routines import load_routine
 from device.routine.runner import RoutineRunner, RunEnd
+from device.session.reconnect import DEFAULT_RECONNECT_TIMEOUT_S
+from ui.link_notice import LinkNotice, add_reconnect_option, check_reconnect_timeout
 from ui.session_setup import open_run, prepare, zone_table
 from ui.terminal_view import TerminalView, summary_table
 
@@ -41,6 +45,7 @@ def register(sub) -> None:
     p.add_argument("--device", required=True, metavar="URL", help="e.g. serial:///dev/ttyACM0")
     p.add_argument("--record", metavar="DIR", help="record the session into a new folder DIR")
     p.add_argument("--screening", metavar="FILE", help="screening answers (TOML or JSON)")
+    add_reconnect_option(p)
     p.add_argument(
         "--profile",
         metavar="FILE",
@@ -63,6 +68,7 @@ def register(sub) -> None:
 
 
 async def run(args) -> int:
+    check_reconnect_timeout(args.reconnect_timeout)
     load_routine(args.routine, zones=zone_table(args.profile)[0])  # refuse bad input first
     prepared = prepare(
         args.device,
@@ -72,13 +78,29 @@ async def run(args) -> int:
         profile_path=args.profile,
     )
     routine = load_routine(args.routine, zones=prepared.zones)
-    return await run_routine(routine, prepared, record_dir=args.record, unattended=args.unattended)
+    return await run_routine(
+        routine,
+        prepared,
+        record_dir=args.record,
+        unattended=args.unattended,
+        reconnect_timeout_s=args.reconnect_timeout,
+    )
 
 
-async def run_routine(routine, prepared, *, record_dir=None, unattended=False) -> int:
+async def run_routine(
+    routine,
+    prepared,
+    *,
+    record_dir=None,
+    unattended=False,
+    reconnect_timeout_s: float = DEFAULT_RECONNECT_TIMEOUT_S,
+) -> int:
     # a pipe or a log gets full-width lines rather than 80-column wraps
     console = Console() if sys.stdout.isatty() else Console(width=160)
-    async with open_run(prepared, record_dir=record_dir, routine=routine) as run:
+    notice = LinkNotice(reconnect_timeout_s)
+    async with open_run(
+        prepared, record_dir=record_dir, reconnect_timeout_s=reconnect_timeout_s, routine=routine
+    ) as run:
         interactive = sys.stdin.isatty() and console.is_terminal
         runner = RoutineRunner(
             run.session,
@@ -93,9 +115,14 @@ async def run_routine(routine, prepared, *, record_dir=None, unattended=False) -
             console.print(
                 "No terminal: after a stop the routine goes on by itself once force has eased off."
             )
+        runner.add_listener(notice.on_event)
+        countdown = asyncio.get_running_loop().create_task(notice.run(), name="link-notice")
         try:
             summary = await TerminalView(runner, console).run(runner.run)
         finally:
+            countdown.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await countdown
             run.finish(runner.summary.to_dict())
     console.print(summary_table(summary))
     console.print(

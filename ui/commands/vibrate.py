@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 import sys
 import time
 
 from device.control.vibration import PATTERN_NAMES, get_pattern
 from device.errors import UsageError
-from dsp.events import Event, Fault, LinkLost, StepStarted, Stop, describe_cause
+from dsp.events import Event, Fault, LinkLost, LinkRestored, StepStarted, Stop, describe_cause
 from dsp.zones import DEFAULT_ZONES, get_zone
+from ui.link_notice import (
+    COUNTDOWN_EVERY_S,
+    LinkNotice,
+    add_reconnect_option,
+    check_reconnect_timeout,
+)
 from ui.session_setup import open_run, prepare, zone_table
 
 
@@ -56,6 +64,7 @@ def register(sub) -> None:
     p.add_argument("--screening", metavar="FILE", help="screening answers (TOML or JSON)")
     p.add_argument("--profile", metavar="FILE", help="zone profile that lowers limits")
     p.add_argument("--record", metavar="DIR", help="record the session into a new folder DIR")
+    add_reconnect_option(p)
     p.add_argument(
         "--speed",
         type=float,
@@ -73,6 +82,7 @@ async def run(args) -> int:
         raise UsageError("--duration must be a positive number of seconds")
     if not 0 <= args.hz <= 0xFFFF:
         raise UsageError("--hz must be 0 (the device's usual frequency) or a frequency in Hz")
+    check_reconnect_timeout(args.reconnect_timeout)
     zone = get_zone(args.zone, zone_table(args.profile)[0])
     if zone.vibration_cap_pct <= 0:
         raise UsageError(f"no vibration is allowed on {zone.name} ({zone.meaning})")
@@ -84,13 +94,27 @@ async def run(args) -> int:
         profile_path=args.profile,
     )
     stops: list[Stop | Fault | LinkLost] = []
+    notice = LinkNotice(args.reconnect_timeout)
+    #: the link came back: vibration resumes once the supervisor allows a re-arm
+    resume = False
     async with open_run(
-        prepared, zone=zone, record_dir=args.record, motor_hz=args.hz, pattern=args.pattern
+        prepared,
+        zone=zone,
+        record_dir=args.record,
+        motor_hz=args.hz,
+        reconnect_timeout_s=args.reconnect_timeout,
+        pattern=args.pattern,
     ) as run:
         live = run.live
 
         def on_event(e: Event) -> None:
-            if isinstance(e, Stop | Fault | LinkLost):
+            nonlocal resume
+            notice.on_event(e)
+            if isinstance(e, LinkLost) and e.reconnecting:
+                resume = False  # the motor is off; the session is getting the link back
+            elif isinstance(e, LinkRestored):
+                resume = True
+            elif isinstance(e, Stop | Fault | LinkLost):
                 stops.append(e)
 
         live.add_listener(on_event)
@@ -115,7 +139,8 @@ async def run(args) -> int:
         capped = min(args.intensity, zone.vibration_cap_pct)
         if capped < args.intensity:
             print(f"intensity capped at {capped:g} % for {zone.name}", file=sys.stderr)
-        live.play(get_pattern(args.pattern), args.intensity)
+        pattern = get_pattern(args.pattern)
+        live.play(pattern, args.intensity)
         try:
             # the first samples (a stop, a fault or a lost link ends the wait too)
             while (
@@ -132,7 +157,14 @@ async def run(args) -> int:
                 if live.link_error is not None:
                     raise live.link_error
                 live.changed.clear()
-                await live.changed.wait()
+                with contextlib.suppress(TimeoutError):  # no batches while the link is down
+                    await asyncio.wait_for(live.changed.wait(), COUNTDOWN_EVERY_S)
+                notice.tick()
+                if resume and live.rearm():
+                    resume = False
+                    live.play(pattern, args.intensity)
+                if notice.reconnecting:
+                    continue
                 if time.monotonic() - last_print >= 0.5:
                     last_print = time.monotonic()
                     st = live.state
