@@ -9,7 +9,7 @@ import tty
 import numpy as np
 import pytest
 
-from device.errors import DeviceRefusedError, DeviceTimeoutError, LinkClosedError
+from device.errors import DeviceRefusedError, DeviceTimeoutError, LinkClosedError, UsageError
 from device.links import open_link
 from device.session.device_session import DeviceSession
 from dsp.pipeline import ForcePipeline
@@ -62,6 +62,20 @@ async def test_vibrate_and_stop_drive_the_simulated_motor():
         await asyncio.sleep(0.05)
         assert link.firmware.physics.motor.drive == 0.0
         assert link.firmware.stops_received >= 1
+
+
+@pytest.mark.virtual_time
+@pytest.mark.parametrize("intensity", [float("nan"), float("inf"), float("-inf")])
+async def test_a_nan_or_infinite_intensity_is_refused_before_it_reaches_the_motor(intensity):
+    """Regression (issue 14; fixed with the "one owner" issue): vibrate(nan) and
+    vibrate(inf) drove the motor at 1000 per mille."""
+    link = open_link("sim://ball", speed=SPEED)
+    async with DeviceSession(link) as session:
+        await session.set_limit(20.0)
+        with pytest.raises(UsageError, match="finite percentage"):
+            await session.vibrate(intensity, 120)
+        assert link.firmware.physics.motor.drive == 0.0
+        assert not any(e.name == "vibrate" for e in link.firmware.events)
 
 
 @pytest.mark.virtual_time
