@@ -25,7 +25,7 @@ import asyncio
 import math
 
 from device.errors import UsageError
-from device.urls import DeviceUrl
+from device.urls import DeviceUrl, check_sim_speed
 
 #: Device seconds between keepalives (the firmware's deadman is 0.5 s).
 KEEPALIVE_S = 0.1
@@ -50,6 +50,8 @@ def check_face_speed(url: DeviceUrl, speed: float | None) -> TimeBase:
     if speed is not None and speed != 1.0 and url.scheme not in ("sim", "replay"):
         _check_speed(speed, "--speed")
         raise UsageError("--speed is only for simulated devices (sim://, replay://)")
+    if speed is not None and url.scheme == "sim":
+        check_sim_speed(speed)
     return TimeBase.for_url(url, speed)
 
 

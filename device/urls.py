@@ -6,15 +6,33 @@ Parsed by hand: a BLE address looks like host:port to ``urllib`` and is not one.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote
 
-from device.errors import BadUrlError
+from device.errors import BadUrlError, UsageError
 
 SCHEMES = ("serial", "ble", "sim", "replay")
 SIM_DEVICES = ("ball", "handheld")
 _BLE_ADDRESS = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
+
+
+#: The fastest a simulator runs (device seconds per real second). Above it the simulators'
+#: timers (the 500 ms deadman is 25 ms of real time at 20x) are shorter than a loaded
+#: 2-core machine's scheduling delays: a run would stop on "lost contact" for no reason.
+MAX_SIM_SPEED = 20.0
+
+
+def check_sim_speed(speed: float, what: str = "--speed") -> float:
+    """``speed`` if a simulator can honour it (0 < speed <= MAX_SIM_SPEED), else
+    ``UsageError`` saying the bound."""
+    if not (isinstance(speed, int | float) and math.isfinite(speed) and 0 < speed <= MAX_SIM_SPEED):
+        raise UsageError(
+            f"{what} must be a number above 0 and at most {MAX_SIM_SPEED:g} "
+            f"(the simulators cannot keep their timers faster), got {speed!r}"
+        )
+    return float(speed)
 
 
 @dataclass(frozen=True)
@@ -60,14 +78,13 @@ def parse_url(url: str) -> DeviceUrl:
             raise BadUrlError(f"{url!r}: unknown parameter(s) {', '.join(sorted(unknown))}")
         if "speed" in params:
             try:
-                if float(params["speed"]) <= 0:
-                    raise ValueError
-            except ValueError:
-                raise BadUrlError(f"{url!r}: speed must be a positive number") from None
+                check_sim_speed(float(params["speed"]), "speed")
+            except ValueError as exc:
+                raise BadUrlError(f"{url!r}: {exc}") from None
         if params.get("user", "scripted") != "scripted":
             raise BadUrlError(f"{url!r}: user= takes one value, 'scripted'")
     elif scheme == "replay":
-        unknown = set(params) - {"speed"}
+        unknown = set(params) - {"speed"}  # replay only paces a file: no bound but > 0
         if unknown:
             raise BadUrlError(f"{url!r}: unknown parameter(s) {', '.join(sorted(unknown))}")
         speed = params.get("speed", "1")

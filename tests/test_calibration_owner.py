@@ -34,7 +34,7 @@ from ui.live_controller import LiveController
 
 pytestmark = pytest.mark.virtual_time
 
-SPEED = 25.0
+SPEED = 20.0
 #: the simulated ball's factory zero (simulators.scenario.SensorConfig)
 FACTORY_OFFSET = 12_000
 
@@ -209,7 +209,7 @@ def test_stream_shows_the_newtons_it_records(tmp_path, capsys):
     """``stream --json --record``: the forces printed are the recorded force_n column, the one
     pipeline's (the session converts nothing)."""
     folder = tmp_path / "rec"
-    args = ["stream", "sim://ball?speed=25", "--json", "--duration", "1", "--record", str(folder)]
+    args = ["stream", "sim://ball?speed=20", "--json", "--duration", "1", "--record", str(folder)]
     assert main(args) == 0
     lines = capsys.readouterr().out.splitlines()
     shown = np.array([f for line in lines for f in json.loads(line)["force_n"]])
@@ -223,7 +223,7 @@ def pressed_recording(tmp_path):
     """A second of a ball pressed at 2 N from the start, recorded by ``stream --record``."""
     scenario = _scenario(tmp_path, "press = [{t_s = 0.0, force_n = 2.0}]\n")
     folder = tmp_path / "pressed"
-    url = f"sim://ball?scenario={scenario}&speed=25"
+    url = f"sim://ball?scenario={scenario}&speed=20"
     assert main(["stream", url, "--duration", "1", "--record", str(folder)]) == 0
     return folder
 

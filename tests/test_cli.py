@@ -54,6 +54,16 @@ def test_top_level_help_lists_commands_and_urls(capsys):
         (["stream", "sim://toaster"], "simulated devices are"),
         (["stream", "ble://AA:BB"], "six hex pairs"),
         (["stream", "sim://ball", "--duration", "-1"], "--duration must be positive"),
+        # a speed the simulators cannot honour (issue 20: inf/nan/1e9 hung; 50 lost contact)
+        (["demo", "--speed", "50"], "at most 20"),
+        (["demo", "--speed", "inf"], "at most 20"),
+        (["demo", "--speed", "nan"], "at most 20"),
+        (["sim", "serial", "--speed", "inf"], "at most 20"),
+        (["sim", "ble", "--speed", "1e9"], "at most 20"),
+        (["stream", "sim://ball?speed=1e9", "--duration", "1"], "at most 20"),
+        (["vibrate", "sim://ball", "constant", "--speed", "1e9"], "at most 20"),
+        (["routine", "neck-relief", "--device", "sim://ball", "--speed", "30"], "at most 20"),
+        (["plot", "sim://ball", "--speed", "inf"], "at most 20"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, message, capsys):

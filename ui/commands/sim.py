@@ -8,6 +8,7 @@ import signal
 import sys
 
 from device.errors import UsageError
+from device.urls import MAX_SIM_SPEED, check_sim_speed
 from simulators.devices import DEVICES, make_firmware
 from simulators.scenario import ScenarioError
 
@@ -34,7 +35,11 @@ def register(sub) -> None:
     s.add_argument("--device", choices=sorted(DEVICES), default="ball", help="default: ball")
     s.add_argument("--scenario", metavar="FILE", help="scenario TOML (docs/scenarios.md)")
     s.add_argument(
-        "--speed", type=float, default=1.0, metavar="K", help="run K times faster than real time"
+        "--speed",
+        type=float,
+        default=1.0,
+        metavar="K",
+        help=f"run K times faster than real time (at most {MAX_SIM_SPEED:g})",
     )
     s.add_argument("--quiet", action="store_true", help="do not print firmware events")
     s.set_defaults(func=run_serial)
@@ -62,7 +67,11 @@ def _register_ble(kinds) -> None:
         help="where to serve HCI (default tcp-server:127.0.0.1:0, 0 = any free port)",
     )
     b.add_argument(
-        "--speed", type=float, default=1.0, metavar="K", help="run K times faster than real time"
+        "--speed",
+        type=float,
+        default=1.0,
+        metavar="K",
+        help=f"run K times faster than real time (at most {MAX_SIM_SPEED:g})",
     )
     b.add_argument("--quiet", action="store_true", help="do not print firmware events")
     b.set_defaults(func=run_ble)
@@ -79,8 +88,7 @@ def _tcp_server_address(spec: str) -> tuple[str, int]:
 async def run_ble(args) -> int:
     from simulators.ble_radio import SoftwareRadio
 
-    if args.speed <= 0:
-        raise UsageError("--speed must be positive")
+    check_sim_speed(args.speed)
     host, port = _tcp_server_address(args.hci)
     try:
         firmware = make_firmware("ball", args.scenario)
@@ -131,8 +139,7 @@ async def run_serial(args) -> int:
     from simulators.pty_endpoint import PtyEndpoint
     from simulators.runtime import SimulatorRunner
 
-    if args.speed <= 0:
-        raise UsageError("--speed must be positive")
+    check_sim_speed(args.speed)
     try:
         firmware = make_firmware(args.device, args.scenario)
     except ScenarioError as exc:
