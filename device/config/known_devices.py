@@ -247,11 +247,14 @@ class KnownDevices:
         except OSError as exc:
             raise KnownDevicesError(f"{self.path}: cannot write the known devices: {exc}") from exc
 
-    def put(self, device: KnownDevice) -> None:
+    def put(self, device: KnownDevice, host: HostIdentity | None = None) -> None:
         """Store ``device``, replacing the record with its address (or, failing that, its
         name). Bonding keys already stored for that address are kept unless ``device``
-        brings its own."""
+        brings its own. ``host``: the host identity a bond in ``device`` was made with,
+        written in the same write."""
         contents = self._load()
+        if host is not None:
+            contents.host = host
         old = next((d for d in contents.devices if d.address == device.address), None)
         if old is None:
             old = next((d for d in contents.devices if d.name == device.name), None)
