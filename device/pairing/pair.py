@@ -215,7 +215,10 @@ async def _tare(
                     guide("moving", "Keep the ball still: let it lie with nothing on it.")
                     continue
                 if abs(load_n) > PAIR_TARE_MAX_SHIFT_N:
-                    problem = f"it read {load_n:.1f} N, more than {bound} from its zero"
+                    problem = (
+                        f"it read {load_n:.1f} N, more than {bound} from its factory zero "
+                        "(if nothing was on it, its sensor has drifted that far)"
+                    )
                     guide(
                         "loaded",
                         f"The ball reads {load_n:.1f} N: let go of the ball and take "
