@@ -294,9 +294,9 @@ class KnownDevices:
         return [d.address for d in self._load().devices if d.bonded]
 
     def set_bond(self, address: str, bond: dict[str, Any], host: HostIdentity | None) -> None:
-        """Keep ``bond`` with the record of ``address`` (a record is started if pairing
-        has not stored one yet: ``pair`` fills it in), and the host identity it was made
-        with."""
+        """Keep ``bond`` with the record of ``address`` (a record named by its address is
+        started if there is none), and the host identity it was made with. ``pair`` does
+        not come here: it holds its bond in memory and ``put``s it with the record."""
         contents = self._load()
         address = normalize_address(address)
         device = next((d for d in contents.devices if d.address == address), None)

@@ -5,9 +5,14 @@ No printing here: ``say(text)`` tells the person what to do (the CLI prints it),
 test drives the same procedure with a scripted press from the simulated ball's scenario.
 
 Tare: the ball must lie still with nothing on it; the device zeroes itself on the mean of
-its last 64 samples and reports the new offset. The host checks the window it saw was
-quiet and unloaded (``dsp.calibration.check_tare_window``) and refuses a tare made while
-the ball moved or was pressed.
+its last 64 samples and reports the new offset. The host checks that the window it saw
+was quiet (``dsp.calibration.check_tare_window``) and within ``PAIR_TARE_MAX_SHIFT_N`` of
+the factory zero (DeviceInfo) and of the stored one, and the zero the device reports
+against the same bound (``dsp.calibration.zero_shift_n``); until both hold it tells the
+person to let go and tries again, for a bounded time, then gives up storing nothing.
+
+Nothing is written until the pairing succeeds: the new bond's keys are held in memory
+(``device.ble.pending_bonds``) and written with the record in one write.
 
 Two-point (``known_force_n``): the person (or a scenario) presses a known force and holds
 it; the host waits for a steady plateau (``PLATEAU_S`` of samples whose spread is small)
