@@ -14,6 +14,7 @@ this window), ``plateau_mean`` (a steady press of a known force) and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -32,9 +33,10 @@ AUTO_ZERO_MAX_N = DRIFT_UNLOADED_N
 #: The pairing tare window's spread may be at most this (newtons): sensor noise passes, a
 #: hand on the ball does not.
 PAIR_TARE_MAX_STD_N = 0.3
-#: A pairing tare further than this (newtons, by the device's own calibration) from its
-#: factory zero is refused: something is pressing the ball.
-PAIR_TARE_MAX_LOAD_N = 5.0
+#: A pairing zero may sit at most this far (newtons) from the device's factory zero
+#: (DeviceInfo) and from the zero stored at the last pairing: further means something is on
+#: the ball. Pairing waits for the ball to be let go, and never stores a zero beyond it.
+PAIR_TARE_MAX_SHIFT_N = 0.5
 #: A two-point press is a plateau this long (device seconds) ...
 PLATEAU_S = 1.0
 #: ... with a standard deviation under this fraction of the known force (or PLATEAU_MIN_STD_N)
@@ -155,10 +157,20 @@ def check_tare_window(
     raw_counts: np.ndarray, calibration: Calibration, max_std_n: float = PAIR_TARE_MAX_STD_N
 ) -> float:
     """The load on a window the device is about to zero on, in newtons by ``calibration``
-    (the device's own): the caller refuses a tare under load (``PAIR_TARE_MAX_LOAD_N``).
+    (a reference zero: the caller refuses a tare under load, ``PAIR_TARE_MAX_SHIFT_N``).
     Raises CalibrationError when the window is not quiet (the ball moved)."""
     mean = quiet_mean_counts(raw_counts, calibration.scale_counts_per_n, max_std_n)
     return float(calibration.to_newtons(np.array([mean]))[0])
+
+
+def zero_shift_n(zero_counts: float, references: Sequence[Calibration]) -> float:
+    """How far the zero ``zero_counts`` sits from the furthest of ``references``' zeros, in
+    newtons (each by its own scale); 0.0 without references. A pairing refuses a zero
+    whose shift is over ``PAIR_TARE_MAX_SHIFT_N``."""
+    return max(
+        (abs(zero_counts - r.offset_counts) / abs(r.scale_counts_per_n) for r in references),
+        default=0.0,
+    )
 
 
 def plateau_mean(

@@ -12,7 +12,8 @@ Behaviour (docs/protocol.md, "Device behaviour"):
   motor is cut on that very sample and LIMIT_TRIPPED is set; Vibrate is refused until the
   force is back under the limit and the host has sent Stop or a new SetLimit.
 - Keepalive deadman: no command for 500 ms while the motor runs -> motor off, KEEPALIVE_LOST.
-- Tare: the mean of the last 64 raw samples becomes the zero; TareResult reports it.
+- Tare: the mean of the last 64 raw samples becomes the zero; TareResult reports it. The
+  zero is a working value: DeviceInfo keeps reporting the factory calibration.
 """
 
 from __future__ import annotations
@@ -203,7 +204,8 @@ class Firmware:
                         motor_freq_min_hz=c.motor_freq_min_hz,
                         motor_freq_max_hz=c.motor_freq_max_hz,
                         cal_scale_counts_per_n=self.scale,
-                        cal_offset_counts=self.zero_counts,
+                        # the factory zero, not the working one a Tare moved
+                        cal_offset_counts=self.scenario.sensor.offset_counts,
                     )
                 ]
             case SetStream():

@@ -4,10 +4,13 @@ devices that offer the massagectl service and pick one (it becomes ``ble://ADDRE
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from PySide6 import QtCore, QtWidgets
 
 from device.errors import MassagectlError
+
+logger = logging.getLogger(__name__)
 
 SCAN_S = 4.0
 PRESETS = ("sim://ball", "sim://ball?user=scripted", "sim://handheld")
@@ -63,7 +66,12 @@ class ConnectDialog(QtWidgets.QDialog):
         try:
             devices = await scan_for_devices(SCAN_S)
         except MassagectlError as exc:
+            # e.g. no Bluetooth adapter: the same line the CLI prints, with the ways out
             self.note.setText(f"scan failed: {exc}")
+            return
+        except Exception as exc:  # never leave the dialog saying "scanning..." for ever
+            logger.exception("BLE scan failed")
+            self.note.setText(f"scan failed: {type(exc).__name__}: {exc}")
             return
         finally:
             self.scan_button.setEnabled(True)

@@ -21,6 +21,7 @@ from bumble.hci import Address
 from bumble.keys import KeyStore, PairingKeys
 from bumble.pairing import PairingConfig, PairingDelegate
 
+from device.ble import pending_bonds
 from device.config.known_devices import HostIdentity, KnownDevices, normalize_address
 
 _session_identity: HostIdentity | None = None
@@ -50,7 +51,9 @@ def pairing_config(_connection: Any = None) -> PairingConfig:
 
 
 class KnownDevicesKeyStore(KeyStore):
-    """Bumble's key store interface on the known-devices file (address -> PairingKeys)."""
+    """Bumble's key store interface on the known-devices file (address -> PairingKeys).
+    While ``massagectl pair`` runs (``pending_bonds.holding_bonds``) it works on the
+    pairing's bonds in memory instead, and shows none of the stored ones."""
 
     def __init__(self, identity: HostIdentity, backend: str, store: KnownDevices | None = None):
         self.identity = identity
@@ -66,13 +69,25 @@ class KnownDevicesKeyStore(KeyStore):
             "backend": self.backend,
             "host_address": self.identity.address,
         }
+        held = pending_bonds.held()
+        if held is not None:
+            held.put(name, bond, self.identity)
+            return
         self.store.set_bond(name, bond, self.identity)
 
     async def get(self, name: str) -> PairingKeys | None:
-        keys = self.store.bond_keys(name)
+        held = pending_bonds.held()
+        if held is not None:
+            bond = held.get(name)
+            keys = bond["keys"] if bond else None
+        else:
+            keys = self.store.bond_keys(name)
         return PairingKeys.from_dict(keys) if keys else None
 
     async def get_all(self) -> list[tuple[str, PairingKeys]]:
+        held = pending_bonds.held()
+        if held is not None:
+            return [(a, PairingKeys.from_dict(b["keys"])) for a, b in held.bonds.items()]
         out = []
         for address in self.store.bonded_addresses():
             keys = self.store.bond_keys(address)
@@ -81,4 +96,8 @@ class KnownDevicesKeyStore(KeyStore):
         return out
 
     async def delete(self, name: str) -> None:
+        held = pending_bonds.held()
+        if held is not None:
+            held.discard(name)
+            return
         self.store.delete_bond(normalize_address(name))

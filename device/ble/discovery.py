@@ -26,7 +26,12 @@ async def scan_for_devices(timeout_s: float, *, hci: str | None = None) -> list[
     try:
         async with scanner:
             await asyncio.sleep(timeout_s)
-    except BleakError as exc:
+    except (BleakError, OSError) as exc:
+        missing = factory.no_bluetooth(exc, hci)
+        if missing is not None:
+            raise missing from exc
+        if not isinstance(exc, BleakError):
+            raise
         raise LinkError(f"cannot scan ({factory.describe(hci)}): {exc}") from exc
     found = [
         FoundDevice(adv.local_name or device.name, device.address, adv.rssi)

@@ -19,8 +19,9 @@ from bleak import BleakClient, BleakScanner
 from bleak.backends.client import BaseBleakClient
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import BaseBleakScanner
+from bleak.exc import BleakBluetoothNotAvailableError, BleakDBusError
 
-from device.errors import UsageError
+from device.errors import LinkError, UsageError
 
 ENV_VAR = "MASSAGECTL_BLE"
 _PREFIX = "bumble:"
@@ -50,6 +51,43 @@ def bumble_transport(hci: str | None = None) -> str | None:
     if not env.startswith(_PREFIX):
         raise UsageError(f"{ENV_VAR}={env!r}: expected 'bumble:<transport>' or 'os'")
     return _parse(env, ENV_VAR)
+
+
+class NoBluetoothError(LinkError):
+    """The OS's BLE stack or its adapter is not there (no BlueZ, no adapter, switched off,
+    access denied): the message names what is missing and the two ways out."""
+
+
+#: D-Bus answers meaning nobody serves BlueZ's name (bluetoothd is not running).
+_NO_BLUEZ_DBUS_ERRORS = frozenset(
+    {"org.freedesktop.DBus.Error.ServiceUnknown", "org.freedesktop.DBus.Error.NameHasNoOwner"}
+)
+
+
+def no_bluetooth(exc: BaseException, hci: str | None = None) -> NoBluetoothError | None:
+    """The one-line error for ``exc`` when it says the OS's BLE stack itself is missing
+    (bleak on BlueZ reaches the system D-Bus through a socket, so a machine without one
+    fails with an OSError; no adapter, a switched-off one or denied access is bleak's
+    BleakBluetoothNotAvailableError), else None. Only on the OS backend: a Bumble
+    transport's failures say what they are already."""
+    if bumble_transport(hci) is not None:
+        return None
+    if isinstance(exc, BleakBluetoothNotAvailableError):
+        what = f"Bluetooth is not available ({exc.reason.name.lower()}: {exc.args[0]})"
+    elif isinstance(exc, BleakDBusError) and exc.dbus_error in _NO_BLUEZ_DBUS_ERRORS:
+        what = "BlueZ (bluetoothd) is not running"
+    elif isinstance(exc, OSError):
+        what = (
+            "BlueZ cannot be reached on the system D-Bus "
+            f"({type(exc).__name__}: {exc.strerror or exc})"
+        )
+    else:
+        return None
+    return NoBluetoothError(
+        f"no Bluetooth adapter to use: {what}. Either connect or switch on an adapter "
+        "(on Linux with BlueZ running), or use a Bumble HCI transport with --hci TRANSPORT "
+        f"or {ENV_VAR}=bumble:TRANSPORT (e.g. the one 'massagectl sim ble' prints)"
+    )
 
 
 def describe(hci: str | None = None) -> str:

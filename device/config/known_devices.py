@@ -247,11 +247,14 @@ class KnownDevices:
         except OSError as exc:
             raise KnownDevicesError(f"{self.path}: cannot write the known devices: {exc}") from exc
 
-    def put(self, device: KnownDevice) -> None:
+    def put(self, device: KnownDevice, host: HostIdentity | None = None) -> None:
         """Store ``device``, replacing the record with its address (or, failing that, its
         name). Bonding keys already stored for that address are kept unless ``device``
-        brings its own."""
+        brings its own. ``host``: the host identity a bond in ``device`` was made with,
+        written in the same write."""
         contents = self._load()
+        if host is not None:
+            contents.host = host
         old = next((d for d in contents.devices if d.address == device.address), None)
         if old is None:
             old = next((d for d in contents.devices if d.name == device.name), None)
@@ -291,9 +294,9 @@ class KnownDevices:
         return [d.address for d in self._load().devices if d.bonded]
 
     def set_bond(self, address: str, bond: dict[str, Any], host: HostIdentity | None) -> None:
-        """Keep ``bond`` with the record of ``address`` (a record is started if pairing
-        has not stored one yet: ``pair`` fills it in), and the host identity it was made
-        with."""
+        """Keep ``bond`` with the record of ``address`` (a record named by its address is
+        started if there is none), and the host identity it was made with. ``pair`` does
+        not come here: it holds its bond in memory and ``put``s it with the record."""
         contents = self._load()
         address = normalize_address(address)
         device = next((d for d in contents.devices if d.address == address), None)

@@ -129,7 +129,12 @@ class BleLink(Link):
                 # ExtraArgs TypedDict types ``backend`` as non-optional
                 backend=self._scanner_backend,  # type: ignore[arg-type]
             )
-        except BleakError as exc:
+        except (BleakError, OSError) as exc:
+            missing = factory.no_bluetooth(exc, self.hci)
+            if missing is not None:
+                raise missing from exc
+            if not isinstance(exc, BleakError):
+                raise
             raise LinkError(f"{self.url}: cannot scan ({self.backend}): {exc}") from exc
         if device is None:
             raise DeviceNotFoundError(

@@ -5,9 +5,14 @@ No printing here: ``say(text)`` tells the person what to do (the CLI prints it),
 test drives the same procedure with a scripted press from the simulated ball's scenario.
 
 Tare: the ball must lie still with nothing on it; the device zeroes itself on the mean of
-its last 64 samples and reports the new offset. The host checks the window it saw was
-quiet and unloaded (``dsp.calibration.check_tare_window``) and refuses a tare made while
-the ball moved or was pressed.
+its last 64 samples and reports the new offset. The host checks that the window it saw
+was quiet (``dsp.calibration.check_tare_window``) and within ``PAIR_TARE_MAX_SHIFT_N`` of
+the factory zero (DeviceInfo) and of the stored one, and the zero the device reports
+against the same bound (``dsp.calibration.zero_shift_n``); until both hold it tells the
+person to let go and tries again, for a bounded time, then gives up storing nothing.
+
+Nothing is written until the pairing succeeds: the new bond's keys are held in memory
+(``device.ble.pending_bonds``) and written with the record in one write.
 
 Two-point (``known_force_n``): the person (or a scenario) presses a known force and holds
 it; the host waits for a steady plateau (``PLATEAU_S`` of samples whose spread is small)
@@ -24,12 +29,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from device.ble.pending_bonds import HeldBonds, holding_bonds
 from device.config.known_devices import KnownDevice, KnownDevices, StoredCalibration, now_iso
 from device.errors import DeviceTimeoutError, UsageError
 from device.links.ble import BleLink, BondResult
 from device.session.device_session import DeviceSession
 from dsp.calibration import (
-    PAIR_TARE_MAX_LOAD_N,
+    PAIR_TARE_MAX_SHIFT_N,
     PLATEAU_S,
     Calibration,
     CalibrationError,
@@ -37,11 +43,15 @@ from dsp.calibration import (
     check_tare_window,
     plateau_mean,
     two_point_calibration,
+    zero_shift_n,
 )
 
-#: Stream the device this long before the tare, so its 64-sample window is full and the
-#: host has seen the same window (seconds of device time).
-TARE_SETTLE_S = 0.3
+#: The device zeroes on its last 64 samples; the host checks the same number it last saw.
+TARE_WINDOW = 64
+#: How long ``pair`` waits (device seconds) for the ball to lie still and unloaded.
+DEFAULT_TARE_TIMEOUT_S = 30.0
+#: While it waits, the same guidance is repeated this often (device seconds).
+SAY_AGAIN_S = 5.0
 DEFAULT_PRESS_TIMEOUT_S = 60.0
 
 
@@ -57,6 +67,7 @@ async def pair_device(
     *,
     known_force_n: float | None = None,
     press_timeout_s: float = DEFAULT_PRESS_TIMEOUT_S,
+    tare_timeout_s: float = DEFAULT_TARE_TIMEOUT_S,
     say: Callable[[str], None] = lambda _text: None,
     store: KnownDevices | None = None,
 ) -> PairResult:
@@ -64,13 +75,34 @@ async def pair_device(
     Waits are in device time on the link's time base (``link.timebase``)."""
     if known_force_n is not None and not known_force_n > 0:
         raise UsageError("--known-n must be a positive force in newtons")
+    if not tare_timeout_s > 0:
+        raise UsageError("--tare-timeout must be a positive number of seconds")
     store = store or KnownDevices()
     old = store.find(link.url.target)  # a corrupt file stops us before we touch the device
+    # Nothing is written before the pairing succeeds: a new bond is held in memory until
+    # then, and the stored keys are not used (a device that lost its half of the bond
+    # would refuse them), so a failure leaves the file, and the old bond, as they were.
+    with holding_bonds() as held:
+        record, bond, offset = await _pair(
+            link, old, store, held, known_force_n, press_timeout_s, tare_timeout_s, say
+        )
+        store.put(record, host=held.host)
+    return PairResult(store.find(record.address) or record, bond, offset)
+
+
+async def _pair(
+    link: BleLink,
+    old: KnownDevice | None,
+    store: KnownDevices,
+    held: HeldBonds,
+    known_force_n: float | None,
+    press_timeout_s: float,
+    tare_timeout_s: float,
+    say: Callable[[str], None],
+) -> tuple[KnownDevice, BondResult, int]:
+    """Everything but the final write: the record to store, the bond, the device's zero."""
     if old is not None and old.bond is not None:
-        # pairing makes a new bond: the old keys must not be tried first (a device that
-        # was reset would refuse them and the connect would fail)
-        store.delete_bond(old.address)
-        say(f"{old.name}: replacing its old bond")
+        say(f"{old.name}: a new bond replaces the stored one if pairing succeeds")
     await link.open()
     try:
         bond = await link.pair()
@@ -83,22 +115,11 @@ async def pair_device(
         say(f"not bonded: {bond.note}; the device is remembered without keys")
     async with DeviceSession(link) as session:
         window = _RawWindow(session)
-        say("Tare: let the ball lie still with nothing on it.")
-        await window.collect_s(TARE_SETTLE_S)
         device_cal = session.calibration
         assert device_cal is not None and session.info is not None
-        try:
-            loaded_n = check_tare_window(window.raw(64), device_cal)
-        except CalibrationError as exc:
-            raise UsageError(
-                f"the ball was not still for the tare ({exc}); let it lie unloaded and pair again"
-            ) from None
-        if abs(loaded_n) > PAIR_TARE_MAX_LOAD_N:
-            raise UsageError(
-                f"the ball seems loaded ({loaded_n:.1f} N by its own calibration): take "
-                "everything off it for the tare and pair again"
-            )
-        offset = await session.tare()
+        known = (store.find(link.address) if link.address else None) or old
+        references = _references(device_cal, known.calibration if known else None, say)
+        offset = await _tare(session, window, references, tare_timeout_s, say)
         say(f"tare: zero at {offset} counts")
         stored = StoredCalibration(device_cal.scale_counts_per_n, float(offset), "tare", now_iso())
         if known_force_n is not None:
@@ -141,8 +162,91 @@ async def pair_device(
         )
         if bond.bonded and bond.encrypted is None:
             record.bond = {"keys": None, "managed_by": "os", "backend": link.backend}
-    store.put(record)
-    return PairResult(store.find(record.address) or record, bond, offset)
+        elif bond.bonded:
+            record.bond = held.get(record.address)  # the new keys, written with the record
+    return record, bond, offset
+
+
+def _references(
+    device_cal: Calibration, stored: StoredCalibration | None, say: Callable[[str], None]
+) -> list[Calibration]:
+    """The zeros a new tare is checked against: the device's factory calibration
+    (DeviceInfo) and the one stored at the last pairing, unless that one is itself beyond
+    the bound from the factory zero (a record from before the bound existed): it is
+    replaced, never a reason to refuse every later pairing."""
+    references = [device_cal]
+    if stored is not None:
+        shift_n = zero_shift_n(stored.offset_counts, references)
+        if shift_n <= PAIR_TARE_MAX_SHIFT_N:
+            references.append(stored.to_calibration())
+        else:
+            say(
+                f"the stored zero is {shift_n:.1f} N off the device's factory zero: it is "
+                "not trusted and will be replaced"
+            )
+    return references
+
+
+async def _tare(
+    session: DeviceSession,
+    window: _RawWindow,
+    references: list[Calibration],
+    timeout_s: float,
+    say: Callable[[str], None],
+) -> int:
+    """Zero the device once its last samples are still and within PAIR_TARE_MAX_SHIFT_N of
+    every reference zero, and check the zero it reports against the same bound; until
+    then guide the person (let go, keep still) and keep trying, for ``timeout_s`` device
+    seconds. Returns the device's new zero; raises UsageError (nothing stored) on time."""
+    said: tuple[str, float] | None = None
+    problem = "no samples arrived"
+
+    def guide(key: str, text: str) -> None:
+        nonlocal said
+        if said is None or said[0] != key or window.t_s - said[1] >= SAY_AGAIN_S:
+            say(text)
+            said = (key, window.t_s)
+
+    bound = f"{PAIR_TARE_MAX_SHIFT_N:g} N"
+    try:
+        async with session.timebase.timeout(timeout_s):
+            while True:
+                await window.collect_fresh(TARE_WINDOW)
+                raw = window.raw(TARE_WINDOW)
+                try:
+                    load_n = max((check_tare_window(raw, ref) for ref in references), key=abs)
+                except CalibrationError as exc:
+                    problem = f"it kept moving ({exc})"
+                    guide("moving", "Keep the ball still: let it lie with nothing on it.")
+                    continue
+                if abs(load_n) > PAIR_TARE_MAX_SHIFT_N:
+                    problem = (
+                        f"it read {load_n:.1f} N, more than {bound} from its factory zero "
+                        "(if nothing was on it, its sensor has drifted that far)"
+                    )
+                    guide(
+                        "loaded",
+                        f"The ball reads {load_n:.1f} N: let go of the ball and take "
+                        f"everything off it (waiting up to {timeout_s:g} s).",
+                    )
+                    continue
+                offset = await session.tare()
+                shift_n = zero_shift_n(offset, references)
+                if shift_n > PAIR_TARE_MAX_SHIFT_N:
+                    # pressed between the window and the Tare: zero again once let go
+                    problem = f"it was pressed as it zeroed ({shift_n:.1f} N off)"
+                    guide(
+                        "zeroed",
+                        f"The ball was pressed as it zeroed ({shift_n:.1f} N off): let go of "
+                        "the ball; zeroing again.",
+                    )
+                    continue
+                return offset
+    except TimeoutError:
+        raise UsageError(
+            f"no true zero within {timeout_s:g} s: {problem}; let go of the ball, take "
+            "everything off it and pair again (nothing was stored)"
+        ) from None
 
 
 def _security_text(bond: BondResult) -> str:
@@ -161,7 +265,7 @@ class _RawWindow:
         self._t: deque[np.ndarray] = deque()
         self.t_s = 0.0
 
-    async def _next(self) -> None:
+    async def _next(self) -> int:
         batch = await anext(self._batches)
         self._raw.append(batch.raw_counts)
         self._t.append(batch.t_s)
@@ -169,12 +273,13 @@ class _RawWindow:
         while sum(len(r) for r in self._raw) > 4 * 2000:
             self._raw.popleft()
             self._t.popleft()
+        return len(batch.raw_counts)
 
-    async def collect_s(self, duration_s: float) -> None:
-        start = None
-        while start is None or self.t_s - start < duration_s:
-            await self._next()
-            start = start if start is not None else float(self._t[-1][0])
+    async def collect_fresh(self, n: int) -> None:
+        """Wait for ``n`` samples more than there are now."""
+        got = 0
+        while got < n:
+            got += await self._next()
 
     def raw(self, n: int) -> np.ndarray:
         return np.concatenate(self._raw)[-n:]

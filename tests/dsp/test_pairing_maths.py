@@ -15,6 +15,7 @@ from dsp.calibration import (
     check_tare_window,
     plateau_mean,
     two_point_calibration,
+    zero_shift_n,
 )
 
 RATE_HZ = 1000
@@ -67,3 +68,12 @@ def test_two_point_calibration_and_an_implausible_scale():
         two_point_calibration(12_000.0, 12_000.0, 20.0)
     with pytest.raises(CalibrationError):
         two_point_calibration(12_000.0, 31_000.0, 0.0)
+
+
+def test_zero_shift_is_the_distance_to_the_furthest_reference_each_by_its_own_scale():
+    stored = Calibration(2000.0, 12_400.0)  # a two-point scale, a zero 0.4 N up
+    assert zero_shift_n(12_000, []) == 0.0
+    assert zero_shift_n(12_300, [CAL]) == pytest.approx(0.3)
+    assert zero_shift_n(11_500, [CAL]) == pytest.approx(0.5)
+    assert zero_shift_n(12_000, [CAL, stored]) == pytest.approx(0.2)  # 400 / 2000
+    assert zero_shift_n(13_000, [CAL, stored]) == pytest.approx(1.0)  # the factory zero's

@@ -42,6 +42,16 @@ def register(sub) -> None:
         help="wait up to S seconds for the known press (default 60)",
     )
     p.add_argument(
+        "--tare-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help=(
+            "wait up to S seconds for the ball to lie still with nothing on it for the "
+            "tare (default 30)"
+        ),
+    )
+    p.add_argument(
         "--speed",
         type=float,
         default=None,
@@ -84,6 +94,8 @@ async def run_pair(args) -> int:
 
     if args.press_timeout <= 0:
         raise UsageError("--press-timeout must be positive")
+    if not args.tare_timeout > 0:
+        raise UsageError("--tare-timeout must be positive")
     options = {"hci": args.hci} if args.hci is not None else {}
     link = open_link(_target_url(args.target), speed=args.speed, **options)
 
@@ -95,6 +107,7 @@ async def run_pair(args) -> int:
         link,
         known_force_n=args.known_n,
         press_timeout_s=args.press_timeout,
+        tare_timeout_s=args.tare_timeout,
         say=say,
         store=store,
     )
