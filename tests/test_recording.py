@@ -35,6 +35,7 @@ from dsp.calibration import Calibration
 from dsp.events import Cause, CommandSent, Fault, StepFinished, StepStarted, Stop
 from dsp.events import Warning as WarningEvent
 from dsp.pipeline import ForcePipeline
+from dsp.session_summary import summarize_session
 from dsp.zones import get_zone
 from tests.helpers import LineReader, spawn, stop
 from tests.virtual_time import run_virtual
@@ -289,6 +290,24 @@ def test_analyze_of_the_recording_gives_the_live_stops_and_holds(neck_relief, ca
             assert abs(in_band - unit["time_in_band_s"]) <= 0.1, unit["label"]
         compared += bool(live_holds)
     assert compared >= 8
+
+
+def test_the_session_summary_from_the_events_is_the_live_runners(neck_relief):
+    """dsp.session_summary over events.jsonl gives, step by step, what the runner counted
+    live: holds, time in band, peak, stops, restarts (the one summary every face renders)."""
+    folder, live = neck_relief
+    summary = summarize_session(read_recording(folder).events)
+    assert [s.unit for s in summary.steps] == [u["label"] for u in live["units"]]
+    for step, unit in zip(summary.steps, live["units"], strict=True):
+        assert step.completed == unit["completed"], step.unit
+        assert step.restarts == unit["restarts"], step.unit
+        assert step.holds_s == pytest.approx([h["duration_s"] for h in unit["holds"]], abs=1e-3)
+        if unit["band_n"]:
+            assert step.time_in_band_s == pytest.approx(unit["time_in_band_s"], abs=1e-3)
+        assert step.peak_n == pytest.approx(unit["peak_n"], abs=1e-3)
+        assert [str(n.cause) for n in step.stops] == [s["cause"] for s in unit["stops"]]
+    assert any(s.time_in_band_s for s in summary.steps)
+    assert [str(n.cause) for n in summary.stops] == ["over_limit"]
 
 
 def test_the_timeline_follows_zones_bands_and_vibration(neck_relief):
