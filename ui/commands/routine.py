@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
 from rich.console import Console
@@ -93,11 +94,22 @@ async def run_routine(routine, prepared, *, record_dir=None, unattended=False) -
             console.print(
                 "No terminal: after a stop the routine goes on by itself once force has eased off."
             )
+        view = TerminalView(runner, console)
         try:
-            summary = await TerminalView(runner, console).run(runner.run)
+            summary = await view.run(runner.run)
+        except asyncio.CancelledError:
+            # Ctrl-C: the runner stopped the motor and closed its steps; say what was done
+            _print_summary(console, view, runner.summary, record_dir)
+            raise
         finally:
             run.finish(runner.summary.to_dict())
-    console.print(summary_table(summary))
+    _print_summary(console, view, summary, record_dir)
+    return EXIT_CODES.get(summary.end, 1)
+
+
+def _print_summary(console: Console, view: TerminalView, summary, record_dir) -> None:
+    title = f"{summary.routine}: {summary.end.value}"
+    console.print(summary_table(view.summary(), title))
     console.print(
         f"{summary.message}; vibration {summary.vibration_s:.0f} s, {summary.stops} stop(s)."
     )
@@ -107,4 +119,3 @@ async def run_routine(routine, prepared, *, record_dir=None, unattended=False) -
         console.print(f"recorded to {record_dir}")
     if summary.end is RunEnd.COMPLETED:
         console.print("Afterwards, warmth helps: a warm compress or a warm shower.")
-    return EXIT_CODES.get(summary.end, 1)
