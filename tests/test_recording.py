@@ -6,6 +6,7 @@ ball (speed 25, on virtual time), made once per module.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -308,6 +309,24 @@ def test_the_session_summary_from_the_events_is_the_live_runners(neck_relief):
         assert [str(n.cause) for n in step.stops] == [s["cause"] for s in unit["stops"]]
     assert any(s.time_in_band_s for s in summary.steps)
     assert [str(n.cause) for n in summary.stops] == ["over_limit"]
+
+
+def test_report_csv_is_the_session_summary(neck_relief, tmp_path, capsys):
+    import csv
+
+    folder, live = neck_relief
+    assert main(["report", str(folder), "--csv", "-"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["unit"] for r in rows] == [u["label"] for u in live["units"]]
+    stopped = [r for r in rows if r["stops"] != "0"]
+    assert [r["stop_causes"] for r in stopped] == ["over_limit"]
+    squeeze = rows[1]
+    assert squeeze["state"] == "completed" and float(squeeze["time_in_band_s"]) > 5.0
+    assert float(squeeze["holds_s"].split(";")[-1]) >= 10.0
+    out = tmp_path / "summary.csv"
+    assert main(["report", str(folder), "--csv", str(out)]) == 0
+    assert list(csv.DictReader(io.StringIO(out.read_text()))) == rows
+    assert f"summary written to {out}" in capsys.readouterr().out
 
 
 def test_the_timeline_follows_zones_bands_and_vibration(neck_relief):
