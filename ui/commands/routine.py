@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 
 from rich.console import Console
 
 from device.routine.routines import load_routine
 from device.routine.runner import RoutineRunner, RunEnd
+from ui.commands.recordings import add_record_option, record_folder
 from ui.session_setup import open_run, prepare, zone_table
 from ui.terminal_view import TerminalView, summary_table
 
@@ -40,7 +42,7 @@ def register(sub) -> None:
     )
     p.add_argument("routine", metavar="NAME|FILE", help="built-in routine name or TOML file")
     p.add_argument("--device", required=True, metavar="URL", help="e.g. serial:///dev/ttyACM0")
-    p.add_argument("--record", metavar="DIR", help="record the session into a new folder DIR")
+    add_record_option(p)
     p.add_argument("--screening", metavar="FILE", help="screening answers (TOML or JSON)")
     p.add_argument(
         "--profile",
@@ -64,6 +66,7 @@ def register(sub) -> None:
 
 
 async def run(args) -> int:
+    args.record = record_folder(args.record, Path(str(args.routine)).stem)
     load_routine(args.routine, zones=zone_table(args.profile)[0])  # refuse bad input first
     prepared = prepare(
         args.device,

@@ -9,6 +9,7 @@ from device.control.vibration import PATTERN_NAMES, get_pattern
 from device.errors import UsageError
 from dsp.events import Event, Fault, LinkLost, StepStarted, Stop, describe_cause
 from dsp.zones import DEFAULT_ZONES, get_zone
+from ui.commands.recordings import add_record_option, record_folder
 from ui.session_setup import open_run, prepare, zone_table
 
 
@@ -54,7 +55,7 @@ def register(sub) -> None:
     )
     p.add_argument("--screening", metavar="FILE", help="screening answers (TOML or JSON)")
     p.add_argument("--profile", metavar="FILE", help="zone profile that lowers limits")
-    p.add_argument("--record", metavar="DIR", help="record the session into a new folder DIR")
+    add_record_option(p)
     p.add_argument(
         "--speed",
         type=float,
@@ -66,6 +67,7 @@ def register(sub) -> None:
 
 
 async def run(args) -> int:
+    args.record = record_folder(args.record, f"vibrate-{args.pattern}")
     if not 0 < args.intensity <= 100:
         raise UsageError("--intensity must be between 0 and 100 %")
     if args.duration <= 0:
