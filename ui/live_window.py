@@ -354,6 +354,10 @@ class LiveWindow(QtWidgets.QMainWindow):
 
         self.events_list = QtWidgets.QListWidget()
         self.events_list.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        # long step names wrap instead of being cut off at the panel's edge
+        self.events_list.setWordWrap(True)
+        self.events_list.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.events_list.setResizeMode(QtWidgets.QListView.ResizeMode.Adjust)
         side.addWidget(QtWidgets.QLabel("events"))
         side.addWidget(self.events_list, stretch=1)
         self.controller.on_event = self._add_event
