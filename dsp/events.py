@@ -327,13 +327,18 @@ class StepStarted(Event):
 @dataclass(frozen=True, kw_only=True)
 class StepFinished(Event):
     """A step ends: ``completed`` or not, after ``restarts`` restarts; ``paused`` when the
-    person paused it (it starts over on resume)."""
+    person paused it (it starts over on resume). ``time_in_band_s`` (filtered force inside the
+    step's band) and ``peak_n`` (raw force) are the unit's so far, counted from its start
+    (restarts and pauses included); None from producers that do not measure them (older
+    recordings)."""
 
     kind: ClassVar[EventKind] = EventKind.STEP_FINISHED
     step: str
     completed: bool
     restarts: int = 0
     paused: bool = False
+    time_in_band_s: float | None = field(default=None, metadata=_FACT)
+    peak_n: float | None = field(default=None, metadata=_FACT)
 
 
 @dataclass(frozen=True, kw_only=True)

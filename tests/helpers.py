@@ -161,6 +161,7 @@ def vibrate_args(**options):
         profile=None,
         record=None,
         speed=None,
+        reconnect_timeout=30.0,
     )
     return argparse.Namespace(**{**defaults, **options})
 

@@ -6,6 +6,7 @@ ball (speed 25, on virtual time), made once per module.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -35,6 +36,7 @@ from dsp.calibration import Calibration
 from dsp.events import Cause, CommandSent, Fault, StepFinished, StepStarted, Stop
 from dsp.events import Warning as WarningEvent
 from dsp.pipeline import ForcePipeline
+from dsp.session_summary import summarize_session
 from dsp.zones import get_zone
 from tests.helpers import LineReader, spawn, stop
 from tests.virtual_time import run_virtual
@@ -289,6 +291,42 @@ def test_analyze_of_the_recording_gives_the_live_stops_and_holds(neck_relief, ca
             assert abs(in_band - unit["time_in_band_s"]) <= 0.1, unit["label"]
         compared += bool(live_holds)
     assert compared >= 8
+
+
+def test_the_session_summary_from_the_events_is_the_live_runners(neck_relief):
+    """dsp.session_summary over events.jsonl gives, step by step, what the runner counted
+    live: holds, time in band, peak, stops, restarts (the one summary every face renders)."""
+    folder, live = neck_relief
+    summary = summarize_session(read_recording(folder).events)
+    assert [s.unit for s in summary.steps] == [u["label"] for u in live["units"]]
+    for step, unit in zip(summary.steps, live["units"], strict=True):
+        assert step.completed == unit["completed"], step.unit
+        assert step.restarts == unit["restarts"], step.unit
+        assert step.holds_s == pytest.approx([h["duration_s"] for h in unit["holds"]], abs=1e-3)
+        if unit["band_n"]:
+            assert step.time_in_band_s == pytest.approx(unit["time_in_band_s"], abs=1e-3)
+        assert step.peak_n == pytest.approx(unit["peak_n"], abs=1e-3)
+        assert [str(n.cause) for n in step.stops] == [s["cause"] for s in unit["stops"]]
+    assert any(s.time_in_band_s for s in summary.steps)
+    assert [str(n.cause) for n in summary.stops] == ["over_limit"]
+
+
+def test_report_csv_is_the_session_summary(neck_relief, tmp_path, capsys):
+    import csv
+
+    folder, live = neck_relief
+    assert main(["report", str(folder), "--csv", "-"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["unit"] for r in rows] == [u["label"] for u in live["units"]]
+    stopped = [r for r in rows if r["stops"] != "0"]
+    assert [r["stop_causes"] for r in stopped] == ["over_limit"]
+    squeeze = rows[1]
+    assert squeeze["state"] == "completed" and float(squeeze["time_in_band_s"]) > 5.0
+    assert float(squeeze["holds_s"].split(";")[-1]) >= 10.0
+    out = tmp_path / "summary.csv"
+    assert main(["report", str(folder), "--csv", str(out)]) == 0
+    assert list(csv.DictReader(io.StringIO(out.read_text()))) == rows
+    assert f"summary written to {out}" in capsys.readouterr().out
 
 
 def test_the_timeline_follows_zones_bands_and_vibration(neck_relief):

@@ -139,6 +139,9 @@ def test_ctrl_c_or_sigterm_mid_hold_sends_stop_and_leaves_the_motor_off(tmp_path
         sim_lines.wait_for(r"EVENT t_s=\S+ motor_off cause=stop", timeout_s=5)
         time.sleep(0.7)  # longer than the deadman: it must have had nothing to do
         assert not any("deadman" in line for line in sim_lines.lines)
+        # the session's summary, after Ctrl-C too: the step that was cut short
+        host_lines.wait_for("long-hold: interrupted", timeout_s=5)
+        host_lines.wait_for(r"shoulder .* not completed", timeout_s=5)
         host_lines.wait_for(said, timeout_s=5)
     finally:
         if host is not None:

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
+import re
+
+import pytest
 from rich.console import Console
 
 from device.control.supervised import LiveState
+from device.links import open_link
+from device.routine.routines import load_routine
+from device.routine.runner import RoutineRunner
+from device.session.device_session import DeviceSession
 from dsp.decisions import SafetyState
+from dsp.events import StepFinished
+from dsp.pipeline import ForcePipeline
+from dsp.zones import get_zone
 from ui.terminal_view import TerminalView, render
 
 
@@ -14,6 +26,7 @@ class _Runner:
         self.calls: list[str] = []
         self.paused = False
         self.state = LiveState()
+        self.units: list = []
 
     def add_listener(self, fn) -> None:
         pass
@@ -59,3 +72,69 @@ def test_a_frame_shows_the_alarm_in_words():
     console.file.close()
     assert "STOPPED: too much pressure for this spot" in text
     assert "12.0 N" in text
+
+
+# ---- frames of a real routine (virtual time) ---------------------------------------------------
+
+
+async def _until(runner, cond, what: str, limit_s: float = 600.0) -> None:
+    while not cond():
+        assert runner.state.t_s < limit_s and not runner.state.finished, f"no {what}"
+        runner.live.changed.clear()
+        await runner.live.changed.wait()
+
+
+def _text(view: TerminalView) -> str:
+    console = Console(record=True, width=120, file=io.StringIO())
+    console.print(view.frame())
+    return console.export_text()
+
+
+@pytest.mark.virtual_time
+async def test_frames_show_progress_time_left_a_hold_countdown_and_a_pause_until_resumed():
+    routine = load_routine("neck-relief")
+    link = open_link("sim://ball?user=scripted", speed=25.0)
+    async with DeviceSession(link) as session:
+        pipeline = ForcePipeline(session.rate_hz, session.calibration, get_zone(None))
+        runner = RoutineRunner(session, routine, pipeline, unattended=True)
+        view = TerminalView(runner, Console(file=io.StringIO()))
+        finished: list[StepFinished] = []
+        runner.add_listener(lambda e: isinstance(e, StepFinished) and finished.append(e))
+        task = asyncio.ensure_future(runner.run())
+        try:
+            planned_s = view.progress.planned_s
+            # in the first step (a 30 s cue): elapsed + left is the plan, the frame says so
+            await _until(runner, lambda: runner.state.t_s > 10.0, "10 s")
+            p = view.progress.at(runner.state)
+            assert p.count == len(runner.units) and p.done == 0
+            assert p.elapsed_s + p.left_s == pytest.approx(planned_s, abs=0.2)
+            text = _text(view)
+            assert "0 of 22 steps done, about" in text and "left" in text
+            assert "Time left in this step:" in text
+
+            # a hold counts down to its minimum
+            await _until(runner, lambda: runner.state.hold_s > 2.0, "a hold")
+            text = _text(view)
+            assert re.search(r"hold +\d+\.\d s of 10-15 s: +\d+\.\d s to go", text), text
+
+            # paused in the rest after the first squeeze: still shown once the rest is over
+            await _until(runner, lambda: len(finished) >= 2, "the first squeeze to end")
+            assert runner.state.prompt == "Rest."
+            runner.pause()
+            paused_at = runner.state.t_s
+            await _until(runner, lambda: runner.state.t_s > paused_at + 6.0, "6 s paused")
+            assert runner.paused and runner.state.prompt != "Paused. Resume when you are ready."
+            text = _text(view)
+            assert "PAUSED" in text and "w to resume" in text
+            assert "2 of 22 steps done" in text
+            runner.resume()
+            await _until(runner, lambda: runner.state.t_s > paused_at + 8.0, "resumed")
+            assert "PAUSED" not in _text(view)
+            runner.user_stop()
+            await task
+        finally:
+            if not task.done():
+                task.cancel()
+    summary = view.summary()
+    assert [s.state for s in summary.steps[:2]] == ["completed", "completed"]
+    assert summary.steps[1].holds_s and summary.steps[1].time_in_band_s

@@ -34,6 +34,7 @@ COMMAND_MODULES = [
     "ui.commands.routines",
     "ui.commands.analyze",
     "ui.commands.report",
+    "ui.commands.recordings",
     "ui.commands.plot",
 ]
 

@@ -28,6 +28,7 @@ from device.control.run import abandon_recording
 from device.control.supervised import LiveState, SupervisedSession
 from device.control.vibration import get_pattern
 from device.errors import MassagectlError
+from device.routine.progress import Progress, RoutineProgress
 from device.routine.routines import Routine
 from device.routine.runner import RoutineRunner, RunSummary
 from device.screening.gate import ScreeningResult, ensure_screened
@@ -38,6 +39,7 @@ from device.urls import parse_url
 from dsp.decisions import SafetyState
 from dsp.events import Cause, CommandSent, Event, describe_cause
 from dsp.pipeline import BatchResult, ForcePipeline
+from dsp.session_summary import SessionSummary, summarize_session
 from dsp.zones import DEFAULT_ZONE, DEFAULT_ZONES, Zone, get_zone
 from ui.plot_buffers import ForceRing
 
@@ -111,10 +113,14 @@ class LiveController:
         self.recorder = None
         #: Why the last recording stopped on its own (a write failed), if it did.
         self.recording_error: str | None = None
+        #: every event of the last routine (for its summary) and its progress
+        self.routine_events: list[Event] = []
+        self.progress_tracker: RoutineProgress | None = None
         self._tasks: set[asyncio.Task] = set()
         self._routine_task: asyncio.Task | None = None
         self._closing = False
         self._last_state = LiveState()
+        self._last_routine: Routine | None = None
 
     # ---- reading ---------------------------------------------------------------------------
 
@@ -181,6 +187,32 @@ class LiveController:
         if self.user_stopped:
             return Alarm(AlarmLevel.OK, _sentence(describe_cause(Cause.USER_STOP)))
         return Alarm(AlarmLevel.OK, "")
+
+    def played_pct(self) -> float:
+        """The vibration level being played: the pattern's intensity, capped by the zone;
+        0 while a stop is latched, while paused, or with nothing playing (a pulse's off
+        phases count as playing)."""
+        live = self.runner.live if self.runner is not None else self.live
+        if live is None or not live.vibration_enabled:
+            return 0.0
+        return min(live.player.intensity_pct, live.pipeline.supervisor.allowed_intensity_pct(100.0))
+
+    def progress(self) -> Progress | None:
+        """The running routine's progress and time left, else None."""
+        if self.runner is None or self.progress_tracker is None:
+            return None
+        return self.progress_tracker.at(self.runner.state)
+
+    def session_summary(self) -> SessionSummary | None:
+        """The last routine's summary (dsp.session_summary over its events), else None."""
+        if not self.routine_events:
+            return None
+        return summarize_session(self.routine_events)
+
+    def routine_titles(self) -> dict[str, str]:
+        """Step id -> title of the routine running or last run (events name steps by id)."""
+        routine = self.runner.routine if self.runner is not None else self._last_routine
+        return {s.id: s.title for s in routine.steps} if routine is not None else {}
 
     def measured_rate_hz(self) -> float:
         """Samples per second of device time over the session."""
@@ -268,6 +300,8 @@ class LiveController:
     def _on_event(self, event: Event) -> None:
         if self.recorder is not None:
             self._record(self.recorder.on_event, event)
+        if self.runner is not None:
+            self.routine_events.append(event)
         if isinstance(event, CommandSent):
             return
         self.events.append(event)
@@ -458,7 +492,11 @@ class LiveController:
             screening=screening,
         )
         runner.add_batch_listener(self._on_batch)
+        self.routine_events = []
+        self.progress_tracker = RoutineProgress(runner.units)
+        runner.add_listener(self.progress_tracker.on_event)
         runner.add_listener(self._on_event)
+        self._last_routine = routine
         self.runner = runner
         try:
             self.summary = await runner.run()

@@ -38,21 +38,13 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from device.control.vibration import PATTERNS
 from device.errors import MassagectlError
+from device.routine.progress import format_duration
 from device.routine.routines import builtin_names, load_routine
 from device.screening.gate import ScreeningResult
-from dsp.events import (
-    Event,
-    Fault,
-    HoldEnded,
-    HoldReachedMin,
-    HoldStarted,
-    LinkLost,
-    StepFinished,
-    StepStarted,
-    Stop,
-    describe_cause,
-)
+from dsp.events import Event, HoldReachedMin, HoldStarted
+from dsp.session_summary import SessionSummary
 from dsp.zones import Zone
+from ui.event_words import describe_event
 from ui.live_controller import AlarmLevel, LiveController
 from ui.plot_buffers import decimate_peak
 
@@ -72,8 +64,11 @@ BANNER_COLOURS = {
     AlarmLevel.WARNING: ("#f5b041", "#3d2600"),
     AlarmLevel.ALARM: ("#c0392b", "#ffffff"),
 }
-#: Force readout colour band: under the warning line, in it, at or over the limit.
-READOUT_COLOURS = {"ok": "#2e8b57", "warning": "#e69500", "over": "#c0392b"}
+#: Force readout colour band: under the warning line, in it, at or over the limit; no device.
+READOUT_COLOURS = {"ok": "#2e8b57", "warning": "#e69500", "over": "#c0392b", "none": "#8a8a8a"}
+#: The banner with no device connected: neither all clear nor an alarm.
+NO_DEVICE_COLOURS = ("#dcdcdc", "#333333")
+PAUSED_STYLE = "QLabel#prompt { background: #7fd3e6; color: #0b2b33; font-weight: bold; }"
 RAW_PEN = pg.mkPen("#7f9fbf", width=1)
 FILTERED_PEN = pg.mkPen("#0b3d91", width=2)
 LIMIT_PEN = pg.mkPen("#c0392b", width=2, style=QtCore.Qt.PenStyle.DashLine)
@@ -127,6 +122,9 @@ class LiveWindow(QtWidgets.QMainWindow):
         self._y_top_n = 0.0
         self._closed_future: asyncio.Future | None = None
         self._close_task: asyncio.Task | None = None
+        #: the last routine's summary, shown in its own window when the routine ends
+        self.summary_dialog: QtWidgets.QDialog | None = None
+        self._summary_shown_for: object | None = None
         self.setWindowTitle("massagectl: live pressure")
         self._build()
         self._timer = QtCore.QTimer(self)
@@ -166,7 +164,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         item.addItem(self.grid)
         item.setLabel("bottom", "time (s, 0 = now)")
         item.setLabel("left", "force (N)")
-        item.addLegend(offset=(10, 10))
+        item.addLegend(offset=(10, 10), brush=pg.mkBrush(255, 255, 255, 220))
         self.plot.setMouseEnabled(x=False, y=False)
         self.view = item.getViewBox()
         self.band_region = pg.LinearRegionItem(
@@ -197,6 +195,17 @@ class LiveWindow(QtWidgets.QMainWindow):
         f.setBold(True)
         self.step_label.setFont(f)
         left.addWidget(self.step_label)
+        routine_row = QtWidgets.QHBoxLayout()
+        self.routine_bar = QtWidgets.QProgressBar()
+        self.routine_bar.setRange(0, 1000)
+        self.routine_bar.setTextVisible(False)
+        self.routine_bar.setFixedHeight(14)
+        self.routine_progress = QtWidgets.QLabel("")
+        self.routine_progress.setMinimumWidth(300)
+        routine_row.addWidget(QtWidgets.QLabel("routine"))
+        routine_row.addWidget(self.routine_bar, stretch=1)
+        routine_row.addWidget(self.routine_progress)
+        left.addLayout(routine_row)
         self.instruction = QtWidgets.QLabel("")
         self.instruction.setWordWrap(True)
         f = self.instruction.font()
@@ -206,6 +215,8 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.instruction.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop)
         left.addWidget(self.instruction)
         self.prompt = QtWidgets.QLabel("")
+        self.prompt.setObjectName("prompt")
+        self.prompt.setWordWrap(True)
         f = self.prompt.font()
         f.setPointSize(12)
         f.setItalic(True)
@@ -306,11 +317,11 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.pause_button = QtWidgets.QPushButton("Pause")
         self.pause_button.setToolTip("Pause: vibration stops at once; Resume starts the step over")
         self.pause_button.clicked.connect(self.on_pause)
+        form.addRow("routine", self.routine_combo)
         routine_row = QtWidgets.QHBoxLayout()
-        routine_row.addWidget(self.routine_combo, stretch=1)
-        routine_row.addWidget(self.pause_button)
-        routine_row.addWidget(self.routine_button)
-        form.addRow("routine", routine_row)
+        routine_row.addWidget(self.routine_button, stretch=1)
+        routine_row.addWidget(self.pause_button, stretch=1)
+        form.addRow("", routine_row)
 
         self.window_spin = QtWidgets.QDoubleSpinBox()
         self.window_spin.setRange(MIN_WINDOW_S, self.controller.ring.capacity / 1000.0 / 1.05)
@@ -344,6 +355,10 @@ class LiveWindow(QtWidgets.QMainWindow):
 
         self.events_list = QtWidgets.QListWidget()
         self.events_list.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        # long step names wrap instead of being cut off at the panel's edge
+        self.events_list.setWordWrap(True)
+        self.events_list.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.events_list.setResizeMode(QtWidgets.QListView.ResizeMode.Adjust)
         side.addWidget(QtWidgets.QLabel("events"))
         side.addWidget(self.events_list, stretch=1)
         self.controller.on_event = self._add_event
@@ -475,18 +490,56 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.statusBar().showMessage(text, 8000)
 
     def _add_event(self, event: Event) -> None:
-        if isinstance(event, HoldStarted | HoldReachedMin | HoldEnded):
+        if isinstance(event, HoldStarted | HoldReachedMin):
             return
-        cause = event.cause if isinstance(event, Stop | Fault | LinkLost) else None
-        what = event.step if isinstance(event, StepStarted | StepFinished) else ""
-        text = f"{event.t_s:7.1f} s  {event.kind}"
-        if cause:
-            text += f": {describe_cause(cause)}"
-        elif what:
-            text += f": {what}"
+        text = f"{event.t_s:6.1f} s  {describe_event(event, self.controller.routine_titles())}"
         self.events_list.insertItem(0, text)
+        self.events_list.item(0).setToolTip(text)
         while self.events_list.count() > 40:
             self.events_list.takeItem(self.events_list.count() - 1)
+
+    def show_summary(self, summary: SessionSummary, title: str) -> QtWidgets.QDialog:
+        """The session's summary (dsp.session_summary) in a window of its own: per step its
+        state, holds, time in band, peak and stops."""
+        if self.summary_dialog is not None:
+            self.summary_dialog.close()
+        dialog = QtWidgets.QDialog(self)
+        dialog.setWindowTitle(f"Session summary: {title}")
+        layout = QtWidgets.QVBoxLayout(dialog)
+        head = QtWidgets.QLabel(
+            f"{title}. {summary.steps_completed} of {len(summary.steps)} steps completed, "
+            f"{len(summary.stops)} stop(s), {len(summary.pauses)} pause(s)."
+        )
+        head.setWordWrap(True)
+        layout.addWidget(head)
+        columns = ("step", "zone", "state", "holds (s)", "in band (s)", "peak (N)", "stops")
+        table = QtWidgets.QTableWidget(len(summary.steps), len(columns))
+        table.setObjectName("summary")
+        table.setHorizontalHeaderLabels(columns)
+        table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        titles = self.controller.routine_titles()
+        for row, st in enumerate(summary.steps):
+            name = titles.get(st.step, st.step)
+            rest = st.unit[len(st.step) :].strip()
+            state = st.state + (f", {st.restarts} restart(s)" if st.restarts else "")
+            state += f", paused {st.pauses}x" if st.pauses else ""
+            cells = (
+                f"{name} ({rest})" if rest else name,
+                st.zone,
+                state,
+                ", ".join(f"{h:.1f}" for h in st.holds_s) or "-",
+                "-" if st.time_in_band_s is None else f"{st.time_in_band_s:.1f}",
+                "-" if st.peak_n is None else f"{st.peak_n:.1f}",
+                "; ".join(n.words for n in st.stops) or "-",
+            )
+            for col, text in enumerate(cells):
+                table.setItem(row, col, QtWidgets.QTableWidgetItem(text))
+        table.resizeColumnsToContents()
+        layout.addWidget(table)
+        dialog.resize(min(1200, table.horizontalHeader().length() + 60), 520)
+        self.summary_dialog = dialog
+        dialog.show()
+        return dialog
 
     # ---- drawing ---------------------------------------------------------------------------
 
@@ -531,22 +584,29 @@ class LiveWindow(QtWidgets.QMainWindow):
             self.band_region.hide()
 
         alarm = c.alarm()
-        if alarm.level != self._level or self._texts.get("banner") != alarm.text:
-            self._level = alarm.level
-            self.view.setBackgroundColor(COLOURS[alarm.level])
-            bg, fg = BANNER_COLOURS[alarm.level]
+        # nothing connected (and nothing wrong): say so, neither green nor red
+        no_device = not c.connected and alarm.level == AlarmLevel.OK
+        level = "none" if no_device else alarm.level
+        if level != self._level:
+            self._level = level
+            self.view.setBackgroundColor(COLOURS[AlarmLevel.OK if no_device else alarm.level])
+            bg, fg = NO_DEVICE_COLOURS if no_device else BANNER_COLOURS[alarm.level]
             self.banner.setStyleSheet(f"QLabel#banner {{ background: {bg}; color: {fg}; }}")
-        self._set_text(self.banner, "banner", alarm.text or "All clear")
+        banner = "No device connected: use Connect..." if no_device else alarm.text or "All clear"
+        self._set_text(self.banner, "banner", banner)
 
-        f = st.filtered_n if c.connected or st.t_s else 0.0
-        band_key = "over" if f >= zone.limit_n else "warning" if f >= zone.warning_n else "ok"
+        f = st.filtered_n
+        if no_device:
+            band_key = "none"
+        else:
+            band_key = "over" if f >= zone.limit_n else "warning" if f >= zone.warning_n else "ok"
         if self._texts.get("readout_band") != band_key:
             self._texts["readout_band"] = band_key
             self.readout.setStyleSheet(
                 f"QLabel#readout {{ background: {READOUT_COLOURS[band_key]}; color: white; "
                 "border-radius: 8px; }"
             )
-        self._set_text(self.readout, "readout", f"{f:5.1f} N")
+        self._set_text(self.readout, "readout", "-- N" if no_device else f"{f:5.1f} N")
         self._set_text(
             self.zone_label,
             "zone",
@@ -559,7 +619,10 @@ class LiveWindow(QtWidgets.QMainWindow):
     def _draw_step(self, st) -> None:
         c = self.controller
         if c.routine_running and st.unit is not None:
-            step = f"Step {st.unit_number} of {st.unit_count}: {st.unit.label}"
+            unit = st.unit
+            rest = unit.label[len(unit.step.id) :].strip()
+            name = f"{unit.step.title} ({rest})" if rest else unit.step.title
+            step = f"Step {st.unit_number} of {st.unit_count}: {name}"
             instruction = st.instruction
         elif c.summary is not None:
             step = f"Routine ended: {c.summary.message}"
@@ -569,12 +632,42 @@ class LiveWindow(QtWidgets.QMainWindow):
             instruction = ""
         self._set_text(self.step_label, "step", step)
         self._set_text(self.instruction, "instruction", instruction)
-        self._set_text(self.prompt, "prompt", st.prompt)
+        paused = c.routine_paused
+        prompt = "PAUSED: vibration is off. Resume starts the step over." if paused else st.prompt
+        self._set_text(self.prompt, "prompt", prompt)
+        if self._texts.get("prompt_style") != str(paused):
+            self._texts["prompt_style"] = str(paused)
+            self.prompt.setStyleSheet(PAUSED_STYLE if paused else "")
+        progress = c.progress()
+        if progress is not None:
+            self.routine_bar.setValue(round(progress.fraction * 1000))
+            words = (
+                f"{round(100 * progress.fraction)} %: {progress.done} of {progress.count} "
+                f"steps done, about {format_duration(progress.left_s)} left"
+            )
+        else:
+            words = ""
+            if not c.routine_running:
+                self.routine_bar.setValue(1000 if c.summary is not None else 0)
+        self._set_text(self.routine_progress, "routine_progress", words)
+        if (
+            not c.routine_running
+            and c.summary is not None
+            and self._summary_shown_for is not c.summary
+        ):
+            self._summary_shown_for = c.summary
+            summary = c.session_summary()
+            if summary is not None:
+                self.show_summary(summary, f"{c.summary.routine}: {c.summary.message}")
         fraction, text = 0.0, ""
-        if c.routine_running and st.hold_min_s:
+        if paused:
+            text = "paused"
+        elif c.routine_running and st.hold_min_s:
             fraction = min(1.0, st.hold_s / st.hold_min_s)
             left = st.hold_min_s - st.hold_s
-            if left > 0:
+            if st.hold_s <= 0:
+                text = f"press into the band: {st.hold_min_s:g} s to hold"
+            elif left > 0:
                 text = f"{st.hold_s:4.1f} s of {st.hold_min_s:g} s: {left:4.1f} s to go"
             else:
                 text = f"{st.hold_s:4.1f} s: hold reached, release slowly"
@@ -609,9 +702,39 @@ class LiveWindow(QtWidgets.QMainWindow):
         )
         self.pause_button.setEnabled(running)
         self._set_text(self.pause_button, "pause_button", "Resume" if c.routine_paused else "Pause")
-        shown = c.state.vibration_pct
+        shown = c.played_pct()
         now_cap = c.current_zone.vibration_cap_pct
         self._set_text(self.vibration_label, "vibration", f"{shown:3.0f} % (cap {now_cap:g} %)")
+        zone = c.current_zone
+        if running:
+            # the routine drives: the zone box and the slider show its step's zone and level
+            index = self.zone_combo.findData(zone.name)
+            if index >= 0:
+                text = f"{zone.name} ({zone.limit_n:g} N)"
+                if self.zone_combo.itemText(index) != text:
+                    self.zone_combo.setItemText(index, text)
+                if self.zone_combo.currentIndex() != index:
+                    self.zone_combo.blockSignals(True)
+                    self.zone_combo.setCurrentIndex(index)
+                    self.zone_combo.blockSignals(False)
+            self._show_slider(shown)
+        elif self._texts.get("zone_combo_restored") != c.zone.name:
+            # back to the picker's own zone once the routine is over
+            self._texts["zone_combo_restored"] = c.zone.name
+            for i, (name, z) in enumerate(c.zones.items()):
+                self.zone_combo.setItemText(i, f"{name} ({z.limit_n:g} N)")
+            self.zone_combo.blockSignals(True)
+            self.zone_combo.setCurrentIndex(self.zone_combo.findData(c.zone.name))
+            self.zone_combo.blockSignals(False)
+            self._show_slider(c.vibration_pct)
+        if running:
+            self._texts.pop("zone_combo_restored", None)
+
+    def _show_slider(self, pct: float) -> None:
+        if self.vibration_slider.value() != round(pct):
+            self.vibration_slider.blockSignals(True)
+            self.vibration_slider.setValue(round(pct))
+            self.vibration_slider.blockSignals(False)
 
     def _draw_status(self, st) -> None:
         c = self.controller

@@ -1,8 +1,10 @@
 """The report's picture: force against the zone limits over a whole recording, as a PNG.
 
 Raw force thin and grey, filtered force bold and blue, each step's limit (red) and warning
-level (amber, dashed) as steps over time, each step's target band shaded, holds shaded green,
-and stops and faults as red vertical lines labelled with their cause. Drawn with pyqtgraph
+level (amber, dashed) as steps over time, each step's target band shaded, each step's name at
+its start, holds as green spans in a strip under the lowest force (so they never cover a
+light press near the neck), pauses shaded grey, and stops and faults as red vertical lines
+labelled with their cause inside the plot. Drawn with pyqtgraph
 and written by its ImageExporter on Qt's offscreen platform (no window, no display needed).
 Curves are decimated to one min/max pair per pixel column first (ui.plot_buffers): a
 30-minute recording has ~2 M samples, far more than pixels.
@@ -20,6 +22,7 @@ from device.errors import InputFileError
 from device.recording.folder import Recording
 from dsp.analysis import HOLD
 from dsp.events import EventKind
+from dsp.session_summary import summarize_session
 from ui.plot_buffers import decimate_peak
 
 WIDTH_PX = 1600
@@ -46,6 +49,18 @@ def _steps_xy(steps: list[dict[str, Any]], key: str) -> tuple[np.ndarray, np.nda
         xs += [st["start_s"], st["end_s"], np.nan]
         ys += [y, y, np.nan]
     return np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+
+
+def marks(rec: Recording) -> dict[str, list[tuple[float, float | None, str]]]:
+    """What the picture labels, from the session summary of the recording's events:
+    ``steps`` (start, end, name), ``pauses`` (start, end or None, "paused"), ``stops``
+    (t, None, cause)."""
+    summary = summarize_session(rec.events)
+    return {
+        "steps": [(st.started_t_s, st.ended_t_s, st.unit) for st in summary.steps],
+        "pauses": [(p.start_s, p.end_s, "paused") for p in summary.pauses],
+        "stops": [(n.t_s, None, str(n.cause or n.kind)) for n in summary.stops],
+    }
 
 
 def write_png(
@@ -75,13 +90,20 @@ def write_png(
     if title:
         plot.setTitle(title, color="k")
     plot.showGrid(x=True, y=True, alpha=0.2)
-    legend = plot.addLegend(offset=(10, 10), labelTextColor="k", brush=pg.mkBrush(255, 255, 255))
+    legend = plot.addLegend(
+        offset=(-10, -40), labelTextColor="k", brush=pg.mkBrush(255, 255, 255, 230)
+    )
 
     steps = [s for s in analysis.get("steps", []) if s["end_s"] > s["start_s"]]
     events = analysis.get("events", [])
     has_force = rec.t_s.size > 0
     top = max([float(np.nanmax(rec.force_n)) if has_force else 1.0] + [s["limit_n"] for s in steps])
-    bottom = min(0.0, float(np.nanmin(rec.force_n)) if has_force else 0.0)
+    low = min(0.0, float(np.nanmin(rec.force_n)) if has_force else 0.0)
+    # holds go in a strip below the lowest force: never over a light press near the neck
+    strip = 0.05 * (top - low)
+    bottom = low - 1.6 * strip
+    head = top * 1.35  # room above for the step names
+    marked = marks(rec)
 
     def span(x0: float, x1: float, y0: float, y1: float, rgba: tuple, z: int) -> None:
         rect = QtWidgets.QGraphicsRectItem(QtCore.QRectF(x0, y0, x1 - x0, y1 - y0))
@@ -100,9 +122,20 @@ def write_png(
                 (80, 140, 255, 45),
                 -20,
             )
-    for e in events:  # holds: green spans over the bottom of the plot
+    for e in events:  # holds: green spans in the strip under the forces
         if e["type"] == HOLD:
-            span(e["start_s"], e["end_s"], bottom, 0.12 * top, (40, 170, 80, 110), -15)
+            span(e["start_s"], e["end_s"], bottom, bottom + strip, (40, 170, 80, 200), -15)
+    end_s = float(rec.t_s[-1]) if has_force else 0.0
+    for start, stop, _ in marked["pauses"]:  # pauses: grey over the whole height
+        span(start, stop if stop is not None else end_s, bottom, head, (120, 120, 120, 70), -25)
+        text = pg.TextItem("paused", color=(60, 60, 60), anchor=(0, 1))
+        text.setPos(start, bottom + strip)
+        plot.addItem(text)
+    for start, _, name in marked["steps"]:  # step names, upright, at each step's start
+        plot.addItem(pg.InfiniteLine(pos=start, angle=90, pen=pg.mkPen((170, 170, 170), width=1)))
+        text = pg.TextItem(name, color=(40, 40, 40), anchor=(1, 0), angle=90)
+        text.setPos(start, head)
+        plot.addItem(text)
     if has_force:
         x, (raw,) = decimate_peak(rec.t_s, (rec.force_n,), 0, width_px)
         plot.plot(x, raw, pen=pg.mkPen((150, 150, 150), width=1), name="force (raw)")
@@ -115,8 +148,12 @@ def write_png(
         x, y = _steps_xy(steps, "warning_n")
         dash = pg.mkPen((230, 150, 0), width=1, style=QtCore.Qt.PenStyle.DashLine)
         plot.plot(x, y, pen=dash, connect="finite", name="warning (80 %)")
+    x0 = float(rec.t_s[0]) if has_force else 0.0
     for e in events:
         if e["type"] in (EventKind.STOP, EventKind.FAULT):
+            # the label sits inside the plot: left of lines in the right half
+            right = e["t_s"] > x0 + 0.5 * (end_s - x0)
+            anchor = (1, 0.5) if right else (0, 0.5)
             plot.addItem(
                 pg.InfiniteLine(
                     pos=e["t_s"],
@@ -124,10 +161,10 @@ def write_png(
                     pen=pg.mkPen((220, 0, 0), width=2),
                     label=str(e.get("cause") or e["type"]),
                     labelOpts={
-                        "position": 0.8,
+                        "position": 0.72,
                         "color": (170, 0, 0),
-                        "fill": (255, 255, 255, 220),
-                        "anchors": [(0, 0.5), (0, 0.5)],
+                        "fill": (255, 255, 255, 230),
+                        "anchors": [anchor, anchor],
                     },
                 )
             )
@@ -135,7 +172,10 @@ def write_png(
     legend.addItem(
         pg.BarGraphItem(x=[0], height=[1], width=1, brush=pg.mkBrush(40, 170, 80, 110)), "hold"
     )
-    plot.setYRange(bottom, top * 1.15, padding=0)
+    legend.addItem(
+        pg.BarGraphItem(x=[0], height=[1], width=1, brush=pg.mkBrush(120, 120, 120, 70)), "paused"
+    )
+    plot.setYRange(bottom, head, padding=0)
     if has_force:
         plot.setXRange(float(rec.t_s[0]), float(rec.t_s[-1]), padding=0.01)
     # An unshown widget keeps its default size: give the plot its geometry directly, so the

@@ -28,9 +28,11 @@ from rich.table import Table
 from rich.text import Text
 
 from device.control.supervised import LiveState
+from device.routine.progress import Progress, RoutineProgress, format_duration
 from device.routine.runner import RoutineRunner, RunSummary
 from dsp.decisions import SafetyState
 from dsp.events import Event, Fault, LinkLost, Rearmed, StepStarted, Stop, describe_cause
+from dsp.session_summary import SessionSummary, summarize_session
 
 REDRAW_S = 0.125
 GAUGE_WIDTH = 40
@@ -66,8 +68,38 @@ def _gauge(state: LiveState) -> Text:
     return text
 
 
-def render(state: LiveState, title: str) -> Panel:
-    """One frame of the live panel."""
+def _bar(fraction: float, style: str) -> Text:
+    filled = round(GAUGE_WIDTH * min(1.0, max(0.0, fraction)))
+    return Text("━" * filled, style=style) + Text("━" * (GAUGE_WIDTH - filled), style="dim")
+
+
+def hold_countdown(state: LiveState) -> str:
+    """The hold line's words: how long held, and how long to go (or release now)."""
+    held = f"hold {state.hold_s:4.1f} s of {state.hold_min_s:g}-{state.hold_max_s:g} s"
+    if state.hold_min_s is None:
+        return held
+    left = state.hold_min_s - state.hold_s
+    if state.hold_s <= 0:
+        return f"{held}: press into the band to start"
+    if left > 0:
+        return f"{held}: {left:4.1f} s to go"
+    return f"{held}: hold reached, release slowly"
+
+
+def progress_line(progress: Progress) -> str:
+    """The routine's overall progress in words."""
+    pct = round(100 * progress.fraction)
+    return (
+        f"  {pct:3d} %  {progress.done} of {progress.count} steps done, "
+        f"about {format_duration(progress.left_s)} left"
+    )
+
+
+def render(
+    state: LiveState, title: str, *, progress: Progress | None = None, paused: bool = False
+) -> Panel:
+    """One frame of the live panel. ``progress``: the routine's, when known; ``paused``: the
+    person paused the routine (shown until resumed, whatever else changes)."""
     unit = state.unit
     head = Text()
     if unit is not None:
@@ -76,16 +108,23 @@ def render(state: LiveState, title: str) -> Panel:
         head.append(f"  zone {unit.zone_name}", style="dim")
     else:
         head.append("Starting...", style="bold")
-    rows: list = [head, Text(state.instruction, style="italic")]
-    if state.unit_deadline_t_s is not None:
-        left = max(0.0, state.unit_deadline_t_s - state.t_s)
-        rows.append(Text(f"Time left: {left:5.1f} s"))
-    if state.hold_min_s:
-        filled = round(GAUGE_WIDTH * min(1.0, state.hold_s / state.hold_min_s))
-        bar = Text("━" * filled, style="green") + Text("━" * (GAUGE_WIDTH - filled), style="dim")
+    rows: list = [head]
+    if progress is not None:
+        rows.append(_bar(progress.fraction, "blue") + Text(progress_line(progress)))
+    if paused:
         rows.append(
-            bar
-            + Text(f"  hold {state.hold_s:4.1f} s of {state.hold_min_s:g}-{state.hold_max_s:g} s")
+            Text(
+                "PAUSED: vibration is off. Press w to resume (the step starts over).",
+                style="bold black on cyan",
+            )
+        )
+    rows.append(Text(state.instruction, style="italic"))
+    if state.unit_deadline_t_s is not None and not state.hold_min_s and not paused:
+        left = max(0.0, state.unit_deadline_t_s - state.t_s)
+        rows.append(Text(f"Time left in this step: {left:5.1f} s"))
+    if state.hold_min_s and not paused:
+        rows.append(
+            _bar(state.hold_s / state.hold_min_s, "green") + Text(f"  {hold_countdown(state)}")
         )
     rows.append(_gauge(state))
     rows.append(Text(f"Vibration {state.vibration_pct:4.0f} %"))
@@ -93,7 +132,7 @@ def render(state: LiveState, title: str) -> Panel:
         rows.append(Text(f"STOPPED: {describe_cause(state.alarm)}", style="bold white on red"))
     elif state.safety is SafetyState.WARNING:
         rows.append(Text("Near the limit: ease off a little", style="bold black on yellow"))
-    if state.prompt:
+    if state.prompt and not paused:
         rows.append(Text(state.prompt, style="bold"))
     battery = f"{state.battery_pct} %" if state.battery_pct is not None else "?"
     rows.append(
@@ -105,24 +144,36 @@ def render(state: LiveState, title: str) -> Panel:
         )
     )
     rows.append(Text(KEY_HELP, style="dim"))
-    border = "red" if state.alarm else "yellow" if state.safety is SafetyState.WARNING else "blue"
+    if state.alarm:
+        border = "red"
+    elif state.safety is SafetyState.WARNING:
+        border = "yellow"
+    else:
+        border = "cyan" if paused else "blue"
     return Panel(Group(*rows), title=title, border_style=border)
 
 
-def summary_table(summary: RunSummary) -> Table:
-    """Per unit: holds and durations, time in band, peak, stops with causes."""
-    table = Table(title=f"{summary.routine}: {summary.end.value}")
-    for col in ("step", "zone", "holds (s)", "in band (s)", "peak (N)", "stops"):
+def summary_table(summary: SessionSummary, title: str) -> Table:
+    """Per step: state, holds and durations, time in band, peak, pauses, stops with causes
+    (``dsp.session_summary``: the one summary every face renders)."""
+    table = Table(title=title)
+    for col in ("step", "zone", "state", "holds (s)", "in band (s)", "peak (N)", "stops"):
         table.add_column(col)
-    for u in summary.units:
-        holds = ", ".join(f"{h['duration_s']:.1f}" for h in u.holds) or "-"
-        stops = ", ".join(describe_cause(s["cause"]) for s in u.stops) or "-"
+    for st in summary.steps:
+        holds = ", ".join(f"{h:.1f}" for h in st.holds_s) or "-"
+        stops = ", ".join(n.words for n in st.stops) or "-"
+        state = st.state
+        if st.restarts:
+            state += f", {st.restarts} restart(s)"
+        if st.pauses:
+            state += f", paused {st.pauses}x"
         table.add_row(
-            u.label + ("" if u.completed else " (not completed)"),
-            u.zone,
+            st.unit,
+            st.zone,
+            state,
             holds,
-            f"{u.time_in_band_s:.1f}" if u.band_n else "-",
-            f"{u.peak_n:.1f}",
+            "-" if st.time_in_band_s is None else f"{st.time_in_band_s:.1f}",
+            "-" if st.peak_n is None else f"{st.peak_n:.1f}",
             stops,
         )
     return table
@@ -146,7 +197,24 @@ class TerminalView:
         self.console = console or Console()
         self.interactive = sys.stdin.isatty() and self.console.is_terminal
         self._last_unit = None
+        #: every event of the run, for the summary at the end
+        self.events: list[Event] = []
+        self.progress = RoutineProgress(runner.units)
+        runner.add_listener(self.events.append)
+        runner.add_listener(self.progress.on_event)
         runner.add_listener(self._on_event)
+
+    def frame(self) -> Panel:
+        """The panel as it should look now."""
+        title = f"massagectl: {self.runner.routine.title}"
+        state = self.runner.state
+        return render(
+            state, title, progress=self.progress.at(state), paused=bool(self.runner.paused)
+        )
+
+    def summary(self) -> SessionSummary:
+        """The session's summary from the events so far (dsp.session_summary)."""
+        return summarize_session(self.events)
 
     def _on_event(self, event: Event) -> None:
         if self.interactive:
@@ -154,9 +222,11 @@ class TerminalView:
         if isinstance(event, StepStarted):
             band = event.band_n
             aim = f", aim {band[0]:g}-{band[1]:g} N" if band else ""
+            p = self.progress.at(self.runner.state)
             self.console.print(
                 f"[{event.t_s:7.1f} s] step {event.unit or event.step}: zone {event.zone}"
-                f" (limit {event.limit_n:g} N{aim})"
+                f" (limit {event.limit_n:g} N{aim}); {p.done} of {p.count} steps done,"
+                f" about {format_duration(p.left_s)} left"
             )
         elif isinstance(event, Stop | Fault | LinkLost):
             if event.cause is not None:
@@ -186,11 +256,10 @@ class TerminalView:
             return await work()
         fd = sys.stdin.fileno()
         loop = asyncio.get_running_loop()
-        title = f"massagectl: {self.runner.routine.title}"
         with (
             _cbreak(fd),
             Live(
-                render(self.runner.state, title),
+                self.frame(),
                 console=self.console,
                 auto_refresh=False,
                 transient=False,
@@ -200,9 +269,9 @@ class TerminalView:
             task = asyncio.ensure_future(work())
             try:
                 while not task.done():
-                    live.update(render(self.runner.state, title), refresh=True)
+                    live.update(self.frame(), refresh=True)
                     await asyncio.wait({task}, timeout=REDRAW_S)
-                live.update(render(self.runner.state, title), refresh=True)
+                live.update(self.frame(), refresh=True)
             finally:
                 loop.remove_reader(fd)
                 if not task.done():

@@ -53,6 +53,16 @@ def config_dir() -> Path:
     return platformdirs.user_config_path("massagectl", appauthor=False)
 
 
+#: The recordings' default place, under the config folder (``--record`` without a folder).
+RECORDINGS_DIR_NAME = "recordings"
+
+
+def recordings_dir() -> Path:
+    """Where ``--record`` without a folder records (one new folder per session) and where
+    ``massagectl recordings`` looks: ``recordings/`` in the config folder."""
+    return config_dir() / RECORDINGS_DIR_NAME
+
+
 def now_iso() -> str:
     """Now, UTC, ISO 8601 to the second (for ``paired_at`` and calibration ``when``)."""
     return datetime.now(UTC).replace(microsecond=0).isoformat()

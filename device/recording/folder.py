@@ -506,3 +506,87 @@ def read_recording(folder: str | Path) -> Recording:
         events=events,
         warnings=skipped,
     )
+
+
+@dataclass(frozen=True)
+class RecordingInfo:
+    """A recording at a glance (``massagectl recordings``): no samples read but the last."""
+
+    folder: Path
+    started_at: str | None
+    routine: str | None
+    command: str | None
+    duration_s: float | None
+    stops: int
+    complete: bool
+    error: str | None = None
+
+
+def _last_t_s(path: Path) -> float | None:
+    """t_s of the last whole line of samples.csv (read from its end)."""
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 4096))
+            tail = f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    lines = tail.split("\n")[:-1]  # the last piece is unterminated (or empty)
+    for line in reversed(lines):
+        cells = line.split(",")
+        if len(cells) == len(SAMPLE_COLUMNS):
+            try:
+                return float(cells[1])
+            except ValueError:
+                return None
+    return None
+
+
+def recording_info(folder: str | Path) -> RecordingInfo:
+    """The glance at one recording folder; a damaged one has ``error`` set."""
+    p = Path(folder)
+    try:
+        meta = read_meta(p)
+    except InputFileError as exc:
+        return RecordingInfo(p, None, None, None, None, 0, False, error=str(exc))
+    skipped: list[str] = []
+    try:
+        events = _read_events(p / EVENTS_FILE, skipped)
+        error = None
+    except InputFileError as exc:
+        events, error = [], str(exc)
+    stops = sum(1 for e in events if str(e.kind) in ("stop", "fault"))
+    routine = meta.get("routine") or {}
+    command = meta.get("command")
+    if command is None:  # vibrate and stream name themselves in their step_started
+        kinds = [getattr(e, "step_kind", None) for e in events if str(e.kind) == "step_started"]
+        command = kinds[0] if kinds and kinds[0] in ("vibrate", "stream") else None
+    return RecordingInfo(
+        folder=p,
+        started_at=meta.get("started_at"),
+        routine=routine.get("name") if isinstance(routine, dict) else None,
+        command=command,
+        duration_s=_last_t_s(p / SAMPLES_FILE),
+        stops=stops,
+        complete=bool(meta.get("complete")),
+        error=error,
+    )
+
+
+def list_recordings(parent: str | Path) -> list[RecordingInfo]:
+    """Every recording folder directly in ``parent``, oldest first (by start time, then
+    name); [] when ``parent`` does not exist."""
+    p = Path(parent)
+    if not p.is_dir():
+        return []
+    infos = [recording_info(d) for d in sorted(p.iterdir()) if is_recording(d)]
+    return sorted(infos, key=lambda i: (i.started_at or "", i.folder.name))
+
+
+def default_folder_name(what: str, when: datetime | None = None) -> str:
+    """A new recording folder's name: local date and time, then what ran
+    (``20260301-142501-neck-relief``)."""
+    stamp = (when or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in what).strip("-") or "session"
+    return f"{stamp}-{safe}"

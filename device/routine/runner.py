@@ -47,11 +47,10 @@ from dsp.events import (
     Stop,
 )
 from dsp.pipeline import BatchResult, ForcePipeline
+from dsp.session_summary import MIN_REPORTED_HOLD_S  # passes through the band are not holds
 
 #: A press-and-hold unit with no completed hold ends after hold_max + this (device time).
 HOLD_TIMEOUT_EXTRA_S = 30.0
-#: Shorter passes through the band (force on its way somewhere else) are not holds.
-MIN_REPORTED_HOLD_S = 0.3
 #: Auto-zero at the end of a rest: the pipeline re-zeroes on the last AUTO_ZERO_WINDOW_S of
 #: raw counts when every filtered sample is within ``dsp.calibration.AUTO_ZERO_MAX_N`` of
 #: zero (the bound drift tracking uses, so a real light press is never zeroed away by more
@@ -520,6 +519,8 @@ class RoutineRunner:
                 completed=completed,
                 restarts=u.restarts,
                 paused=paused,
+                time_in_band_s=round(u.time_in_band_s, 3) if u.band_n is not None else None,
+                peak_n=round(u.peak_n, 3),
             )
         )
 

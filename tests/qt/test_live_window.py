@@ -120,7 +120,7 @@ def test_over_limit_turns_the_alarm_on_with_its_cause(drive, tmp_path):
         stops = [e for e in c.events if isinstance(e, Stop)]
         assert stops[0].cause is Cause.OVER_LIMIT and stops[0].was_vibrating
         texts = [window.events_list.item(i).text() for i in range(window.events_list.count())]
-        assert any("stop: too much pressure for this spot" in t for t in texts)
+        assert any("STOP: too much pressure for this spot" in t for t in texts)
         # re-arm is refused while force is still high, accepted once it has eased off
         await until(window, lambda: c.state.filtered_n < 1.0, "the release")
         await until(window, c.rearm, "the re-arm", timeout_s=WAIT_S)
@@ -212,9 +212,9 @@ def test_routine_steps_advance(drive, tmp_path):
 
     drive(body, speed=8.0, unattended=True)
     steps = [s for s in shown if s.startswith("Step ")]
-    assert steps[0].startswith("Step 1 of 3: settle")
-    assert any(s.startswith("Step 2 of 3: squeeze") for s in steps)
-    assert steps[-1].startswith("Step 3 of 3: warmth")
+    assert steps[0].startswith("Step 1 of 3: Settle")
+    assert any(s.startswith("Step 2 of 3: Shoulder squeeze") for s in steps)
+    assert steps[-1].startswith("Step 3 of 3: Warmth")
     assert any("to go" in h for h in holds) and any("hold reached" in h for h in holds)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from device.routine.routines import load_routine
+from ui.commands.recordings import add_record_option, record_folder
 from ui.session_setup import prepare
 
 DEMO_URL = "sim://ball?user=scripted"
@@ -23,7 +24,7 @@ def register(sub) -> None:
         ),
     )
     p.add_argument("--gui", action="store_true", help="show the live pressure window")
-    p.add_argument("--record", metavar="DIR", help="record the session into a new folder DIR")
+    add_record_option(p)
     p.add_argument(
         "--speed",
         type=float,
@@ -35,6 +36,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    args.record = record_folder(args.record, DEMO_ROUTINE)
     prepared = prepare(DEMO_URL, speed=args.speed, simulated_user=True, record_dir=args.record)
     if args.gui:
         from ui.live_window import run_window

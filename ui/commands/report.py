@@ -14,11 +14,14 @@ import json
 import math
 import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
+from device.errors import InputFileError
 from device.recording.folder import Recording, RecordingWarning, read_recording
 from device.routine.timeline import analyze_recording
 from dsp.events import Fault, Stop
+from dsp.session_summary import summarize_session
 
 
 def register(sub) -> None:
@@ -35,6 +38,12 @@ def register(sub) -> None:
     p.add_argument("folder", metavar="DIR", help="a recording folder")
     p.add_argument("--png", metavar="FILE", help="write a plot of the session to FILE (PNG)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--csv",
+        metavar="FILE",
+        help="write the session summary (one row per step: holds, time in band, peak, stops; "
+        "the summary the terminal and the window show) as CSV to FILE ('-': standard output)",
+    )
     p.set_defaults(func=run)
 
 
@@ -121,8 +130,19 @@ def run(args) -> int:
         rec = read_recording(args.folder)
     for text in rec.warnings:
         print(f"massagectl report: warning: {text}", file=sys.stderr)
+    if args.csv:
+        text = summarize_session(rec.events).csv_text()
+        if args.csv == "-":
+            sys.stdout.write(text)
+            return 0
+        try:
+            Path(args.csv).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise InputFileError(f"{args.csv}: cannot write the CSV: {exc.strerror}") from exc
     analysis = analyze_recording(rec)
     report = build_report(rec, analysis)
+    if args.csv:
+        report["csv"] = args.csv
     if args.png:
         from ui.report_plot import write_png
 
@@ -166,3 +186,5 @@ def _print(r: dict[str, Any]) -> None:
         print(r["advice"])
     if r.get("png"):
         print(f"plot written to {r['png']}")
+    if r.get("csv"):
+        print(f"summary written to {r['csv']}")

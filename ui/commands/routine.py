@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+from pathlib import Path
 
 from rich.console import Console
 
 from device.routine.routines import load_routine
 from device.routine.runner import RoutineRunner, RunEnd
 from device.session.reconnect import DEFAULT_RECONNECT_TIMEOUT_S
+from ui.commands.recordings import add_record_option, record_folder
 from ui.link_notice import LinkNotice, add_reconnect_option, check_reconnect_timeout
 from ui.session_setup import open_run, prepare, zone_table
 from ui.terminal_view import TerminalView, summary_table
@@ -43,7 +45,7 @@ def register(sub) -> None:
     )
     p.add_argument("routine", metavar="NAME|FILE", help="built-in routine name or TOML file")
     p.add_argument("--device", required=True, metavar="URL", help="e.g. serial:///dev/ttyACM0")
-    p.add_argument("--record", metavar="DIR", help="record the session into a new folder DIR")
+    add_record_option(p)
     p.add_argument("--screening", metavar="FILE", help="screening answers (TOML or JSON)")
     add_reconnect_option(p)
     p.add_argument(
@@ -69,6 +71,7 @@ def register(sub) -> None:
 
 async def run(args) -> int:
     check_reconnect_timeout(args.reconnect_timeout)
+    args.record = record_folder(args.record, Path(str(args.routine)).stem)
     load_routine(args.routine, zones=zone_table(args.profile)[0])  # refuse bad input first
     prepared = prepare(
         args.device,
@@ -117,14 +120,25 @@ async def run_routine(
             )
         runner.add_listener(notice.on_event)
         countdown = asyncio.get_running_loop().create_task(notice.run(), name="link-notice")
+        view = TerminalView(runner, console)
         try:
-            summary = await TerminalView(runner, console).run(runner.run)
+            summary = await view.run(runner.run)
+        except asyncio.CancelledError:
+            # Ctrl-C: the runner stopped the motor and closed its steps; say what was done
+            _print_summary(console, view, runner.summary, record_dir)
+            raise
         finally:
             countdown.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await countdown
             run.finish(runner.summary.to_dict())
-    console.print(summary_table(summary))
+    _print_summary(console, view, summary, record_dir)
+    return EXIT_CODES.get(summary.end, 1)
+
+
+def _print_summary(console: Console, view: TerminalView, summary, record_dir) -> None:
+    title = f"{summary.routine}: {summary.end.value}"
+    console.print(summary_table(view.summary(), title))
     console.print(
         f"{summary.message}; vibration {summary.vibration_s:.0f} s, {summary.stops} stop(s)."
     )
@@ -134,4 +148,3 @@ async def run_routine(
         console.print(f"recorded to {record_dir}")
     if summary.end is RunEnd.COMPLETED:
         console.print("Afterwards, warmth helps: a warm compress or a warm shower.")
-    return EXIT_CODES.get(summary.end, 1)

@@ -12,6 +12,7 @@ from device.control.vibration import PATTERN_NAMES, get_pattern
 from device.errors import UsageError
 from dsp.events import Event, Fault, LinkLost, LinkRestored, StepStarted, Stop, describe_cause
 from dsp.zones import DEFAULT_ZONES, get_zone
+from ui.commands.recordings import add_record_option, record_folder
 from ui.link_notice import (
     COUNTDOWN_EVERY_S,
     LinkNotice,
@@ -63,7 +64,7 @@ def register(sub) -> None:
     )
     p.add_argument("--screening", metavar="FILE", help="screening answers (TOML or JSON)")
     p.add_argument("--profile", metavar="FILE", help="zone profile that lowers limits")
-    p.add_argument("--record", metavar="DIR", help="record the session into a new folder DIR")
+    add_record_option(p)
     add_reconnect_option(p)
     p.add_argument(
         "--speed",
@@ -76,6 +77,7 @@ def register(sub) -> None:
 
 
 async def run(args) -> int:
+    args.record = record_folder(args.record, f"vibrate-{args.pattern}")
     if not math.isfinite(args.intensity) or not 0 < args.intensity <= 100:
         raise UsageError("--intensity must be between 0 and 100 %")
     if not math.isfinite(args.duration) or args.duration <= 0:
