@@ -1,8 +1,9 @@
 """Device time: the firmware's u32 microsecond counter, unwrapped into seconds, checked
 against the batch sequence, and kept monotonic.
 
-The counter wraps every 2^32 µs (71.6 min). Batches arrive in order, so a timestamp smaller
-than the previous one by more than half the range means one wrap happened in between.
+The counter wraps every 2^32 µs (71.6 min). Batches arrive in order, so the step from one
+timestamp to the next, modulo 2^32, is the shorter way round: a wrap forward, or a step
+back (across zero, too).
 
 A device clock can also *jump* (a firmware that resets or re-syncs its timer, a glitch):
 time stepping back would run host-side device time backwards (a 5 s vibration counted as
@@ -45,9 +46,8 @@ class DeviceClock:
 
     def __init__(self, jump_tolerance_s: float = JUMP_TOLERANCE_S) -> None:
         self.jump_tolerance_s = jump_tolerance_s
-        self._wraps = 0
+        self._unwrapped_us = 0
         self._last_us: int | None = None
-        self._t0_us: int | None = None
         #: seconds added to the device's own time to absorb its jumps
         self._offset_s = 0.0
         #: where the batch right after the last one should start, and the last batch period
@@ -58,14 +58,19 @@ class DeviceClock:
         self.jumps: list[ClockJump] = []
 
     def unwrap_us(self, t_us: int) -> int:
-        """The unwrapped timestamp (µs since the first one) of ``t_us``."""
-        last_us, t0_us = self._last_us, self._t0_us
-        if last_us is None or t0_us is None:  # the first timestamp (both are set together)
-            t0_us = self._t0_us = t_us
-        elif t_us < last_us and last_us - t_us > WRAP_US // 2:
-            self._wraps += 1
+        """The unwrapped timestamp (µs since the first one) of ``t_us``: the step from the
+        last one is taken modulo 2^32 as the shorter way round (a wrap forward, or a step
+        back across zero)."""
+        if self._last_us is None:
+            self._last_us = t_us
+            self._unwrapped_us = 0
+            return 0
+        step_us = (t_us - self._last_us) % WRAP_US
+        if step_us >= WRAP_US // 2:
+            step_us -= WRAP_US
         self._last_us = t_us
-        return t_us + self._wraps * WRAP_US - t0_us
+        self._unwrapped_us += step_us
+        return self._unwrapped_us
 
     def batch_times_s(
         self,

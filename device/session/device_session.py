@@ -438,7 +438,12 @@ class DeviceSession:
         raw = np.asarray(msg.samples, dtype=np.int64)
         jumps = len(self.clock.jumps)
         t_s = self.clock.batch_times_s(
-            msg.t_us, msg.rate_hz, len(raw), batches_since_last=gap + 1, t_host_s=t_host_s
+            msg.t_us,
+            msg.rate_hz,
+            len(raw),
+            batches_since_last=gap + 1,
+            # the host's clock in device seconds (loop time x speed), the jump's witness
+            t_host_s=self.timebase.now_s(),
         )
         clock_jump_s = 0.0
         if len(self.clock.jumps) > jumps:
