@@ -120,9 +120,7 @@ class PtyRelay:
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         loop.add_reader(self._port_fd, self._pump, self._port_fd, self._master_fd, self.to_host)
-        loop.add_reader(
-            self._master_fd, self._pump, self._master_fd, self._port_fd, self.to_device
-        )
+        loop.add_reader(self._master_fd, self._pump, self._master_fd, self._port_fd, self.to_device)
 
     def cut(self, cut: bool = True) -> None:
         """Nothing passes either way (``cut(False)``: the link is back)."""
