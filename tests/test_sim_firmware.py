@@ -23,6 +23,7 @@ from firmware_bridge.messages import (
 )
 from simulators.firmware import DEADMAN_S, Firmware
 from simulators.scenario import PressPoint, Scenario, SensorConfig, parse_scenario
+from tests.test_protocol import VECTORS, _build
 
 
 def _fw(press=(), **kw) -> Firmware:
@@ -258,3 +259,31 @@ def test_hello_forgets_the_replies_of_the_last_host():
     fw.handle(SetLimit(2, limit_mn=50_000), 0.3)
     fw.handle(Vibrate(3, 600, 100), 0.3)  # the same bytes as the old host's seq 3: new
     assert fw.motor_on
+
+
+@pytest.mark.parametrize(
+    "exchange", VECTORS["firmware_rules"]["exchanges"], ids=lambda e: e["name"]
+)
+def test_the_firmware_follows_the_rule_vectors(exchange):
+    fw = _fw()
+    replies_of = []
+    for k, step in enumerate(exchange["steps"]):
+        t_s = 0.01 * (k + 1)
+        replies = [
+            m
+            for m in fw.handle(_build(step["send"]), t_s)
+            if not isinstance(m, Status | ForceBatch)
+        ]
+        replies_of.append(replies)
+        if "same_reply_as" in step:
+            assert replies == replies_of[step["same_reply_as"]]
+        else:
+            assert [type(m).__name__ for m in replies] == [e["type"] for e in step["expect"]]
+            for m, e in zip(replies, step["expect"], strict=True):
+                for name, value in e["fields"].items():
+                    assert getattr(m, name) == value, (k, name)
+        state = step.get("state", {})
+        if "motor_on" in state:
+            assert fw.motor_on == state["motor_on"], k
+        if "limit_mn" in state:
+            assert fw.limit_mn == state["limit_mn"], k
