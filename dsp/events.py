@@ -49,6 +49,7 @@ class EventKind(StrEnum):
     REARMED = "rearmed"
     LINK_LOST = "link_lost"
     LINK_RESTORED = "link_restored"
+    CLOCK_JUMP = "clock_jump"
     COMMAND_SENT = "command_sent"
     SCREENING = "screening"
 
@@ -500,6 +501,17 @@ class LinkRestored(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ClockJump(Event):
+    """The device's clock jumped by ``jump_s`` seconds (negative: back) against its batch
+    sequence; jump number ``count`` of the session. Device time on the host (``t_s``) does
+    not show it: it runs on where the sequence puts it."""
+
+    kind: ClassVar[EventKind] = EventKind.CLOCK_JUMP
+    jump_s: float
+    count: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class CommandSent(Event):
     """A command went to the device: ``"vibrate"`` (``intensity_pct``, ``frequency_hz``;
     0 % is sent as a stop of the motor), ``"stop"``, or ``"auto_zero"`` (the host re-zeroed
@@ -540,6 +552,7 @@ EVENT_TYPES: Mapping[EventKind, type[Event]] = {
         Rearmed,
         LinkLost,
         LinkRestored,
+        ClockJump,
         CommandSent,
         Screening,
     )

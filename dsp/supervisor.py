@@ -309,7 +309,8 @@ class Supervisor:
         if self._settle_until_s is None:
             self._settle_until_s = t0 + SETTLE_S
         dt = 1.0 / self.rate_hz
-        span = t_end - prev_end if prev_end is not None else t_end - t0 + dt
+        # the time since the last batch ended spans this batch and the ``seq_gap`` lost ones
+        span = (t_end - prev_end) / (seq_gap + 1) if prev_end is not None else t_end - t0 + dt
         if span > 0:
             self._batch_period_s = span
         self._last_host_s = t_host_s

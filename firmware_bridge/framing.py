@@ -16,6 +16,7 @@ from firmware_bridge.messages import (
     MAX_MESSAGE_LEN,
     Message,
     ProtocolError,
+    UnsupportedVersion,
     decode_message,
     encode_message,
 )
@@ -45,6 +46,10 @@ class DecoderStats:
     bad_frames: int = 0
     #: bytes discarded: bad frames, over-long runs without a delimiter
     dropped_bytes: int = 0
+    #: frames with a right CRC but another protocol version (also counted in bad_frames)
+    wrong_version: int = 0
+    #: the protocol version those frames carried (the last one seen)
+    last_wrong_version: int | None = None
 
 
 class FrameDecoder:
@@ -107,6 +112,9 @@ class FrameDecoder:
         try:
             msg = decode_message(payload)
         except ProtocolError as exc:
+            if isinstance(exc, UnsupportedVersion):
+                self.stats.wrong_version += 1
+                self.stats.last_wrong_version = exc.version
             if len(self.rejected) < 64:
                 self.rejected.append((payload, str(exc)))
             self._reject(frame, str(exc), crc=False)

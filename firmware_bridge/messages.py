@@ -38,11 +38,15 @@ __all__ = [
     "TareResult",
     "MESSAGE_TYPES",
     "ProtocolError",
+    "UnsupportedVersion",
     "encode_message",
     "decode_message",
 ]
 
-PROTOCOL_VERSION = 1
+#: Version 2: the firmware refuses Vibrate without a limit, clamps SetLimit to its ceiling
+#: (DeviceInfo.limit_max_mn), feeds the deadman only with accepted commands, and answers a
+#: repeated command (same seq, same bytes) with the same reply without acting again.
+PROTOCOL_VERSION = 2
 HEADER = struct.Struct("<BBH")
 #: The longest message (header + payload, before CRC and COBS) either side may send.
 MAX_MESSAGE_LEN = 244
@@ -53,6 +57,14 @@ MAX_SAMPLES_PER_BATCH = (MAX_MESSAGE_LEN - HEADER.size - _BATCH_FIXED.size) // 4
 
 class ProtocolError(ValueError):
     """Bytes that are not a valid message (bad version, type, length or field)."""
+
+
+class UnsupportedVersion(ProtocolError):
+    """A message whose header carries another protocol version (``version``)."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(f"protocol version {version}, expected {PROTOCOL_VERSION}")
+        self.version = version
 
 
 class MotorKind(IntEnum):
@@ -82,6 +94,8 @@ class NackCode(IntEnum):
     BAD_VERSION = 4
     LIMIT_TRIPPED = 5
     NOT_READY = 6
+    #: Vibrate above zero before any SetLimit (version 2)
+    NO_LIMIT = 7
 
 
 @dataclass(frozen=True)
@@ -162,7 +176,9 @@ class Keepalive(Message):
 
 @dataclass(frozen=True)
 class SetLimit(Message):
-    """Hard force limit in millinewtons against the firmware's zero; 0 disables it."""
+    """Hard force limit in millinewtons against the firmware's zero, 1 or more (0 is refused:
+    there is no way to turn the limit off); the firmware clamps it to its own ceiling
+    (``DeviceInfo.limit_max_mn``)."""
 
     TYPE: ClassVar[int] = 0x06
     LAYOUT: ClassVar[struct.Struct] = struct.Struct("<I")
@@ -185,10 +201,11 @@ def _text(raw: bytes) -> str:
 
 @dataclass(frozen=True)
 class DeviceInfo(Message):
-    """Identity, capabilities and factory calibration (raw = force_n * scale + offset)."""
+    """Identity, capabilities and factory calibration (raw = force_n * scale + offset);
+    ``limit_max_mn``: the firmware's own absolute ceiling for SetLimit (version 2)."""
 
     TYPE: ClassVar[int] = 0x81
-    LAYOUT: ClassVar[struct.Struct] = struct.Struct("<16s8s16sBHHBHHfi")
+    LAYOUT: ClassVar[struct.Struct] = struct.Struct("<16s8s16sBHHBHHfiI")
     model: str = ""
     firmware: str = ""
     serial_number: str = ""
@@ -200,6 +217,7 @@ class DeviceInfo(Message):
     motor_freq_max_hz: int = 0
     cal_scale_counts_per_n: float = 1.0
     cal_offset_counts: int = 0
+    limit_max_mn: int = 0
 
     def payload_values(self) -> tuple:
         values = list(super().payload_values())
@@ -332,7 +350,7 @@ def decode_message(data: bytes) -> Message:
         raise ProtocolError(f"message of {len(data)} bytes exceeds {MAX_MESSAGE_LEN}")
     version, mtype, seq = HEADER.unpack_from(data)
     if version != PROTOCOL_VERSION:
-        raise ProtocolError(f"protocol version {version}, expected {PROTOCOL_VERSION}")
+        raise UnsupportedVersion(version)
     cls = MESSAGE_TYPES.get(mtype)
     if cls is None:
         raise ProtocolError(f"unknown message type 0x{mtype:02x}")

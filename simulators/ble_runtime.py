@@ -18,7 +18,6 @@ from collections.abc import Callable
 from firmware_bridge.gatt import ATT_HEADER_LEN
 from firmware_bridge.messages import (
     HEADER,
-    MESSAGE_TYPES,
     ForceBatch,
     Message,
     NackCode,
@@ -27,7 +26,7 @@ from firmware_bridge.messages import (
     decode_message,
     encode_message,
 )
-from simulators.firmware import Firmware, SimEvent
+from simulators.firmware import Firmware, SimEvent, undecodable_code
 from simulators.runtime import compress_time
 
 #: How often the peripheral wakes up to produce samples (real seconds).
@@ -92,7 +91,7 @@ class BleFirmwareRunner:
                     f"COMMAND value of {len(value)} bytes has no message header"
                 ) from exc
             _version, mtype, seq = HEADER.unpack_from(value)
-            code = NackCode.BAD_LENGTH if mtype in MESSAGE_TYPES else NackCode.UNKNOWN_TYPE
+            code = undecodable_code(value)
             out = self.firmware.advance(t_s) + self.firmware.nack_undecodable(seq, mtype, code)
             return self._encode_all(out)
         if isinstance(msg, SetStream) and msg.rate_hz and not self._batch_fits(msg):

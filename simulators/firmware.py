@@ -7,22 +7,34 @@ Behaviour (docs/protocol.md, "Device behaviour"):
 - SetStream -> streams ForceBatch at the set rate from a device clock with drift (ppm);
   ForceBatch ``seq`` counts batches; every other device message has its own counter.
 - Vibrate/Stop/SetLimit/Tare are range-checked: a bad value gets Nack(OUT_OF_RANGE), an unknown
-  type Nack(UNKNOWN_TYPE), never a crash. Every valid command also counts as a keepalive.
+  type Nack(UNKNOWN_TYPE), never a crash. Only a command the firmware accepts (answered with
+  Ack, DeviceInfo or TareResult, or a Keepalive) feeds the deadman: a refused, undecodable or
+  repeated one does not.
+- No limit, no vibration (version 2): a Vibrate above zero before any SetLimit gets
+  Nack(NO_LIMIT). SetLimit 0 is refused (OUT_OF_RANGE); a limit over the firmware's own
+  ceiling (``FirmwareConfig.limit_max_mn``, reported in DeviceInfo) is clamped to it.
 - SetLimit: when the force the firmware reads (against its own zero) passes the limit, the
   motor is cut on that very sample and LIMIT_TRIPPED is set; Vibrate is refused until the
   force is back under the limit and the host has sent Stop or a new SetLimit.
-- Keepalive deadman: no command for 500 ms while the motor runs -> motor off, KEEPALIVE_LOST.
+- Repeated commands (version 2): a command with the seq and the bytes of one of the last
+  REPLY_CACHE commands is a retry: the firmware sends the same reply again and does not act
+  (a Vibrate is not restarted, a Tare not retaken). Hello forgets the cache (a new host
+  numbers from 0 again).
+- Keepalive deadman: no accepted command for 500 ms while the motor runs -> motor off,
+  KEEPALIVE_LOST.
 - Tare: the mean of the last 64 raw samples becomes the zero; TareResult reports it. The
   zero is a working value: DeviceInfo keeps reporting the factory calibration.
 """
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from firmware_bridge.messages import (
+    HEADER,
     MAX_SAMPLES_PER_BATCH,
+    MESSAGE_TYPES,
     PROTOCOL_VERSION,
     Ack,
     DeviceInfo,
@@ -42,6 +54,7 @@ from firmware_bridge.messages import (
     TareResult,
     Vibrate,
     Waveform,
+    encode_message,
 )
 from simulators.physics import BallPhysics
 from simulators.scenario import Scenario
@@ -49,6 +62,21 @@ from simulators.scenario import Scenario
 DEADMAN_S = 0.5
 STATUS_PERIOD_S = 0.25
 TARE_WINDOW = 64
+#: How many recent commands the firmware remembers to answer a retry (same seq, same bytes).
+REPLY_CACHE = 64
+#: The simulated devices' own absolute ceiling for SetLimit (millinewtons): 150 N, above
+#: every zone's ceiling (120 N at most).
+LIMIT_MAX_MN = 150_000
+
+
+def undecodable_code(payload: bytes) -> NackCode:
+    """The Nack code for a frame whose CRC was right but whose message did not decode:
+    BAD_VERSION for another protocol version, BAD_LENGTH for a known type, else
+    UNKNOWN_TYPE."""
+    version, mtype, _seq = HEADER.unpack_from(payload)
+    if version != PROTOCOL_VERSION:
+        return NackCode.BAD_VERSION
+    return NackCode.BAD_LENGTH if mtype in MESSAGE_TYPES else NackCode.UNKNOWN_TYPE
 
 
 @dataclass(frozen=True)
@@ -63,6 +91,7 @@ class FirmwareConfig:
     motor_kind: MotorKind = MotorKind.ERM
     motor_freq_min_hz: int = 20
     motor_freq_max_hz: int = 250
+    limit_max_mn: int = LIMIT_MAX_MN
 
 
 BALL = FirmwareConfig()
@@ -126,6 +155,10 @@ class Firmware:
         self._out: list[Message] = []
         self.commands_received = 0
         self.stops_received = 0
+        #: retries recognised (same seq and bytes as a recent command): answered, not acted on
+        self.duplicates_received = 0
+        #: seq -> (the command's bytes, the replies it got)
+        self._replies: OrderedDict[int, tuple[bytes, list[Message]]] = OrderedDict()
 
     # ---- clock ----------------------------------------------------------------------------
 
@@ -171,7 +204,28 @@ class Firmware:
         batches and status it produced up to ``t_s``, then the replies."""
         produced = self.advance(t_s)
         self.commands_received += 1
-        return produced + self._handle(msg, t_s)
+        if msg.TYPE >= 0x80:
+            return produced + self._nack(msg, NackCode.UNKNOWN_TYPE)
+        key = encode_message(msg)
+        cached = self._replies.get(msg.seq)
+        if cached is not None and cached[0] == key and not isinstance(msg, Hello):
+            # A retry: the host did not get our reply. Same answer, no second action, and no
+            # keepalive either (a relay replaying old frames must not keep the motor on).
+            self.duplicates_received += 1
+            self._event(t_s, "duplicate", type=msg.TYPE, seq=msg.seq)
+            return produced + list(cached[1])
+        if isinstance(msg, Hello):
+            self._replies.clear()
+        replies = self._handle(msg, t_s)
+        if not any(isinstance(r, Nack) for r in replies):
+            # accepted: only now does it count as a sign of life
+            self.last_command_s = t_s
+            self.flags &= ~StatusFlags.KEEPALIVE_LOST
+        self._replies[msg.seq] = (key, replies)
+        self._replies.move_to_end(msg.seq)
+        while len(self._replies) > REPLY_CACHE:
+            self._replies.popitem(last=False)
+        return produced + replies
 
     def _nack(self, msg: Message, code: NackCode) -> list[Message]:
         self._event(self.t_s, "nack", type=msg.TYPE, code=code.name)
@@ -181,11 +235,6 @@ class Firmware:
         return [self._other(Ack, cmd_seq=msg.seq, cmd_type=msg.TYPE)]
 
     def _handle(self, msg: Message, t_s: float) -> list[Message]:
-        if msg.TYPE >= 0x80:
-            return self._nack(msg, NackCode.UNKNOWN_TYPE)
-        self.last_command_s = t_s
-        if self.flags & StatusFlags.KEEPALIVE_LOST:
-            self.flags &= ~StatusFlags.KEEPALIVE_LOST
         match msg:
             case Hello():
                 if msg.protocol_version != PROTOCOL_VERSION:
@@ -206,6 +255,7 @@ class Firmware:
                         cal_scale_counts_per_n=self.scale,
                         # the factory zero, not the working one a Tare moved
                         cal_offset_counts=self.scenario.sensor.offset_counts,
+                        limit_max_mn=c.limit_max_mn,
                     )
                 ]
             case SetStream():
@@ -227,6 +277,8 @@ class Firmware:
                     or c.motor_kind == MotorKind.NONE
                 ):
                     return self._nack(msg, NackCode.OUT_OF_RANGE)
+                if msg.intensity_permille > 0 and self.limit_mn <= 0:
+                    return self._nack(msg, NackCode.NO_LIMIT)
                 if self.flags & StatusFlags.LIMIT_TRIPPED and msg.intensity_permille > 0:
                     return self._nack(msg, NackCode.LIMIT_TRIPPED)
                 m = self.physics.motor
@@ -246,8 +298,10 @@ class Firmware:
             case Keepalive():
                 return []
             case SetLimit():
-                self.limit_mn = msg.limit_mn
-                self._event(t_s, "set_limit", limit_mn=msg.limit_mn)
+                if msg.limit_mn <= 0:
+                    return self._nack(msg, NackCode.OUT_OF_RANGE)
+                self.limit_mn = min(msg.limit_mn, self.config.limit_max_mn)
+                self._event(t_s, "set_limit", limit_mn=self.limit_mn)
                 self._clear_limit_if_safe()
                 return self._ack(msg)
             case Tare():

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from firmware_bridge.framing import FrameDecoder, encode_frame
-from firmware_bridge.messages import HEADER, MESSAGE_TYPES, Message, NackCode
-from simulators.firmware import DEADMAN_S, Firmware, SimEvent
+from firmware_bridge.messages import HEADER, Message
+from simulators.firmware import DEADMAN_S, Firmware, SimEvent, undecodable_code
 
 #: How often the simulator wakes up to produce samples (real seconds).
 TICK_S = 0.002
@@ -96,7 +96,7 @@ class SimulatorRunner:
         for payload, _why in rejected:
             if len(payload) >= HEADER.size:
                 _v, mtype, seq = HEADER.unpack_from(payload)
-                code = NackCode.BAD_LENGTH if mtype in MESSAGE_TYPES else NackCode.UNKNOWN_TYPE
+                code = undecodable_code(payload)
                 self._send_all(self.firmware.nack_undecodable(seq, mtype, code))
         for msg in messages:
             self._send_all(self.firmware.handle(msg, t_s))

@@ -202,3 +202,15 @@ def test_corrupted_bytes_never_raise_and_undamaged_frames_survive(msgs, flips):
     for k, m in enumerate(msgs):
         if k not in damaged:
             assert m in out
+
+
+def test_a_version_1_frame_is_counted_as_a_wrong_version():
+    entry = next(e for e in VECTORS["bad_frames"] if e["name"] == "bad_version")
+    payload = bytes.fromhex(entry["message"])
+    assert payload[0] == 1
+    from cobs import cobs
+
+    decoder = FrameDecoder()
+    assert decoder.feed(cobs.encode(payload + crc16(payload).to_bytes(2, "little")) + b"\x00") == []
+    assert decoder.stats.wrong_version == 1
+    assert decoder.stats.last_wrong_version == 1

@@ -55,6 +55,7 @@ async def test_force_follows_the_scenario(tmp_path):
 async def test_vibrate_and_stop_drive_the_simulated_motor():
     link = open_link("sim://ball", speed=SPEED)
     async with DeviceSession(link) as session:
+        await session.set_limit(40.0)  # version 2: no vibration without a limit
         await session.vibrate(40.0, 120)
         assert link.firmware.physics.motor.drive == pytest.approx(0.4)
         assert link.firmware.physics.motor.commanded_hz == 120
@@ -92,6 +93,7 @@ async def test_a_bad_command_is_refused_with_its_code():
 async def test_keepalive_keeps_the_motor_running_past_the_deadman():
     link = open_link("sim://ball", speed=SPEED)
     async with DeviceSession(link) as session:
+        await session.set_limit(40.0)
         await session.vibrate(30.0, 100)
         await collect_batches(session, 1.5)  # 1.5 s of device time, three deadman periods
         assert link.firmware.motor_on
@@ -103,6 +105,7 @@ async def test_closing_stops_the_motor_and_is_safe_twice():
     link = open_link("sim://ball", speed=SPEED)
     session = DeviceSession(link)
     await session.start()
+    await session.set_limit(40.0)
     await session.vibrate(50.0, 100)
     await session.close()
     await session.close()

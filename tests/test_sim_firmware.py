@@ -23,6 +23,7 @@ from firmware_bridge.messages import (
 )
 from simulators.firmware import DEADMAN_S, Firmware
 from simulators.scenario import PressPoint, Scenario, SensorConfig, parse_scenario
+from tests.test_protocol import VECTORS, _build
 
 
 def _fw(press=(), **kw) -> Firmware:
@@ -74,6 +75,7 @@ def test_clock_drift_and_wrap():
 def test_deadman_stops_the_motor_500ms_after_the_last_command():
     fw = _fw()
     fw.handle(SetStream(1, 1000, 10), 0.0)
+    fw.handle(SetLimit(20, limit_mn=50_000), 0.0)
     fw.handle(Vibrate(2, 600, 100), 0.1)
     for i in range(1, 6):
         fw.handle(Keepalive(2 + i), 0.1 + i * 0.1)
@@ -100,9 +102,11 @@ def test_set_limit_cuts_the_motor_within_one_sample_of_the_force_passing_it():
     fw.handle(SetLimit(2, limit_mn=8000), 0.0)
     fw.handle(Vibrate(3, 300, 100), 0.0)
     t = 0.0
+    seq = 4
     while t < 1.2:
         t += 0.1
-        fw.handle(Keepalive(4), t)
+        fw.handle(Keepalive(seq), t)  # each command has a seq of its own (repeats are retries)
+        seq += 1
     (trip,) = [e for e in fw.events if e.name == "limit_tripped"]
     (off,) = [e for e in fw.events if e.name == "motor_off"]
     assert off.t_s == trip.t_s  # the same sample
@@ -144,7 +148,142 @@ def test_tare_reports_the_new_offset():
 
 def test_stop_is_always_acknowledged_and_stops():
     fw = _fw()
+    fw.handle(SetLimit(0, limit_mn=50_000), 0.0)
     fw.handle(Vibrate(1, 500, 100), 0.0)
     assert fw.motor_on
     assert any(isinstance(m, Ack) for m in fw.handle(Stop(2), 0.01))
     assert not fw.motor_on
+
+
+# ---- protocol version 2: the firmware's own safety rules, retries ---------------------------
+
+
+def _armed(limit_mn=50_000) -> Firmware:
+    fw = _fw()
+    fw.handle(Hello(0), 0.0)
+    fw.handle(SetStream(1, 1000, 10), 0.0)
+    fw.handle(SetLimit(2, limit_mn=limit_mn), 0.0)
+    return fw
+
+
+def test_no_vibration_without_a_limit():
+    fw = _fw()
+    fw.handle(Hello(0), 0.0)
+    replies = fw.handle(Vibrate(1, intensity_permille=1000, frequency_hz=100), 0.0)
+    (nack,) = [m for m in replies if isinstance(m, Nack)]
+    assert nack.code == NackCode.NO_LIMIT
+    assert not fw.motor_on
+    fw.advance(0.1)
+    assert not fw.motor_on
+    # Vibrate 0 (motor off) needs no limit; after a SetLimit the same Vibrate runs
+    assert any(isinstance(m, Ack) for m in fw.handle(Vibrate(2, 0, 100), 0.1))
+    fw.handle(SetLimit(3, limit_mn=10_000), 0.1)
+    assert any(isinstance(m, Ack) for m in fw.handle(Vibrate(4, 1000, 100), 0.1))
+    assert fw.motor_on
+
+
+def test_set_limit_zero_is_refused_and_a_huge_one_is_clamped_to_the_reported_ceiling():
+    fw = _fw()
+    (info,) = [m for m in fw.handle(Hello(0), 0.0) if isinstance(m, DeviceInfo)]
+    assert info.limit_max_mn == fw.config.limit_max_mn == 150_000
+    (nack,) = [m for m in fw.handle(SetLimit(1, limit_mn=0), 0.0) if isinstance(m, Nack)]
+    assert nack.code == NackCode.OUT_OF_RANGE
+    assert fw.limit_mn == 0
+    assert any(isinstance(m, Ack) for m in fw.handle(SetLimit(2, limit_mn=0xFFFFFFFF), 0.0))
+    assert fw.limit_mn == info.limit_max_mn
+    # the ceiling is a real limit: 160 N trips it
+    fw2 = _fw(
+        [PressPoint(0.0, 160.0)],
+        sensor=SensorConfig(noise_n=0.0, drift_n_per_min=0.0),
+    )
+    fw2.handle(SetStream(1, 1000, 10), 0.0)
+    fw2.handle(SetLimit(2, limit_mn=0xFFFFFFFF), 0.0)
+    fw2.advance(0.05)
+    assert fw2.flags & StatusFlags.LIMIT_TRIPPED
+
+
+def test_refused_commands_do_not_feed_the_deadman():
+    fw = _armed()
+    fw.handle(Vibrate(3, 600, 100), 0.1)
+    assert fw.motor_on
+    seq = 4
+    t = 0.1
+    while t < 1.0:  # a stream of commands the firmware refuses: no sign of life
+        t += 0.05
+        fw.handle(Vibrate(seq, intensity_permille=1001, frequency_hz=9999), t)
+        seq += 1
+    (off,) = [e for e in fw.events if e.name == "motor_off"]
+    assert off.detail["cause"] == "deadman"
+    assert off.t_s - 0.1 == pytest.approx(DEADMAN_S, abs=0.0011)
+
+
+def test_a_repeated_command_is_answered_again_and_acted_on_once():
+    fw = _armed()
+    first = fw.handle(Vibrate(3, 600, 100), 0.1)
+    (ack,) = [m for m in first if isinstance(m, Ack)]
+    fw.handle(Stop(4), 0.2)
+    assert not fw.motor_on
+    # the host did not get the Ack of seq 3 and sends it again: same Ack, motor stays off
+    again = fw.handle(Vibrate(3, 600, 100), 0.25)
+    assert [m for m in again if isinstance(m, Ack)] == [ack]
+    assert not fw.motor_on
+    assert fw.duplicates_received == 1
+    assert [e.name for e in fw.events].count("vibrate") == 1
+    # Tare: the same TareResult, not a second tare
+    fw.advance(0.3)
+    (r1,) = [m for m in fw.handle(Tare(5), 0.3) if isinstance(m, TareResult)]
+    (r2,) = [m for m in fw.handle(Tare(5), 0.4) if isinstance(m, TareResult)]
+    assert r1 == r2
+    assert [e.name for e in fw.events].count("tare") == 1
+    # the same seq with other bytes is a new command
+    fw.handle(Vibrate(3, 300, 100), 0.45)
+    assert fw.motor_on
+
+
+def test_a_repeated_keepalive_does_not_feed_the_deadman():
+    fw = _armed()
+    fw.handle(Vibrate(3, 600, 100), 0.1)
+    fw.handle(Keepalive(4), 0.2)
+    for i in range(1, 10):  # a relay replaying one old frame
+        fw.handle(Keepalive(4), 0.2 + i * 0.1)
+    (off,) = [e for e in fw.events if e.name == "motor_off"]
+    assert off.detail["cause"] == "deadman"
+    assert off.t_s - 0.2 == pytest.approx(DEADMAN_S, abs=0.0011)
+
+
+def test_hello_forgets_the_replies_of_the_last_host():
+    fw = _armed()
+    fw.handle(Vibrate(3, 600, 100), 0.1)
+    fw.handle(Stop(4), 0.2)
+    fw.handle(Hello(0), 0.3)  # a new host numbers from 0 again
+    fw.handle(SetLimit(2, limit_mn=50_000), 0.3)
+    fw.handle(Vibrate(3, 600, 100), 0.3)  # the same bytes as the old host's seq 3: new
+    assert fw.motor_on
+
+
+@pytest.mark.parametrize(
+    "exchange", VECTORS["firmware_rules"]["exchanges"], ids=lambda e: e["name"]
+)
+def test_the_firmware_follows_the_rule_vectors(exchange):
+    fw = _fw()
+    replies_of = []
+    for k, step in enumerate(exchange["steps"]):
+        t_s = 0.01 * (k + 1)
+        replies = [
+            m
+            for m in fw.handle(_build(step["send"]), t_s)
+            if not isinstance(m, Status | ForceBatch)
+        ]
+        replies_of.append(replies)
+        if "same_reply_as" in step:
+            assert replies == replies_of[step["same_reply_as"]]
+        else:
+            assert [type(m).__name__ for m in replies] == [e["type"] for e in step["expect"]]
+            for m, e in zip(replies, step["expect"], strict=True):
+                for name, value in e["fields"].items():
+                    assert getattr(m, name) == value, (k, name)
+        state = step.get("state", {})
+        if "motor_on" in state:
+            assert fw.motor_on == state["motor_on"], k
+        if "limit_mn" in state:
+            assert fw.limit_mn == state["limit_mn"], k

@@ -127,6 +127,7 @@ async def test_a_stalled_host_loop_does_not_trip_the_in_process_deadman():
     delays both sides alike. (Real time on purpose: the stall is real.)"""
     link = open_link("sim://handheld?speed=10")
     async with DeviceSession(link) as session, contextlib.aclosing(session.batches()) as batches:
+        await session.set_limit(40.0)
         await session.vibrate(30.0)
         t_end = None
         stalls = 0

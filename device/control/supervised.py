@@ -35,6 +35,7 @@ from device.session.device_session import DeviceSession, SampleBatch
 from dsp.decisions import SafetyState
 from dsp.events import (
     Cause,
+    ClockJump,
     CommandSent,
     Event,
     Fault,
@@ -440,6 +441,15 @@ class SupervisedSession:
             crc_errors=crc - self._last_crc,
         )
         self._last_crc = crc
+        if batch.clock_jump_s:
+            self.emit(
+                ClockJump(
+                    t_s=float(batch.t_s[0]),
+                    force_n=self.state.filtered_n,
+                    jump_s=batch.clock_jump_s,
+                    count=self.session.counters.clock_jumps,
+                )
+            )
         t_last = float(batch.t_s[-1])
         st = self.state
         st.t_s = t_last

@@ -37,6 +37,9 @@ class LinkStats:
     frames_dropped_for_stop: int = 0
     #: unsent frames dropped because the outgoing queue was full (a stalled port)
     frames_dropped_overflow: int = 0
+    #: messages of another protocol version (a version 1 device), and the last version seen
+    wrong_version: int = 0
+    last_wrong_version: int | None = None
 
 
 _CLOSED = object()
@@ -164,3 +167,5 @@ class FramedLink(Link):
         self.stats.crc_errors = s.crc_errors
         self.stats.bad_frames = s.bad_frames
         self.stats.dropped_bytes = s.dropped_bytes
+        self.stats.wrong_version = s.wrong_version
+        self.stats.last_wrong_version = s.last_wrong_version

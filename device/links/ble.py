@@ -42,6 +42,7 @@ from firmware_bridge.messages import (
     Keepalive,
     Message,
     ProtocolError,
+    UnsupportedVersion,
     decode_message,
     encode_message,
 )
@@ -224,10 +225,13 @@ class BleLink(Link):
     def _on_notification(self, _char, data: bytearray) -> None:
         try:
             msg = decode_message(bytes(data))
-        except ProtocolError:
+        except ProtocolError as exc:
             # One bad value is counted (like a CRC error on serial) and the stream goes on.
             self.bad_notifications += 1
             self.stats.bad_frames += 1
+            if isinstance(exc, UnsupportedVersion):
+                self.stats.wrong_version += 1
+                self.stats.last_wrong_version = exc.version
             return
         self._deliver(msg)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 
@@ -37,6 +38,7 @@ from dsp.calibration import Calibration
 from dsp.clock import DeviceClock
 from firmware_bridge.messages import (
     MAX_SAMPLES_PER_BATCH,
+    PROTOCOL_VERSION,
     Ack,
     DeviceInfo,
     ForceBatch,
@@ -55,7 +57,14 @@ from firmware_bridge.messages import (
 )
 
 HANDSHAKE_TIMEOUT_S = 2.0
+#: The whole budget of one command (loop seconds): COMMAND_ATTEMPTS sends of the same message
+#: (same seq), each waited on for COMMAND_TIMEOUT_S / COMMAND_ATTEMPTS. A version 2 device
+#: answers a repeat with its first reply and acts once, so a lost Ack costs one retry.
 COMMAND_TIMEOUT_S = 1.0
+COMMAND_ATTEMPTS = 5
+#: A batch this many sequence numbers behind the newest one is late (reordered on the way)
+#: or a duplicate: dropped and counted. Further behind, it counts as a (huge) forward gap.
+REORDER_WINDOW = 16
 DEFAULT_RATE_HZ = 1000
 DEFAULT_SAMPLES_PER_BATCH = 10
 
@@ -74,6 +83,9 @@ class SampleBatch:
     t_host_s: float
     rate_hz: int
     raw_counts: np.ndarray
+    #: the device clock jumped right before this batch by this much (s, negative: back);
+    #: ``t_s`` does not show it (it continues where the sequence puts it): 0.0 for none
+    clock_jump_s: float = 0.0
 
 
 @dataclass
@@ -83,6 +95,18 @@ class SessionCounters:
     seq_gaps: int = 0
     missed_batches: int = 0
     nacks: int = 0
+    #: batches received twice (same seq): dropped
+    duplicate_batches: int = 0
+    #: batches that came after a newer one (reordered on the way): dropped, their data is
+    #: part of a gap already counted
+    late_batches: int = 0
+    #: jumps of the device clock against the batch sequence (``dsp.clock.DeviceClock``)
+    clock_jumps: int = 0
+    #: commands sent (first attempts) and repeats of a command whose answer did not come
+    commands_sent: int = 0
+    commands_retried: int = 0
+    #: commands that got no answer within their whole budget
+    commands_unanswered: int = 0
 
 
 def check_stream_options(
@@ -134,6 +158,8 @@ class DeviceSession:
         self._batches: asyncio.Queue = asyncio.Queue()
         self._info_waiter: asyncio.Future[DeviceInfo] | None = None
         self._last_batch_seq: int | None = None
+        #: the sequence numbers of the last batches handed out (to tell duplicates from late)
+        self._recent_seqs: deque[int] = deque(maxlen=REORDER_WINDOW + 1)
         self._tasks: list[asyncio.Task] = []
         self._closed = False
 
@@ -163,8 +189,12 @@ class DeviceSession:
             # leave the link open behind a failed start
             await self.send(Hello(seq=self._next_seq()))
             self.info = await asyncio.wait_for(self._info_waiter, HANDSHAKE_TIMEOUT_S)
+            if self.info.protocol_version != PROTOCOL_VERSION:
+                raise self._version_error(self.info.protocol_version)
         except TimeoutError:
             await self.close()
+            if self.link.stats.last_wrong_version is not None:
+                raise self._version_error(self.link.stats.last_wrong_version) from None
             raise DeviceTimeoutError(
                 f"{self.link.url}: no answer to Hello within {HANDSHAKE_TIMEOUT_S:g} s "
                 "(is this a massagectl device?)"
@@ -187,6 +217,13 @@ class DeviceSession:
             # a device that cannot or will not stream as asked: no session, nothing left open
             await self.close()
             raise
+
+    def _version_error(self, version: int) -> DeviceRefusedError:
+        return DeviceRefusedError(
+            f"{self.link.url}: the device speaks protocol version {version}; this massagectl "
+            f"speaks version {PROTOCOL_VERSION} only (update the device's firmware)",
+            NackCode.BAD_VERSION,
+        )
 
     async def close(self) -> None:
         """Stop the motor and the stream, then close the link. Safe to call twice."""
@@ -246,30 +283,78 @@ class DeviceSession:
         await self.link.send(msg)
 
     async def command(self, msg: Message, timeout_s: float = COMMAND_TIMEOUT_S) -> Message:
-        """Send ``msg`` with a fresh sequence number and wait for its Ack (or TareResult).
-        A Nack raises DeviceRefusedError; no answer raises DeviceTimeoutError."""
+        """Send ``msg`` with a fresh sequence number and wait for its Ack (or TareResult),
+        sending the very same message again (same seq) up to COMMAND_ATTEMPTS times in
+        ``timeout_s`` while no answer comes: the device answers a repeat with its first reply
+        and acts once. A Nack raises DeviceRefusedError; no answer within the whole budget
+        raises DeviceTimeoutError."""
         self._check_clearance(msg)
         msg = replace(msg, seq=self._next_seq())
-        fut = asyncio.get_running_loop().create_future()
-        self._pending[msg.seq] = fut
-        try:
-            await self.link.send(msg)
-            reply = await asyncio.wait_for(fut, timeout_s)
-        except TimeoutError:
-            raise DeviceTimeoutError(
-                f"{self.link.url}: no answer to {type(msg).__name__} within {timeout_s:g} s"
-            ) from None
-        finally:
-            self._pending.pop(msg.seq, None)
+        reply = await self._exchange(msg, timeout_s)
         if isinstance(reply, Nack):
             self.counters.nacks += 1
             code = NackCode(reply.code).name if reply.code in NackCode._value2member_map_ else "?"
             raise DeviceRefusedError(f"device refused {type(msg).__name__}: {code}", reply.code)
         return reply
 
+    async def _exchange(self, msg: Message, timeout_s: float) -> Message:
+        """Send ``msg`` (numbered already) until its answer comes, within ``timeout_s``."""
+        fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._pending[msg.seq] = fut
+        attempt_s = timeout_s / COMMAND_ATTEMPTS
+        self.counters.commands_sent += 1
+        try:
+            for attempt in range(COMMAND_ATTEMPTS):
+                if attempt:
+                    self.counters.commands_retried += 1
+                await self.link.send(msg)
+                done, _ = await asyncio.wait({fut}, timeout=attempt_s)
+                if done:
+                    return fut.result()
+        finally:
+            self._pending.pop(msg.seq, None)
+        self.counters.commands_unanswered += 1
+        raise DeviceTimeoutError(
+            f"{self.link.url}: no answer to {type(msg).__name__} within {timeout_s:g} s "
+            f"({COMMAND_ATTEMPTS} attempts)"
+        )
+
     async def stop_motor(self) -> None:
-        """Stop goes straight out: no waiting on anything else."""
-        await self.link.send(Stop(seq=self._next_seq()))
+        """Stop goes straight out: no waiting on anything else. Its Ack is awaited in the
+        background, and the same Stop sent again while it does not come; when no answer comes
+        within the command budget the stream ends with that error (the run fails closed, and
+        a link that is gone lets the firmware's deadman stop the motor)."""
+        msg = Stop(seq=self._next_seq())
+        await self.link.send(msg)
+        self._tasks = [t for t in self._tasks if not t.done()]
+        self._tasks.append(
+            asyncio.get_running_loop().create_task(self._confirm_stop(msg), name="session-stop")
+        )
+
+    async def _confirm_stop(self, msg: Stop) -> None:
+        fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._pending[msg.seq] = fut
+        attempt_s = COMMAND_TIMEOUT_S / COMMAND_ATTEMPTS
+        self.counters.commands_sent += 1
+        try:
+            for attempt in range(COMMAND_ATTEMPTS):
+                if attempt:
+                    self.counters.commands_retried += 1
+                    await self.link.send(msg)
+                done, _ = await asyncio.wait({fut}, timeout=attempt_s)
+                if done:
+                    return
+        except LinkClosedError:
+            return  # the reader reports the lost link
+        finally:
+            self._pending.pop(msg.seq, None)
+        self.counters.commands_unanswered += 1
+        self._batches.put_nowait(
+            LinkClosedError(
+                f"{self.link.url}: no answer to Stop within {COMMAND_TIMEOUT_S:g} s "
+                f"({COMMAND_ATTEMPTS} attempts)"
+            )
+        )
 
     async def vibrate(self, intensity_pct: float, frequency_hz: int = 0, **kw) -> None:
         """Vibrate at ``intensity_pct`` (0-100, clamped); a NaN or infinite one is refused."""
@@ -333,14 +418,37 @@ class DeviceSession:
     def _on_batch(self, msg: ForceBatch) -> None:
         t_host_s = time.monotonic()
         gap = 0
-        if self._last_batch_seq is not None:
-            gap = (msg.seq - self._last_batch_seq - 1) & 0xFFFF
+        last = self._last_batch_seq
+        if last is not None:
+            behind = (last - msg.seq) & 0xFFFF
+            if behind <= REORDER_WINDOW:
+                # the newest seq again, or one from just before it: a duplicate, or a batch
+                # that was overtaken on the way (its slot was counted as a gap): dropped
+                if msg.seq in self._recent_seqs:
+                    self.counters.duplicate_batches += 1
+                else:
+                    self.counters.late_batches += 1
+                return
+            gap = (msg.seq - last - 1) & 0xFFFF
             if gap:
                 self.counters.seq_gaps += 1
                 self.counters.missed_batches += gap
         self._last_batch_seq = msg.seq
+        self._recent_seqs.append(msg.seq)
         raw = np.asarray(msg.samples, dtype=np.int64)
-        t_s = self.clock.batch_times_s(msg.t_us, msg.rate_hz, len(raw))
+        jumps = len(self.clock.jumps)
+        t_s = self.clock.batch_times_s(
+            msg.t_us,
+            msg.rate_hz,
+            len(raw),
+            batches_since_last=gap + 1,
+            # the host's clock in device seconds (loop time x speed), the jump's witness
+            t_host_s=self.timebase.now_s(),
+        )
+        clock_jump_s = 0.0
+        if len(self.clock.jumps) > jumps:
+            self.counters.clock_jumps += 1
+            clock_jump_s = self.clock.jumps[-1].jump_s
         self.counters.batches += 1
         self.counters.samples += len(raw)
         self._batches.put_nowait(
@@ -351,6 +459,7 @@ class DeviceSession:
                 t_host_s=t_host_s,
                 rate_hz=msg.rate_hz,
                 raw_counts=raw,
+                clock_jump_s=clock_jump_s,
             )
         )
 

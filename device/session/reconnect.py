@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from device.errors import DeviceTimeoutError, LinkClosedError, LinkError, MassagectlError
 from device.links import open_link
@@ -202,11 +202,7 @@ class ReconnectingSession:
         now = self._session.counters
         past = self._past
         return SessionCounters(
-            batches=past.batches + now.batches,
-            samples=past.samples + now.samples,
-            seq_gaps=past.seq_gaps + now.seq_gaps,
-            missed_batches=past.missed_batches + now.missed_batches,
-            nacks=past.nacks + now.nacks,
+            **{f.name: getattr(past, f.name) + getattr(now, f.name) for f in fields(now)}
         )
 
     def add_link_listener(self, fn: LinkListener) -> None:
@@ -311,11 +307,8 @@ class ReconnectingSession:
         old = self._session
         await old.close()  # its link is gone: this only ends its tasks
         c = old.counters
-        self._past.batches += c.batches
-        self._past.samples += c.samples
-        self._past.seq_gaps += c.seq_gaps
-        self._past.missed_batches += c.missed_batches
-        self._past.nacks += c.nacks
+        for f in fields(c):
+            setattr(self._past, f.name, getattr(self._past, f.name) + getattr(c, f.name))
         deadline = lost + self.reconnect_timeout_s
         self.backoff.reset()
         last_error: BaseException = cause

@@ -59,6 +59,7 @@ async def test_vibrate_and_stop_drive_the_simulated_motor(radio):
             )
         assert not firmware.motor_on and not [e for e in firmware.events if e.name == "vibrate"]
         session.clear_for_vibration(person_screening())
+        await session.set_limit(40.0)
         await session.vibrate(40, 100)
         assert firmware.motor_on
         assert firmware.physics.motor.drive == pytest.approx(0.4)

@@ -140,7 +140,7 @@ async def test_mtu_is_exchanged_and_full_58_sample_batches_arrive_whole(radio):
 
 async def test_at_the_default_mtu_the_link_refuses_with_a_clear_error(radio, monkeypatch):
     monkeypatch.setattr(bumble_backend, "PREFERRED_ATT_MTU", 23)  # no MTU exchange
-    assert gatt.min_att_mtu() == 65  # DeviceInfo (62 bytes) + ATT header
+    assert gatt.min_att_mtu() == 69  # DeviceInfo (66 bytes in version 2) + ATT header
     link = open_link(f"ble://{gatt.BALL_ADVERTISED_NAME}", hci=radio.transport_spec)
     with pytest.raises(LinkError, match="ATT MTU 23 is too small"):
         await link.open()

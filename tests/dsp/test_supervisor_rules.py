@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from dsp.calibration import Calibration
 from dsp.decisions import SafetyState
@@ -102,8 +103,10 @@ def test_sequence_gaps_and_crc_bursts_are_faults():
         for i in range(0, 100, 10)
     ]
     assert all(o.events == [] for o in out)  # one lost batch (10 ms) is tolerated
-    out = pipe.on_batch(t[100:110], x[100:110], 0.11, seq_gap=6)  # 60 ms blind
+    # 6 batches lost: the next one starts 60 ms later than the one before would have
+    out = pipe.on_batch(t[160:170], x[160:170], 0.17, seq_gap=6)  # 60 ms blind
     assert kinds(out.events) == [(EventKind.FAULT, Cause.SEQ_GAP)]
+    assert out.events[0].blind_s == pytest.approx(0.06)
     pipe2 = make_pipe(RATE, get_zone("neck_back"))
     events = []
     for k, i in enumerate(range(0, 50, 10)):
@@ -111,6 +114,28 @@ def test_sequence_gaps_and_crc_bursts_are_faults():
             t[i : i + 10], x[i : i + 10], t[i], crc_errors=1 if k < 3 else 0
         ).events
     assert kinds(events) == [(EventKind.FAULT, Cause.CRC_BURST)]
+
+
+def test_the_blind_time_of_a_gap_is_the_lost_batches_times_the_batch_period():
+    """Two lost 10 ms batches are 20 ms blind, under the 50 ms fault threshold (the old count
+    was gap x (gap + 1) x period: 60 ms, already a fault)."""
+    pipe = make_pipe(RATE, get_zone("neck_back"))
+    t = times(RATE, 1.0)
+    x = np.full(t.size, 1.0)
+    for i in range(0, 100, 10):
+        assert pipe.on_batch(t[i : i + 10], x[i : i + 10], t[i]).events == []
+    # batches 10 and 11 lost: 12 is next
+    out = pipe.on_batch(t[120:130], x[120:130], t[120], seq_gap=2)
+    assert out.events == []
+    for i in range(130, 300, 10):  # keep going, then lose 4 (40 ms): still no fault
+        assert pipe.on_batch(t[i : i + 10], x[i : i + 10], t[i]).events == []
+    out = pipe.on_batch(t[340:350], x[340:350], t[340], seq_gap=4)
+    assert out.events == []
+    for i in range(350, 700, 10):
+        pipe.on_batch(t[i : i + 10], x[i : i + 10], t[i])
+    out = pipe.on_batch(t[760:770], x[760:770], t[760], seq_gap=6)
+    (fault,) = out.events
+    assert fault.cause == Cause.SEQ_GAP and fault.blind_s == pytest.approx(0.06)
 
 
 def test_flatline_and_saturation_on_raw_counts():

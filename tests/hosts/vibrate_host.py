@@ -17,6 +17,7 @@ from tests.helpers import person_screening
 async def main(url: str) -> None:
     async with DeviceSession(open_link(url)) as session:
         session.clear_for_vibration(person_screening())  # the test plays the person
+        await session.set_limit(40.0)  # version 2: no vibration without a limit
         await session.vibrate(50.0, 100)
         print("VIBRATING", flush=True)
         async for _batch in session.batches():
