@@ -694,7 +694,10 @@ def _parse_step(
         limit_field = dot + "limit_n" if limit_n is not None else "limit_n"
         if limit_n is None and zone is step_zone:
             limit_n = step_limit
+        # a profile that lowered this zone's limit scales the step's figures with it
+        scale = profile_scale(zone)
         if limit_n is not None:
+            limit_n = _scaled(limit_n, scale)
             if limit_n > zone.ceiling_n:
                 raise ctx.error(
                     limit_field,
@@ -713,6 +716,7 @@ def _parse_step(
             band = step_band
         if band is None:
             raise ctx.error(band_field, "is required for a pressure step (here or per position)")
+        band = (_scaled(band[0], scale), _scaled(band[1], scale))
         band_max_n = round(BAND_MAX_FRACTION * effective_limit_n, 9)
         if band[1] > band_max_n + 1e-9:
             raise ctx.error(
@@ -726,6 +730,9 @@ def _parse_step(
                 dot + "intensity_pct", "the step has no vibration: set the step's vibration"
             )
         effective_pct = vibration.intensity_pct if intensity is None else intensity
+        if vibration.is_on and effective_pct > zone.vibration_cap_pct and _cap_lowered(zone):
+            # a profile lowered the cap: the step plays at the person's cap
+            intensity = effective_pct = zone.vibration_cap_pct
         if vibration.is_on and effective_pct > zone.vibration_cap_pct:
             field = dot + "intensity_pct" if intensity is not None else "vibration.intensity_pct"
             raise ctx.error(
@@ -744,6 +751,25 @@ def _parse_step(
         repetitions=reps, sides=sides, positions=tuple(positions), rest_s=rest_s,
         vibration=vibration, resume=resume,
     )  # fmt: skip
+
+
+def profile_scale(zone: Zone) -> float:
+    """How much a profile lowered ``zone``'s limit: its limit over the default one (1 for a
+    default zone, never above 1). A routine's bands and limits in that zone are written for
+    the default limit and are multiplied by this (docs/profiles.md)."""
+    default = DEFAULT_ZONES.get(zone.name)
+    if default is None or zone.limit_n >= default.limit_n:
+        return 1.0
+    return zone.limit_n / default.limit_n
+
+
+def _cap_lowered(zone: Zone) -> bool:
+    default = DEFAULT_ZONES.get(zone.name)
+    return default is not None and zone.vibration_cap_pct < default.vibration_cap_pct
+
+
+def _scaled(value_n: float, scale: float) -> float:
+    return value_n if scale == 1.0 else round(value_n * scale, 2)
 
 
 def parse_routine(

@@ -6,7 +6,9 @@ Tables are drawn with rich in a terminal and as plain aligned text otherwise (pi
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 
+from device.config.profiles import load_profile
 from device.routine.routines import (
     Routine,
     Step,
@@ -14,7 +16,9 @@ from device.routine.routines import (
     builtin_names,
     fill_instruction,
     load_routine,
+    profile_scale,
 )
+from dsp.zones import Zone
 
 
 def register(sub) -> None:
@@ -35,6 +39,11 @@ def register(sub) -> None:
     show.add_argument("routine", metavar="NAME|FILE", help="a built-in name or a TOML file")
     show.add_argument(
         "-i", "--instructions", action="store_true", help="also print each step's instruction"
+    )
+    show.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="show the routine under this zone profile (lowered zones scale their bands)",
     )
     show.set_defaults(func=run_show)
     check = actions.add_parser("check", help="validate routine files")
@@ -68,8 +77,8 @@ def _resume(step: Step) -> str:
     return f"{r.kind.value} {r.after_s:g} s" if r.after_s is not None else r.kind.value
 
 
-def step_rows(routine: Routine) -> list[list[str]]:
-    """One row per step, and per position of a pressure step."""
+def step_rows(routine: Routine, zones: Mapping[str, Zone] | None = None) -> list[list[str]]:
+    """One row per step, and per position of a pressure step (limits from ``zones``)."""
     rows: list[list[str]] = []
     for step in routine.steps:
         base = [str(step.index), step.id, _kind(step)]
@@ -88,7 +97,7 @@ def step_rows(routine: Routine) -> list[list[str]]:
             )
             continue
         # The first side's first sweep visits every position once, in order.
-        first_sweep = step.units()[: len(step.positions)]
+        first_sweep = step.units(zones)[: len(step.positions)]
         for i, (pos, unit) in enumerate(zip(step.positions, first_sweep, strict=True)):
             band = _range(*(unit.band_n or (None, None)), "N")
             vib = unit.vibration
@@ -167,15 +176,30 @@ def run_list(args) -> int:
 
 
 def run_show(args) -> int:
-    routine = load_routine(args.routine)
+    zones = None
+    if args.profile is not None:
+        profile = load_profile(args.profile)
+        zones = profile.zones
+    routine = load_routine(args.routine, zones=zones)
     print(f"{routine.title} [{routine.name}] from {routine.origin}")
+    if zones is not None:
+        scaled = [
+            f"{name} x{profile_scale(zone):.2f}"
+            for name, zone in zones.items()
+            if profile_scale(zone) < 1.0
+        ]
+        print(
+            f"profile {args.profile}: bands and limits scaled by the lowered limit over the "
+            f"default one ({', '.join(scaled) or 'no zone lowered'}); vibration at most each "
+            "zone's cap"
+        )
     print(
         f"mode: {routine.mode.value}; {len(routine.steps)} steps; about "
         f"{format_duration(routine.approx_duration_s())} of routine time"
     )
     if routine.summary:
         print(routine.summary)
-    _print_table("Steps (forces in N, times in s)", HEADERS, step_rows(routine))
+    _print_table("Steps (forces in N, times in s)", HEADERS, step_rows(routine, zones))
     if args.instructions:
         for step in routine.steps:
             print(f"\n{step.index}. {step.title} ({step.id})\n   {step.display_instruction()}")
