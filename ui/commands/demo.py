@@ -37,6 +37,10 @@ def register(sub) -> None:
 
 def run(args) -> int:
     args.record = record_folder(args.record, DEMO_ROUTINE)
+    if args.gui:
+        from ui.qt_check import check_window_can_open
+
+        check_window_can_open()  # before Qt, which would abort the process
     prepared = prepare(DEMO_URL, speed=args.speed, simulated_user=True, record_dir=args.record)
     if args.gui:
         from ui.live_window import run_window

@@ -45,6 +45,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ui.live_window import MAX_FPS, MIN_WINDOW_S, run_window
+    from ui.qt_check import check_window_can_open
     from ui.session_setup import zone_table
 
     if args.window_s < MIN_WINDOW_S:
@@ -53,6 +54,7 @@ def run(args) -> int:
     if not 1 <= args.fps <= MAX_FPS:
         raise UsageError(f"--fps must be 1-{MAX_FPS}")
     zones, _profile = zone_table(args.profile)
+    check_window_can_open()  # before Qt, which would abort the process
     if args.routine is not None:
         load_routine(args.routine, zones=zones)  # refuse a bad routine before Qt starts
     return run_window(
