@@ -88,7 +88,7 @@ def _parse(
         raise error(f"{origin}: not valid {kind}: nested too deep") from None
     except json.JSONDecodeError as exc:
         line = f"line {exc.lineno}: " if lines else ""
-        raise error(f"{origin}: {line}not JSON ({exc.msg})") from None
+        raise error(f"{origin}: {line}not valid JSON ({exc.msg})") from None
     except ValueError as exc:  # TOMLDecodeError, a NaN in strict JSON
         raise error(f"{origin}: not valid {kind} ({exc})") from None
     return check_plain(data, origin, error)

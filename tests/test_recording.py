@@ -176,7 +176,7 @@ def test_a_version_1_recording_reads_into_the_types(tmp_path):
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        (("session.json", b"{"), "session.json: line 1: not JSON"),
+        (("session.json", b"{"), "session.json: line 1: not valid JSON"),
         (("samples.csv", b"seq,t\n"), "header is 'seq,t'"),
         (("samples.csv", b"seq,t_s,t_host_s,raw_counts,force_n,filtered_n\n1,x,2,3,4,5\n"),
          "malformed sample row"),
