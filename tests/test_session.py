@@ -227,3 +227,62 @@ async def test_a_simulator_whose_stepping_task_dies_ends_the_link_loudly():
         link.firmware.advance = broken
         with pytest.raises(LinkClosedError, match="simulated device stopped: ZeroDivisionError"):
             await collect_batches(session, 5.0)
+
+
+# ---- issue 14: device data the host cannot use is refused, never turned into NaN ----------
+
+
+@pytest.mark.virtual_time
+@pytest.mark.parametrize("scale", [0.0, float("nan"), float("inf")])
+async def test_a_device_info_with_an_unusable_scale_is_refused(scale):
+    from device.errors import DeviceDataError
+
+    link = open_link("sim://ball", speed=SPEED)
+    link.firmware.scale = scale
+    with pytest.raises(DeviceDataError, match="calibration scale of"):
+        await DeviceSession(link).start()
+    assert link.state.value == "closed"
+
+
+@pytest.mark.virtual_time
+async def test_a_stored_calibration_makes_a_zero_factory_scale_harmless():
+    from dsp.calibration import Calibration
+
+    link = open_link("sim://ball", speed=SPEED)
+    link.firmware.scale = 0.0
+    async with DeviceSession(link, calibration=Calibration(1000.0, 12_000.0)) as session:
+        assert (await collect_batches(session, 0.1))
+
+
+@pytest.mark.virtual_time
+async def test_a_force_batch_at_zero_hz_ends_the_stream_with_a_clear_error():
+    from dataclasses import replace
+
+    from device.errors import DeviceDataError
+    from firmware_bridge.messages import ForceBatch
+
+    link = open_link("sim://ball", speed=SPEED)
+    deliver = link._deliver
+    link._deliver = lambda m: deliver(replace(m, rate_hz=0) if isinstance(m, ForceBatch) else m)
+    async with DeviceSession(link) as session:
+        with pytest.raises(DeviceDataError, match="force batch at 0 Hz"):
+            await collect_batches(session, 1.0)
+
+
+def test_stream_json_refuses_a_zero_scale_device_in_one_line(monkeypatch, capsys):
+    """Before: `stream --json` printed NaN forces, which is not JSON."""
+    import device.links.sim as sim_link
+    from ui.cli import main
+
+    make = sim_link.make_firmware
+
+    def zero_scale(*args, **kw):
+        firmware = make(*args, **kw)
+        firmware.scale = 0.0
+        return firmware
+
+    monkeypatch.setattr(sim_link, "make_firmware", zero_scale)
+    assert main(["stream", "sim://ball", "--json", "--duration", "0.3"]) == 2
+    out, err = capsys.readouterr()
+    assert "NaN" not in out
+    assert len(err.strip().splitlines()) == 1 and "calibration scale of 0.0" in err, err
