@@ -58,6 +58,10 @@ SAMPLES_HEADER = ",".join(SAMPLE_COLUMNS) + "\n"
 FLUSH_INTERVAL_S = 0.5
 
 
+#: The largest magnitude of seq, t_s, t_host_s (seconds: about 31 years) and raw_counts (i32).
+_SAMPLE_BOUNDS = np.array([2.0**53, 1e9, 1e9, 2.0**31 - 1])
+
+
 class RecordingWarning(UserWarning):
     """A recording was read with something skipped (an unterminated last line)."""
 
@@ -352,7 +356,6 @@ class Recorder:
 # field named, instead of failing deep inside a reader. Unknown fields are allowed (newer
 # writers add facts); a NaN was written as null, so measured numbers may be null.
 _Finite = Annotated[float, msgspec.Meta(ge=-1e300, le=1e300)]
-_Positive = Annotated[float, msgspec.Meta(gt=0, le=1e300)]
 _Int = Annotated[int, msgspec.Meta(ge=-MAX_INT, le=MAX_INT)]
 _Scale = Annotated[float, msgspec.Meta(ge=-1e300, le=1e300)]
 
@@ -414,7 +417,7 @@ class _SummaryMeta(msgspec.Struct):
 class _SessionMeta(msgspec.Struct):
     format: str
     format_version: _Int = FORMAT_VERSION
-    rate_hz: _Positive | None = None
+    rate_hz: Annotated[float, msgspec.Meta(gt=0, le=65535)] | None = None  # u16 on the wire
     samples_per_batch: _Int | None = None
     url: str | None = None
     started_at: str | None = None
@@ -529,21 +532,26 @@ def _read_samples(path: Path, skipped: list[str]) -> np.ndarray:
         raise InputFileError(
             f"{path}: rows have {table.shape[1]} values, expected {len(SAMPLE_COLUMNS)}"
         )
-    # seq, t_s, t_host_s and raw_counts are always measured: finite, and the counters whole
-    # numbers a 64-bit integer holds exactly (force_n and filtered_n may be NaN).
+    # seq, t_s, t_host_s and raw_counts are always measured: finite and within what they can
+    # be (times within MAX_TIME_S, raw counts an i32 as on the wire, seq a whole number);
+    # force_n and filtered_n may be NaN.
     measured = table[:, :4]
-    bad = ~np.isfinite(measured)
-    for col in (0, 3):
-        column = table[:, col]
-        bad[:, col] |= np.isfinite(column) & (
-            (np.abs(column) > 2.0**53) | (column != np.round(column))
-        )
+    with np.errstate(invalid="ignore"):
+        whole = measured == np.round(measured)
+        bad = ~np.isfinite(measured) | (np.abs(measured) > _SAMPLE_BOUNDS)
+        bad[:, 0] |= ~whole[:, 0]
+        bad[:, 3] |= ~whole[:, 3]
     if bad.any():
         row, col = (int(i) for i in np.argwhere(bad)[0])
-        what = "a whole number" if col in (0, 3) and np.isfinite(measured[row, col]) else "finite"
+        value = float(measured[row, col])
+        if not math.isfinite(value):
+            what = "finite"
+        elif abs(value) > _SAMPLE_BOUNDS[col]:
+            what = f"within +-{_SAMPLE_BOUNDS[col]:g}"
+        else:
+            what = "a whole number"
         raise InputFileError(
-            f"{path}: line {row + 2}: {SAMPLE_COLUMNS[col]} must be {what}, "
-            f"got {measured[row, col]!r}"
+            f"{path}: line {row + 2}: {SAMPLE_COLUMNS[col]} must be {what}, got {value!r}"
         )
     return table
 
