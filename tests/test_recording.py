@@ -235,9 +235,14 @@ def test_damaged_recordings_are_one_line_errors(tmp_path, capsys, damage, messag
     (folder / name).write_bytes(content)
     with pytest.raises(InputFileError, match=message):
         read_recording(folder)
-    assert main(["analyze", str(folder)]) == 2
-    err = capsys.readouterr().err
-    assert message.split(":")[-1].strip() in err and len(err.strip().splitlines()) == 1
+    png = str(tmp_path / "r.png")
+    for argv in (["analyze", str(folder)], ["report", str(folder), "--png", png],
+                 ["stream", f"replay://{folder}?speed=max", "--json"]):  # fmt: skip
+        assert main(argv) == 2, argv
+        out, err = capsys.readouterr()
+        assert message.split(":")[-1].strip() in err and len(err.strip().splitlines()) == 1, err
+        assert out == ""
+    assert not (tmp_path / "r.png").exists()
 
 
 # ---- a crash ------------------------------------------------------------------------------
