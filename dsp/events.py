@@ -234,9 +234,7 @@ class Event:
             try:
                 kwargs["cause"] = Cause(d["cause"])
             except ValueError:
-                raise EventFormatError(
-                    f"{cls.kind}: unknown cause {_short(d['cause'])}"
-                ) from None
+                raise EventFormatError(f"{cls.kind}: unknown cause {_short(d['cause'])}") from None
         elif "cause" in names and not _has_default(names["cause"]):
             raise EventFormatError(f"a {cls.kind} event needs a cause")
         for f in _own_fields(cls):

@@ -251,7 +251,7 @@ async def test_a_stored_calibration_makes_a_zero_factory_scale_harmless():
     link = open_link("sim://ball", speed=SPEED)
     link.firmware.scale = 0.0
     async with DeviceSession(link, calibration=Calibration(1000.0, 12_000.0)) as session:
-        assert (await collect_batches(session, 0.1))
+        assert await collect_batches(session, 0.1)
 
 
 @pytest.mark.virtual_time

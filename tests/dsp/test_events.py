@@ -200,13 +200,22 @@ def test_a_version_1_events_line_reads():
             "detail.warning_n must be a number",
         ),
         (
-            {"kind": "step_started", "t_s": 1.0,
-             "detail": {"step": "a", "kind": "cue", "zone": ["neck_back"], "limit_n": 8}},
+            {
+                "kind": "step_started",
+                "t_s": 1.0,
+                "detail": {"step": "a", "kind": "cue", "zone": ["neck_back"], "limit_n": 8},
+            },
             "detail.zone must be a string",
         ),  # fmt: skip
         ({"kind": "step_finished", "t_s": 1.0, "detail": {"step": "a", "completed": 1}}, "true"),
-        ({"kind": "link_restored", "t_s": 1.0,
-          "detail": {"count": 1.5, "gap_s": 1, "attempts": 1}}, "an integer"),  # fmt: skip
+        (
+            {
+                "kind": "link_restored",
+                "t_s": 1.0,
+                "detail": {"count": 1.5, "gap_s": 1, "attempts": 1},
+            },
+            "an integer",
+        ),  # fmt: skip
         ({"kind": "warning", "t_s": 1.0, "unit": ["a"]}, "unit must be a string"),
         ({"kind": "stop", "cause": ["over_limit"], "t_s": 0.0}, "unknown cause"),
     ],
