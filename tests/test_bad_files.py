@@ -573,3 +573,40 @@ def test_every_error_above_is_the_projects_own():
                   DeviceDataError):  # fmt: skip
         assert issubclass(error, MassagectlError)
     assert issubclass(ScenarioError, ValueError)
+
+
+# ---- files that cannot be read (injected: tests run as root, so no chmod) ------------------
+
+
+def test_an_unreadable_file_is_one_error_of_its_kind(tmp_path, monkeypatch):
+    import errno
+
+    routine = _file(str(tmp_path), "r.toml", builtin_text("neck-relief").encode())
+    profile = _file(str(tmp_path), "p.toml", to_toml(PROFILE))
+    scenario = _file(str(tmp_path), "s.toml", to_toml(SCENARIO))
+    answers = _file(str(tmp_path), "a.json", to_json(ANSWERS))
+    trace = _file(str(tmp_path), "t.csv", b"t_s,force_n\n0,1\n0.001,1\n")
+    recording = tmp_path / "rec"
+    _write_recording(recording, RECORDING)
+
+    def denied(*_args, **_kw):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    monkeypatch.setattr(Path, "read_text", denied)
+    monkeypatch.setattr(Path, "open", denied)
+    cases = [
+        (lambda: load_routine(routine), RoutineError),
+        (lambda: load_profile(profile), InputFileError),
+        (lambda: load_scenario(scenario), ScenarioError),
+        (lambda: load_answers_file(answers), ScreeningRefused),
+        (lambda: read_force_csv(trace), InputFileError),
+        (lambda: read_recording(recording), InputFileError),
+    ]
+    for load, error in cases:
+        try:
+            load()
+        except error as exc:
+            assert "Permission denied" in str(exc) and "\n" not in str(exc), exc
+        else:
+            raise AssertionError(f"{load}: no error")

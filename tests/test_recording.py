@@ -468,3 +468,22 @@ async def test_replay_of_a_missing_folder_is_a_clear_error(tmp_path):
     with pytest.raises(InputFileError, match="not a folder"):
         async with DeviceSession(open_link(f"replay://{tmp_path / 'nope'}")):
             pass
+
+
+async def test_replay_of_a_recording_with_null_calibration_facts_uses_the_next_one(
+    short_recording, tmp_path
+):
+    """A NaN written as null: `calibration` absent and the device's scale null read as the
+    default instead of float(None) in the replay's handshake."""
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(short_recording, folder)
+    meta = json.loads((folder / "session.json").read_text())
+    meta["calibration"] = None
+    meta["device"]["cal_scale_counts_per_n"] = None
+    meta["device"]["cal_offset_counts"] = 7
+    (folder / "session.json").write_text(json.dumps(meta))
+    async with DeviceSession(open_link(f"replay://{folder}?speed=max")) as session:
+        assert session.calibration.scale_counts_per_n == 1.0
+        assert session.calibration.offset_counts == 7
