@@ -12,6 +12,7 @@
     │   └── LinkClosedError              the link went away (EOF, disconnect)
     ├── DeviceTimeoutError(TimeoutError) the device did not answer in time (handshake, command)
     ├── DeviceRefusedError               the device answered with a Nack
+    ├── DeviceDataError                  the device sent values the host cannot use
     ├── ScreeningRefusal                 screening found a reason not to start a session
     └── SafetyStop                       a session was ended by a stop (cause attached)
 
@@ -66,6 +67,11 @@ class DeviceRefusedError(MassagectlError):
     def __init__(self, message: str, code: int | None = None) -> None:
         super().__init__(message)
         self.code = code
+
+
+class DeviceDataError(MassagectlError):
+    """A DeviceInfo or ForceBatch whose values the host cannot use (a calibration scale of 0
+    or NaN, a batch at 0 Hz): refused where the host takes them in, never turned into NaN."""
 
 
 class ScreeningRefusal(MassagectlError):

@@ -217,13 +217,15 @@ class Event:
         if not isinstance(detail, Mapping):
             raise EventFormatError(f"{cls.kind}: detail is not an object")
         unit = d.get("unit")
+        if unit is not None and not isinstance(unit, str):
+            raise EventFormatError(f"{cls.kind}: unit must be a string, got {_short(unit)}")
         kwargs: dict[str, Any] = {
             "t_s": _number(cls.kind, "t_s", d.get("t_s"), None),
             "force_n": _number(cls.kind, "force_n", d.get("force_n"), math.nan),
             "detection_delay_s": _number(
                 cls.kind, "detection_delay_s", d.get("detection_delay_s"), 0.0
             ),
-            "unit": None if unit is None else str(unit),
+            "unit": unit,
             "t_host_s": None
             if d.get("t_host_s") is None
             else _number(cls.kind, "t_host_s", d["t_host_s"], None),
@@ -233,7 +235,7 @@ class Event:
             try:
                 kwargs["cause"] = Cause(d["cause"])
             except ValueError:
-                raise EventFormatError(f"{cls.kind}: unknown cause {d['cause']!r}") from None
+                raise EventFormatError(f"{cls.kind}: unknown cause {_short(d['cause'])}") from None
         elif "cause" in names and not _has_default(names["cause"]):
             raise EventFormatError(f"a {cls.kind} event needs a cause")
         for f in _own_fields(cls):
@@ -268,24 +270,64 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _is_number(value: Any) -> bool:
+    """A real number that a float can hold (not a boolean, not a 400-digit integer)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return isinstance(value, float) or abs(value) < 2**1023
+
+
 def _number(kind: EventKind, name: str, value: Any, default: float | None) -> float:
     if value is None and default is not None:
         return default
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise EventFormatError(f"a {kind} event needs a number {name}, got {value!r}")
+    if not _is_number(value):
+        raise EventFormatError(f"a {kind} event needs a number {name}, got {_short(value)}")
     return float(value)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+#: What a detail field's annotation accepts (after "| None" is taken off).
+_CHECKS: dict[str, tuple[str, Any]] = {
+    "str": ("a string", lambda v: isinstance(v, str)),
+    "float": ("a number", _is_number),
+    "int": ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    "bool": ("true or false", lambda v: isinstance(v, bool)),
+    "dict[str, Any]": ("an object", lambda v: isinstance(v, Mapping)),
+}
 
 
 def _decode(kind: EventKind, key: str, f: Field[Any], value: Any) -> Any:
     if f.metadata.get("tuple") or f.metadata.get("empty_is_none"):
         if value is None or (f.metadata.get("empty_is_none") and value == []):
             return None
-        if not isinstance(value, list | tuple) or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in value
+        if (
+            not isinstance(value, list | tuple)
+            or len(value) != 2
+            or not all(_is_number(v) and math.isfinite(v) for v in value)
         ):
-            raise EventFormatError(f"{kind}: detail.{key} is not a list of numbers: {value!r}")
+            raise EventFormatError(
+                f"{kind}: detail.{key} is not two finite numbers [low, high]: {_short(value)}"
+            )
         return tuple(float(v) for v in value)
-    if isinstance(value, Mapping):
+    annotation = str(f.type)
+    optional = annotation.endswith(" | None")
+    if value is None:
+        if optional:
+            return None
+        raise EventFormatError(f"{kind}: detail.{key} must not be null")
+    base = annotation.removesuffix(" | None")
+    what, ok = _CHECKS.get(base, ("", None))
+    if ok is None:
+        return value
+    if not ok(value):
+        raise EventFormatError(f"{kind}: detail.{key} must be {what}, got {_short(value)}")
+    if base == "float":
+        return float(value)
+    if base == "dict[str, Any]":
         return dict(value)
     return value
 
@@ -568,5 +610,5 @@ def event_from_dict(d: Mapping[str, Any]) -> Event:
     try:
         kind = EventKind(str(d.get("kind")))
     except ValueError:
-        raise EventFormatError(f"unknown event kind {d.get('kind')!r}") from None
+        raise EventFormatError(f"unknown event kind {_short(d.get('kind'))}") from None
     return EVENT_TYPES[kind].from_dict(d)

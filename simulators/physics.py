@@ -31,6 +31,10 @@ class MotorState:
             self.level = 0.0
 
 
+#: The raw reading's range: a ForceBatch carries i32 counts.
+RAW_MIN, RAW_MAX = -(2**31), 2**31 - 1
+
+
 class BallPhysics:
     """Raw sensor counts for a scenario, sample by sample."""
 
@@ -66,6 +70,7 @@ class BallPhysics:
         noise_n = self._rng.gauss(0.0, sc.sensor.noise_n) if sc.sensor.noise_n > 0 else 0.0
         sensed_n = min(pressing_n + leak_n + drift_n + noise_n, sc.sensor.saturation_n)
         raw = round(sensed_n * sc.sensor.scale_counts_per_n + sc.sensor.offset_counts)
+        raw = min(max(raw, RAW_MIN), RAW_MAX)  # the ADC's reading has a range (i32 on the wire)
         drain = sc.battery.idle_drain_pct_per_h + sc.battery.motor_drain_pct_per_h * m.level
         self.battery_pct = max(0.0, self.battery_pct - drain * dt_s / 3600.0)
         return pressing_n, raw

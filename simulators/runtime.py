@@ -131,10 +131,18 @@ class SimulatorRunner:
         return self._task
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        """Stop stepping. A stepping task that already died is not raised again here: its
+        owner watches the task ``start()`` returned and reports the failure (the ``sim://``
+        link ends with it, ``sim serial`` exits with it)."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        if task.done():
+            if not task.cancelled():
+                task.exception()  # retrieved: reported by the task's owner
+            return
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass

@@ -7,56 +7,80 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
 
 
 class ScenarioError(ValueError):
     """A scenario file that cannot be read or has a bad value; the message names the field."""
 
 
+# Value types with their ranges: a scenario is fully checked when it is read, so that the
+# simulator never starts on a value that would kill its stepping task (a scale of 0, a NaN
+# force, a seed that is a string). msgspec checks the types (no bool for a number, no str
+# for an int) and the ranges; NaN fails every range.
+_Seconds = Annotated[float, msgspec.Meta(ge=0.0, le=1e6)]
+_Newtons = Annotated[float, msgspec.Meta(ge=0.0, le=1e4)]
+_Percent = Annotated[float, msgspec.Meta(ge=0.0, le=100.0)]
+_PerHour = Annotated[float, msgspec.Meta(ge=0.0, le=1e4)]
+#: Raw counts are i32 on the wire; the scale must leave room for the sensor's range.
+_Scale = Annotated[float, msgspec.Meta(gt=0.0, le=1e6)]
+_Offset = Annotated[int, msgspec.Meta(ge=-(2**30), le=2**30)]
+_Hz = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+_U32 = Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)]
+_Seed = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+_NoiseN = Annotated[float, msgspec.Meta(ge=0.0, le=100.0)]
+_DriftN = Annotated[float, msgspec.Meta(ge=-100.0, le=100.0)]
+_DetunePct = Annotated[float, msgspec.Meta(ge=-90.0, le=90.0)]
+_TimeConstantS = Annotated[float, msgspec.Meta(ge=0.0, le=60.0)]
+_Ppm = Annotated[float, msgspec.Meta(ge=-1e5, le=1e5)]
+
+
 @dataclass(frozen=True)
 class PressPoint:
     """From ``t_s`` on, the pressing force moves linearly to ``force_n`` over ``ramp_s``."""
 
-    t_s: float
-    force_n: float
-    ramp_s: float = 0.0
+    t_s: _Seconds
+    force_n: _Newtons
+    ramp_s: _Seconds = 0.0
 
 
 @dataclass(frozen=True)
 class SensorConfig:
-    scale_counts_per_n: float = 1000.0
-    offset_counts: int = 12_000
-    noise_n: float = 0.05
-    drift_n_per_min: float = 0.1
-    saturation_n: float = 300.0
+    scale_counts_per_n: _Scale = 1000.0
+    offset_counts: _Offset = 12_000
+    noise_n: _NoiseN = 0.05
+    drift_n_per_min: _DriftN = 0.1
+    saturation_n: Annotated[float, msgspec.Meta(gt=0.0, le=1e4)] = 300.0
 
 
 @dataclass(frozen=True)
 class MotorConfig:
     #: Vibration leaking into the force sensor at full intensity (newtons, peak).
-    leak_peak_n: float = 3.0
+    leak_peak_n: _Newtons = 3.0
     #: True frequency = commanded * (1 + detune_pct / 100); motors slow under load.
-    detune_pct: float = 4.0
-    spinup_s: float = 0.06
-    brake_s: float = 0.04
-    default_hz: int = 150
+    detune_pct: _DetunePct = 4.0
+    spinup_s: _TimeConstantS = 0.06
+    brake_s: _TimeConstantS = 0.04
+    default_hz: _Hz = 150
     #: The motor slows under load by this many percent per newton of pressing force (a
     #: handheld massager pressed into a muscle runs slower than it was told to).
-    load_slowdown_pct_per_n: float = 0.0
+    load_slowdown_pct_per_n: _Percent = 0.0
 
 
 @dataclass(frozen=True)
 class ClockConfig:
-    drift_ppm: float = 30.0
+    drift_ppm: _Ppm = 30.0
     #: Device time at power-on in µs (u32 wraps every 71.6 min; a test may start near it).
-    start_us: int = 0
+    start_us: _U32 = 0
 
 
 @dataclass(frozen=True)
 class BatteryConfig:
-    start_pct: float = 96.0
-    idle_drain_pct_per_h: float = 4.0
-    motor_drain_pct_per_h: float = 30.0
+    start_pct: _Percent = 96.0
+    idle_drain_pct_per_h: _PerHour = 4.0
+    motor_drain_pct_per_h: _PerHour = 30.0
 
 
 @dataclass(frozen=True)
@@ -87,52 +111,88 @@ class Scenario:
         return force
 
 
-def _section(cls, table: dict, where: str):
+def _message(exc: msgspec.ValidationError) -> str:
+    """msgspec's "Expected `int`, got `str` - at `$.seed`" as "seed: expected `int`, got
+    `str`"."""
+    text = str(exc)
+    message, sep, where = text.rpartition(" - at `$")
+    if not sep:
+        return text[:1].lower() + text[1:]
+    return f"{where.rstrip('`').lstrip('.')}: {message[:1].lower() + message[1:]}"
+
+
+def _section(cls, table: Any, where: str):
     if not isinstance(table, dict):
-        raise ScenarioError(f"{where}: expected a table")
-    known = {f.name: f for f in fields(cls)}
-    values = {}
-    for key, value in table.items():
+        raise ScenarioError(f"{where}: expected a table, got {_kind(table)}")
+    known = [f.name for f in fields(cls)]
+    for key in table:
         if key not in known:
             raise ScenarioError(f"{where}.{key}: unknown field (known: {', '.join(known)})")
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ScenarioError(f"{where}.{key}: expected a number, got {value!r}")
-        values[key] = int(value) if known[key].type in ("int", int) else float(value)
-    return cls(**values)
+    try:
+        return msgspec.convert(table, cls)
+    except msgspec.ValidationError as exc:
+        raise ScenarioError(f"{where}.{_message(exc)}") from None
 
 
-def parse_scenario(data: dict, source: str = "<scenario>") -> Scenario:
-    known = {"name", "press", "repeat_s", "seed", "sensor", "motor", "clock", "battery", "fault"}
+def _kind(value: Any) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+    names |= {list: "an array", dict: "a table"}
+    return names.get(type(value), type(value).__name__)
+
+
+class _Top(msgspec.Struct):
+    """The top-level fields' types (the sections are checked by ``_section``)."""
+
+    name: str = "unnamed"
+    press: list[dict[str, Any]] = []
+    repeat_s: Annotated[float, msgspec.Meta(gt=0.0, le=1e6)] | None = None
+    seed: _Seed = 1
+    sensor: dict[str, Any] = {}
+    motor: dict[str, Any] = {}
+    clock: dict[str, Any] = {}
+    battery: dict[str, Any] = {}
+    fault: list[dict[str, Any]] = []
+
+
+def parse_scenario(data: Any, source: str = "<scenario>") -> Scenario:
+    """A checked Scenario from parsed TOML ``data``; ScenarioError naming ``source`` and the
+    field for anything the simulator could not run on."""
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: expected a table, got {_kind(data)}")
+    known = [f for f in _Top.__struct_fields__]
     for key in data:
         if key not in known:
-            raise ScenarioError(f"{source}: {key}: unknown field")
+            raise ScenarioError(f"{source}: {key}: unknown field (known: {', '.join(known)})")
+    try:
+        top = msgspec.convert(data, _Top)
+    except msgspec.ValidationError as exc:
+        raise ScenarioError(f"{source}: {_message(exc)}") from None
     presses: list[PressPoint] = []
-    for i, p in enumerate(data.get("press", [])):
+    for i, p in enumerate(top.press):
         where = f"{source}: press[{i}]"
-        if not isinstance(p, dict) or "t_s" not in p or "force_n" not in p:
+        if "t_s" not in p or "force_n" not in p:
             raise ScenarioError(f"{where}: needs t_s and force_n")
         point = _section(PressPoint, p, where)
-        if point.ramp_s < 0 or point.force_n < 0:
-            raise ScenarioError(f"{where}: force_n and ramp_s must not be negative")
         if presses and point.t_s < presses[-1].t_s:
             raise ScenarioError(f"{where}: t_s must not go back in time")
         presses.append(point)
-    repeat = data.get("repeat_s")
-    if repeat is not None and (not isinstance(repeat, int | float) or repeat <= 0):
-        raise ScenarioError(f"{source}: repeat_s must be a positive number")
-    faults = data.get("fault", [])
-    if not isinstance(faults, list):
-        raise ScenarioError(f"{source}: fault must be an array of tables ([[fault]])")
+    sensor = _section(SensorConfig, top.sensor, f"{source}: sensor")
+    top_raw = sensor.saturation_n * sensor.scale_counts_per_n + abs(sensor.offset_counts)
+    if not top_raw < 2**31:
+        raise ScenarioError(
+            f"{source}: sensor: saturation_n x scale_counts_per_n + offset_counts is "
+            f"{top_raw:.4g} counts, beyond the 32-bit raw reading"
+        )
     return Scenario(
-        name=str(data.get("name", Path(source).stem)),
+        name=top.name if "name" in data else Path(source).stem,
         press=tuple(presses),
-        repeat_s=float(repeat) if repeat is not None else None,
-        seed=int(data.get("seed", 1)),
-        sensor=_section(SensorConfig, data.get("sensor", {}), f"{source}: sensor"),
-        motor=_section(MotorConfig, data.get("motor", {}), f"{source}: motor"),
-        clock=_section(ClockConfig, data.get("clock", {}), f"{source}: clock"),
-        battery=_section(BatteryConfig, data.get("battery", {}), f"{source}: battery"),
-        faults=tuple(faults),
+        repeat_s=top.repeat_s,
+        seed=top.seed,
+        sensor=sensor,
+        motor=_section(MotorConfig, top.motor, f"{source}: motor"),
+        clock=_section(ClockConfig, top.clock, f"{source}: clock"),
+        battery=_section(BatteryConfig, top.battery, f"{source}: battery"),
+        faults=tuple(top.fault),
     )
 
 
@@ -143,11 +203,19 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
         return parse_scenario(tomllib.loads(text), "default.toml")
     p = Path(path)
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        raw = p.read_bytes()
     except FileNotFoundError:
         raise ScenarioError(f"{p}: no such scenario file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{p}: cannot read: {exc}") from exc
+    except IsADirectoryError:
+        raise ScenarioError(f"{p}: is a folder, not a scenario file") from None
+    except OSError as exc:
+        raise ScenarioError(f"{p}: cannot read: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{p}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except RecursionError:
+        raise ScenarioError(f"{p}: not valid TOML: nested too deep") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{p}: not valid TOML: {exc}") from exc
+        raise ScenarioError(f"{p}: not valid TOML: {exc}") from None
     return parse_scenario(data, str(p))

@@ -92,7 +92,7 @@ def test_a_bad_record_names_what_is_wrong():
     store = KnownDevices()
     store.folder.mkdir(parents=True, exist_ok=True)
     store.path.write_text(json.dumps({"version": 1, "devices": [{"name": "X"}]}))
-    with pytest.raises(KnownDevicesError, match="needs a name and an address"):
+    with pytest.raises(KnownDevicesError, match=r"devices\[0\]: object missing required field"):
         store.devices()
 
 
@@ -103,3 +103,122 @@ def test_calibration_for_ble_urls_only():
     assert calibration_for("ble://F3:4D:42:41:4C:4C?timeout=3").offset_counts == 12_500.0
     assert calibration_for("ble://NOBALL") is None
     assert calibration_for("sim://ball") is None
+
+
+# ---- issue 14: bad files, concurrent writers, failing disks -------------------------------
+
+_GOOD = {"name": "MBALL", "address": "F3:4D:42:41:4C:4C"}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (json.dumps({"version": 1, "devices": [{**_GOOD, "address": 42}]}),
+         r"devices\[0\]\.address: expected `str`, got `int`"),
+        (json.dumps({"version": 1, "devices": [{**_GOOD, "name": ["MBALL"]}]}),
+         r"devices\[0\]\.name: expected `str`, got `array`"),
+        (json.dumps({"version": 1, "devices": {"MBALL": _GOOD}}),
+         r"devices: expected `array`, got `object`"),
+        (json.dumps({"version": 1, "devices": [{**_GOOD, "calibration": {
+            "scale_counts_per_n": 0, "offset_counts": 0, "how": "tare", "when": ""}}]}),
+         r"bad record: scale must be finite and non-zero"),
+        (json.dumps({"version": 1, "devices": [{**_GOOD, "calibration": {
+            "scale_counts_per_n": 1, "offset_counts": 0, "how": "guess", "when": ""}}]}),
+         r"calibration\.how: invalid enum value 'guess'"),
+        ('{"version": 1, "devices": [{"name": "M", "address": "A", "model": 1'
+         + "0" * 400 + "}]}", r"devices\[0\]\.model: integer out of range"),
+        ('{"version": 1, "devices": ' + "[" * 2000 + "]" * 2000 + "}", "nested too deep"),
+        ('{"version": 1, "devices": [], "host": {"address": NaN, "irk_hex": "00"}}',
+         "not valid JSON"),
+        (json.dumps({"version": 1, "host": {"address": "C0:00:00:00:00:01"}}),
+         r"host: object missing required field `irk_hex`"),
+    ],
+)  # fmt: skip
+def test_a_record_of_the_wrong_shape_is_one_error_naming_the_field(text, message):
+    store = KnownDevices()
+    store.folder.mkdir(parents=True, exist_ok=True)
+    store.path.write_text(text)
+    with pytest.raises(KnownDevicesError, match=message):
+        store.devices()
+    with pytest.raises(KnownDevicesError, match=message):
+        store.put(_record())
+    assert store.path.read_text() == text  # never written over
+
+
+def test_invalid_utf8_is_one_error_and_left_as_it_is():
+    store = KnownDevices()
+    store.folder.mkdir(parents=True, exist_ok=True)
+    store.path.write_bytes(b'{"version": 1, "devices": [{"name": "\xff"}]}')
+    with pytest.raises(KnownDevicesError, match="not UTF-8 text"):
+        store.find("MBALL")
+    assert store.path.read_bytes().endswith(b'"\xff"}]}')
+
+
+def test_the_cli_reports_a_bad_known_devices_file_in_one_line(capsys):
+    from ui.cli import main
+
+    store = KnownDevices()
+    store.folder.mkdir(parents=True, exist_ok=True)
+    text = json.dumps({"version": 1, "devices": [{"name": "M", "address": 3}]})
+    store.path.write_text(text)
+    for argv in (["devices"], ["forget", "M"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1, err
+        assert str(store.path) in err and "devices[0].address" in err
+    assert store.path.read_text() == text
+
+
+def _writer(folder: str, worker: int, writes: int) -> None:
+    store = KnownDevices(folder)
+    for k in range(writes):
+        store.put(_record(name=f"W{worker}-{k}", address=f"00:00:00:00:{worker:02X}:{k:02X}"))
+
+
+def test_concurrent_writers_in_eight_processes_keep_every_record(tmp_path):
+    """Issue 14: 8 processes x 25 writes kept 29 of 200 before the file lock."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("forkserver")  # real processes, imports paid once
+    ctx.set_forkserver_preload(["tests.test_known_devices"])
+    workers = [ctx.Process(target=_writer, args=(str(tmp_path), w, 25)) for w in range(8)]
+    for p in workers:
+        p.start()
+    for p in workers:
+        p.join(timeout=50)
+    assert [p.exitcode for p in workers] == [0] * 8
+    names = {d.name for d in KnownDevices(tmp_path).devices()}
+    assert len(names) == 200
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []
+
+
+@pytest.mark.parametrize("errno_", [28, 13])  # ENOSPC, EACCES
+def test_a_write_that_fails_leaves_the_old_file_and_no_temporary(monkeypatch, errno_):
+    store = KnownDevices()
+    store.put(_record())
+    before = store.path.read_text()
+
+    def failing_replace(src, dst):
+        raise OSError(errno_, os.strerror(errno_))
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(KnownDevicesError, match=os.strerror(errno_)):
+        store.put(_record(name="OTHER", address="11:22:33:44:55:66"))
+    assert store.path.read_text() == before
+    assert [p.name for p in store.folder.iterdir() if p.suffix == ".tmp"] == []
+
+
+def test_a_file_that_cannot_be_read_is_an_error_not_an_empty_store(monkeypatch):
+    from pathlib import Path
+
+    store = KnownDevices()
+    store.put(_record())
+
+    def denied(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    with pytest.raises(KnownDevicesError, match="Permission denied"):
+        store.devices()
+    with pytest.raises(KnownDevicesError, match="Permission denied"):
+        store.put(_record(name="OTHER", address="11:22:33:44:55:66"))

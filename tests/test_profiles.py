@@ -202,3 +202,25 @@ def test_analyze_refuses_a_profile_for_a_recording(tmp_path, capsys):
     rc = main(["analyze", str(folder), "--profile", str(profile)])
     _, err = capsys.readouterr()
     assert rc != 0 and "--profile" in err and "CSV traces" in err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"[zones.neck_back]\nlimit_n = 1" + b"0" * 400 + b"\n",
+         "zones.neck_back.limit_n: integer out of range"),
+        (b"[zones.neck_back]\nlimit_n = " + b"[" * 2000 + b"]" * 2000 + b"\n", "nested too deep"),
+        (b"# \xff\xfe\n[zones.neck_back]\nlimit_n = 8\n", "not UTF-8 text"),
+    ],
+)  # fmt: skip
+def test_huge_deep_or_undecodable_profiles_are_one_line_errors(tmp_path, capsys, content, message):
+    p = tmp_path / "bad.toml"
+    p.write_bytes(content)
+    with pytest.raises(InputFileError) as info:
+        load_profile(p)
+    assert str(info.value).startswith(f"{p}: ") and message in str(info.value)
+    trace = tmp_path / "t.csv"
+    trace.write_text("t_s,force_n\n0,1\n0.001,1\n")
+    assert main(["analyze", str(trace), "--zone", "neck_back", "--profile", str(p)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err

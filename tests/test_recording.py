@@ -178,7 +178,7 @@ def test_a_version_1_recording_reads_into_the_types(tmp_path):
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        (("session.json", b"{"), "session.json: line 1: not JSON"),
+        (("session.json", b"{"), "session.json: line 1: not valid JSON"),
         (("samples.csv", b"seq,t\n"), "header is 'seq,t'"),
         (("samples.csv", b"seq,t_s,t_host_s,raw_counts,force_n,filtered_n\n1,x,2,3,4,5\n"),
          "malformed sample row"),
@@ -187,6 +187,47 @@ def test_a_version_1_recording_reads_into_the_types(tmp_path):
          "events.jsonl: line 1: a stop event needs a cause"),
         (("events.jsonl", b'{"kind":"nap","t_s":1.0}\n'),
          "events.jsonl: line 1: unknown event kind 'nap'"),
+        # issue 14: what fuzzing found
+        (("session.json", b'{"format":"massagectl-recording","format_version":"1"}'),
+         "session.json: format_version: expected `int`, got `str`"),
+        (("session.json", b'{"format":"massagectl-recording","rate_hz":0}'),
+         "session.json: rate_hz: expected `float` > 0"),
+        (("session.json", b'{"format":"massagectl-recording","routine":["neck"]}'),
+         "session.json: routine: expected `object | null`, got `array`"),
+        (("session.json", b'{"format":"massagectl-recording","calibration":'
+                          b'{"scale_counts_per_n":0,"offset_counts":0}}'),
+         "session.json: calibration.scale_counts_per_n: must not be 0"),
+        (("session.json", b'{"format":"massagectl-recording","device":{"model":3}}'),
+         "session.json: device.model: expected `str`, got `int`"),
+        (("session.json", b'{"format":"massagectl-recording","summary":{"units":[{}]}}'),
+         "session.json: summary.units\\[0\\]: object missing required field `label`"),
+        (("session.json", b'{"format":"massagectl-recording","x":1' + b'0' * 400 + b'}'),
+         "session.json: x: integer out of range"),
+        (("session.json", b'{"format":"massagectl-recording","x":'
+                          + b'[' * 2000 + b']' * 2000 + b'}'),
+         "session.json: not valid JSON: nested too deep"),
+        (("session.json", b'{"format":"massagectl-recording","rate_hz":NaN}'),
+         "session.json: not valid JSON"),
+        (("session.json", b'{"format":"massagectl-recording\xff"}'), "not UTF-8 text"),
+        (("samples.csv", b"seq,t_s,t_host_s,raw_counts,force_n,filtered_n\nnan,1,2,3,4,5\n"),
+         "samples.csv: line 2: seq must be finite"),
+        (("samples.csv", b"seq,t_s,t_host_s,raw_counts,force_n,filtered_n\n1,1,2,3.5,4,5\n"),
+         "samples.csv: line 2: raw_counts must be a whole number"),
+        (("samples.csv", b"seq,t_s,t_host_s,raw_counts,force_n,filtered_n\n1,1,2,3e10,4,5\n"),
+         "samples.csv: line 2: raw_counts must be within"),
+        (("samples.csv", b"seq,t_s,t_host_s,raw_counts,force_n,filtered_n\n1,1e300,2,3,4,5\n"),
+         "samples.csv: line 2: t_s must be within"),
+        (("events.jsonl", b'{"kind":"warning","t_s":1.0,"detail":"x"}\n'),
+         "events.jsonl: line 1: warning: detail is not an object"),
+        (("events.jsonl", b'{"kind":"hold_started","t_s":1.0,"detail":{"band_n":[3]}}\n'),
+         "events.jsonl: line 1: hold_started: detail.band_n is not two finite numbers"),
+        (("events.jsonl", b'{"kind":"step_started","t_s":1.0,"detail":{"step":"a","kind":"cue",'
+                          b'"zone":["neck_back"],"limit_n":8}}\n'),
+         "events.jsonl: line 1: step_started: detail.zone must be a string"),
+        (("events.jsonl", b'{"kind":"warning","t_s":1' + b'0' * 400 + b'}\n'),
+         "events.jsonl: line 1: t_s: integer out of range"),
+        (("events.jsonl", b'[' * 2000 + b']' * 2000 + b'\n'),
+         "events.jsonl: line 1: not valid JSON: nested too deep"),
     ],
 )  # fmt: skip
 def test_damaged_recordings_are_one_line_errors(tmp_path, capsys, damage, message):
@@ -196,9 +237,14 @@ def test_damaged_recordings_are_one_line_errors(tmp_path, capsys, damage, messag
     (folder / name).write_bytes(content)
     with pytest.raises(InputFileError, match=message):
         read_recording(folder)
-    assert main(["analyze", str(folder)]) == 2
-    err = capsys.readouterr().err
-    assert message.split(":")[-1].strip() in err and len(err.strip().splitlines()) == 1
+    png = str(tmp_path / "r.png")
+    for argv in (["analyze", str(folder)], ["report", str(folder), "--png", png],
+                 ["stream", f"replay://{folder}?speed=max", "--json"]):  # fmt: skip
+        assert main(argv) == 2, argv
+        out, err = capsys.readouterr()
+        assert message.split(":")[-1].strip() in err and len(err.strip().splitlines()) == 1, err
+        assert out == ""
+    assert not (tmp_path / "r.png").exists()
 
 
 # ---- a crash ------------------------------------------------------------------------------
@@ -460,3 +506,22 @@ async def test_replay_of_a_missing_folder_is_a_clear_error(tmp_path):
     with pytest.raises(InputFileError, match="not a folder"):
         async with DeviceSession(open_link(f"replay://{tmp_path / 'nope'}")):
             pass
+
+
+async def test_replay_of_a_recording_with_null_calibration_facts_uses_the_next_one(
+    short_recording, tmp_path
+):
+    """A NaN written as null: `calibration` absent and the device's scale null read as the
+    default instead of float(None) in the replay's handshake."""
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(short_recording, folder)
+    meta = json.loads((folder / "session.json").read_text())
+    meta["calibration"] = None
+    meta["device"]["cal_scale_counts_per_n"] = None
+    meta["device"]["cal_offset_counts"] = 7
+    (folder / "session.json").write_text(json.dumps(meta))
+    async with DeviceSession(open_link(f"replay://{folder}?speed=max")) as session:
+        assert session.calibration.scale_counts_per_n == 1.0
+        assert session.calibration.offset_counts == 7

@@ -351,6 +351,59 @@ def test_rejects_invalid_toml(tmp_path):
         load_routine(path)
 
 
+# ---- issue 14: what fuzzing found -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "instruction",
+    ["Press the {side:d} shoulder.", "Press {side!z}.", "Press {side:=^x}.",
+     "Press {side:{opposite}}.", "Press {side[0]}.", "Press {side.upper}."],
+)  # fmt: skip
+def test_rejects_a_placeholder_that_cannot_be_filled(tmp_path, instruction):
+    """``{side:d}`` passed the check and crashed the run when the runner filled it."""
+    msg = rejects(tmp_path, press(instruction=f'"{instruction}"'), "step 1 (squeeze)",
+                  "instruction", "placeholder")  # fmt: skip
+    assert "\n" not in msg
+
+
+def test_a_placeholder_with_a_valid_format_spec_is_fine(tmp_path):
+    routine = load_routine(routine_file(tmp_path, press(instruction='"Press {side:>6}."')))
+    assert [u.instruction for u in routine.units()][:1] == ["Press   left."]
+
+
+def test_a_bad_placeholder_in_a_position_is_rejected(tmp_path):
+    steps = press(band_n=None) + (
+        '[[steps.positions]]\nname = "a"\nband_n = [5, 10]\ninstruction = "{opposite:d}"\n'
+    )
+    rejects(tmp_path, steps, "step 1 (squeeze)", "positions[1].instruction", "placeholder")
+
+
+@pytest.mark.parametrize(
+    ("content", "phrase"),
+    [
+        (HEADER.encode() + b'summary = "\xff\xfe"\n', "not UTF-8 text"),
+        (HEADER.encode() + press(hold_min_s="1" + "0" * 400).encode(), "integer out of range"),
+        (HEADER.encode() + b"summary = " + b"[" * 2000 + b"]" * 2000, "nested too deep"),
+    ],
+)
+def test_rejects_undecodable_huge_and_deep_files(tmp_path, capsys, content, phrase):
+    path = tmp_path / "bad.toml"
+    path.write_bytes(content)
+    with pytest.raises(RoutineError, match=phrase) as info:
+        load_routine(path)
+    assert str(path) in str(info.value)
+    assert cli.main(["routines", "check", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert phrase in err and str(path) in err and len(err.splitlines()) == 1, err
+
+
+def test_a_bad_placeholder_fails_routines_check_in_one_line(tmp_path, capsys):
+    path = routine_file(tmp_path, press(instruction='"Press the {side:d} shoulder."'))
+    assert cli.main(["routines", "check", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "field 'instruction'" in err and len(err.splitlines()) == 1, err
+
+
 def test_unknown_builtin_is_a_usage_error():
     with pytest.raises(UsageError, match="no built-in routine 'nope'"):
         load_routine("nope")

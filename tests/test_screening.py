@@ -326,3 +326,27 @@ def test_docs_answers_example_is_complete_and_passes(tmp_path):
     path = tmp_path / "answers.toml"
     path.write_text(example)
     assert evaluate(load_answers_file(path), source="docs").passed
+
+
+@pytest.mark.parametrize(
+    ("suffix", "content", "phrase"),
+    [
+        (".toml", b'fever = "\xff"\n', "not UTF-8 text"),
+        (".json", b'{"fever": 1' + b"0" * 400 + b"}", "fever: integer out of range"),
+        (".toml", b"fever = " + b"[" * 2000 + b"]" * 2000, "nested too deep"),
+        (".json", b'{"fever": ' + b"[" * 2000 + b"]" * 2000 + b"}", "nested too deep"),
+        (".txt", b"[" * 2000 + b"]" * 2000, "nested too deep"),
+        (".json", b'{"fever": NaN}', "not valid JSON"),
+    ],
+)
+def test_undecodable_huge_or_deep_answers_files_are_one_clear_refusal(
+    tmp_path, capsys, suffix, content, phrase
+):
+    path = tmp_path / f"answers{suffix}"
+    path.write_bytes(content)
+    with pytest.raises(ScreeningRefusal, match=phrase) as info:
+        load_answers_file(path)
+    assert str(path) in str(info.value)
+    assert cli.main(["screen", "--screening", str(path)]) == 2
+    first = capsys.readouterr().err.strip().splitlines()[0]
+    assert phrase in first and str(path) in first, first

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import tty
 
 import numpy as np
@@ -175,3 +176,130 @@ def test_a_speed_in_the_url_sets_the_simulator_and_the_session_alike(tmp_path):
     assert session.timebase.speed == 2.0 and session.timebase.driven
     replay = open_device_session(f"replay://{tmp_path}?speed=max")
     assert replay.link.speed == float("inf") and replay.timebase.speed == 1.0
+
+
+# ---- issue 14: a scenario is fully checked before the simulator starts ---------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('seed = "abc"\n', "seed: expected `int`, got `str`"),
+        ("seed = true\n", "seed: expected `int`, got `bool`"),
+        ("press = 5\n", "press: expected `array`, got `int`"),
+        ("press = [{t_s = 1.0, force_n = nan}]\n", "press[0].force_n: expected `float` >= 0.0"),
+        ("press = [{t_s = inf, force_n = 1.0}]\n", "press[0].t_s: expected `float` <= "),
+        ("[sensor]\nscale_counts_per_n = 0\n", "sensor.scale_counts_per_n: expected `float` > 0"),
+        ("[sensor]\nnoise_n = -1\n", "sensor.noise_n: expected `float` >= 0"),
+        ("[sensor]\noffset_counts = 1" + "0" * 400 + "\n", "sensor.offset_counts: expected `int`"),
+        ("[sensor]\nsaturation_n = 9000\nscale_counts_per_n = 900000\n", "beyond the 32-bit"),
+        ("[motor]\ndefault_hz = 0\n", "motor.default_hz: expected `int` >= 1"),
+        ("[clock]\nstart_us = -1\n", "clock.start_us: expected `int` >= 0"),
+        ("repeat_s = nan\n", "repeat_s: expected `float` > 0"),
+        ("sensor = [1]\n", "sensor: expected `object`, got `array`"),
+        ("fault = 3\n", "fault: expected `array`, got `int`"),
+        ("name = " + "[" * 2000 + "]" * 2000 + "\n", "not valid TOML: nested too deep"),
+    ],
+)
+def test_a_bad_scenario_is_one_error_naming_the_field(tmp_path, text, message):
+    from simulators.scenario import ScenarioError, load_scenario
+
+    path = _scenario_file(tmp_path, text)
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert str(info.value).startswith(f"{path}: ") and message in str(info.value), info.value
+    with pytest.raises(UsageError, match=re.escape(message)):
+        open_link(f"sim://ball?scenario={path}")
+
+
+def test_a_scenario_that_is_not_utf8_is_one_error(tmp_path):
+    from simulators.scenario import ScenarioError, load_scenario
+
+    path = tmp_path / "s.toml"
+    path.write_bytes(b'name = "\xff"\n')
+    with pytest.raises(ScenarioError, match="not UTF-8 text"):
+        load_scenario(path)
+
+
+def test_the_cli_refuses_a_bad_scenario_in_one_line(tmp_path, capsys):
+    from ui.cli import main
+
+    path = _scenario_file(tmp_path, "[sensor]\nscale_counts_per_n = 0\n")
+    assert main(["stream", f"sim://ball?scenario={path}", "--duration", "0.1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and path in err and "scale_counts_per_n" in err, err
+
+
+@pytest.mark.virtual_time
+async def test_a_simulator_whose_stepping_task_dies_ends_the_link_loudly():
+    """Before: the task died silently, the host waited on a silent device whose deadman no
+    longer ran."""
+    link = open_link("sim://ball", speed=SPEED)
+    async with DeviceSession(link) as session:
+        await collect_batches(session, 0.2)
+
+        def broken(t_s):
+            raise ZeroDivisionError("float division by zero")
+
+        link.firmware.advance = broken
+        with pytest.raises(LinkClosedError, match="simulated device stopped: ZeroDivisionError"):
+            await collect_batches(session, 5.0)
+
+
+# ---- issue 14: device data the host cannot use is refused, never turned into NaN ----------
+
+
+@pytest.mark.virtual_time
+@pytest.mark.parametrize("scale", [0.0, float("nan"), float("inf")])
+async def test_a_device_info_with_an_unusable_scale_is_refused(scale):
+    from device.errors import DeviceDataError
+
+    link = open_link("sim://ball", speed=SPEED)
+    link.firmware.scale = scale
+    with pytest.raises(DeviceDataError, match="calibration scale of"):
+        await DeviceSession(link).start()
+    assert link.state.value == "closed"
+
+
+@pytest.mark.virtual_time
+async def test_a_stored_calibration_makes_a_zero_factory_scale_harmless():
+    from dsp.calibration import Calibration
+
+    link = open_link("sim://ball", speed=SPEED)
+    link.firmware.scale = 0.0
+    async with DeviceSession(link, calibration=Calibration(1000.0, 12_000.0)) as session:
+        assert await collect_batches(session, 0.1)
+
+
+@pytest.mark.virtual_time
+async def test_a_force_batch_at_zero_hz_ends_the_stream_with_a_clear_error():
+    from dataclasses import replace
+
+    from device.errors import DeviceDataError
+    from firmware_bridge.messages import ForceBatch
+
+    link = open_link("sim://ball", speed=SPEED)
+    deliver = link._deliver
+    link._deliver = lambda m: deliver(replace(m, rate_hz=0) if isinstance(m, ForceBatch) else m)
+    async with DeviceSession(link) as session:
+        with pytest.raises(DeviceDataError, match="force batch at 0 Hz"):
+            await collect_batches(session, 1.0)
+
+
+def test_stream_json_refuses_a_zero_scale_device_in_one_line(monkeypatch, capsys):
+    """Before: `stream --json` printed NaN forces, which is not JSON."""
+    import device.links.sim as sim_link
+    from ui.cli import main
+
+    make = sim_link.make_firmware
+
+    def zero_scale(*args, **kw):
+        firmware = make(*args, **kw)
+        firmware.scale = 0.0
+        return firmware
+
+    monkeypatch.setattr(sim_link, "make_firmware", zero_scale)
+    assert main(["stream", "sim://ball", "--json", "--duration", "0.3"]) == 2
+    out, err = capsys.readouterr()
+    assert "NaN" not in out
+    assert len(err.strip().splitlines()) == 1 and "calibration scale of 0.0" in err, err

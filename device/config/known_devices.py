@@ -15,20 +15,30 @@ overwritten: every read and write raises ``KnownDevicesError`` naming the file, 
 wrong, and the backup, until a person fixes or removes it.
 
 Every operation reads the file afresh and writes it whole: the file is tiny, and another
-massagectl (``pair`` in one terminal, ``stream`` in another) may have changed it.
+massagectl (``pair`` in one terminal, ``stream`` in another) may have changed it. A change
+(read, modify, write) holds a file lock (``known-devices.json.lock``, the ``filelock``
+library) from the read to the rename, so two processes writing at once both keep their
+change. Reading is checked against a schema (msgspec): a record of the wrong shape (a
+numeric address, a list for a name) is a ``KnownDevicesError`` naming the field.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
+import msgspec
+from filelock import FileLock
+from filelock import Timeout as LockTimeout
+
+from device.datafile import loads_json, read_text, validation_message
 from device.errors import InputFileError, UsageError
 from device.urls import DeviceUrl, parse_url
 from dsp.calibration import Calibration, CalibrationError
@@ -37,6 +47,8 @@ ENV_CONFIG_DIR = "MASSAGECTL_CONFIG_DIR"
 FILE_NAME = "known-devices.json"
 FORMAT_VERSION = 1
 CALIBRATION_METHODS = ("tare", "two_point")
+#: How long a change waits for another process's change to the file to finish.
+LOCK_TIMEOUT_S = 10.0
 
 
 class KnownDevicesError(InputFileError):
@@ -138,8 +150,7 @@ class KnownDevice:
         return bool(self.bond and self.bond.get("keys"))
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["calibration"] = asdict(self.calibration) if self.calibration else None
+        data: dict[str, Any] = msgspec.to_builtins(self)  # asdict, without the deep copies
         return data
 
     @classmethod
@@ -159,6 +170,45 @@ class KnownDevice:
         return cls(**values)
 
 
+# ---- the file's schema (msgspec): what a record must look like to be read -----------------
+
+_Number = Annotated[float, msgspec.Meta(ge=-1e300, le=1e300)]
+_Text = Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class _CalibrationSchema(msgspec.Struct, forbid_unknown_fields=True):
+    scale_counts_per_n: _Number
+    offset_counts: _Number
+    how: Literal["tare", "two_point"]
+    when: str
+    known_force_n: _Number | None = None
+
+
+class _DeviceSchema(msgspec.Struct, forbid_unknown_fields=True):
+    name: _Text
+    address: _Text
+    model: str = ""
+    serial_number: str = ""
+    firmware: str = ""
+    manufacturer: str = ""
+    calibration: _CalibrationSchema | None = None
+    bond: dict[str, Any] | None = None
+    bond_note: str = ""
+    paired_at: str = ""
+    backend: str = ""
+
+
+class _HostSchema(msgspec.Struct):
+    address: _Text
+    irk_hex: _Text
+
+
+class _FileSchema(msgspec.Struct):
+    version: int
+    devices: list[_DeviceSchema] = []
+    host: _HostSchema | None = None
+
+
 @dataclass
 class HostIdentity:
     """The host's own BLE identity for the Bumble backend: a static random address (the
@@ -172,6 +222,8 @@ class HostIdentity:
 class _Contents:
     devices: list[KnownDevice] = field(default_factory=list)
     host: HostIdentity | None = None
+    #: set by a change that found nothing to change: the file is not written
+    unchanged: bool = False
 
 
 class KnownDevices:
@@ -181,10 +233,12 @@ class KnownDevices:
         self.folder = Path(folder) if folder is not None else config_dir()
         self.path = self.folder / FILE_NAME
         self.backup_path = self.folder / (FILE_NAME + ".bak")
+        self.lock_path = self.folder / (FILE_NAME + ".lock")
 
     # ---- reading --------------------------------------------------------------------------
 
     def _corrupt(self, why: str) -> KnownDevicesError:
+        why = why.removeprefix(f"{self.path}: ").removeprefix(": ")
         backup = (
             f"the last good copy is {self.backup_path}"
             if self.backup_path.exists()
@@ -196,25 +250,22 @@ class KnownDevices:
         )
 
     def _load(self) -> _Contents:
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        if not self.path.exists() and not self.path.is_symlink():
             return _Contents()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise self._corrupt(str(exc)) from exc
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise self._corrupt(f"not valid JSON: {exc}") from exc
+        text = read_text(self.path, self._corrupt)
+        data = loads_json(text, "", self._corrupt)
         if not isinstance(data, dict) or data.get("version") != FORMAT_VERSION:
             raise self._corrupt(f"not a version {FORMAT_VERSION} known-devices file")
         try:
-            devices = [KnownDevice.from_dict(d) for d in data.get("devices", [])]
-            host = data.get("host")
-            identity = HostIdentity(str(host["address"]), str(host["irk_hex"])) if host else None
-        except (TypeError, KeyError, ValueError, CalibrationError) as exc:
-            raise self._corrupt(f"bad record: {exc}") from exc
-        return _Contents(devices, identity)
+            checked = msgspec.convert(data, _FileSchema)
+        except msgspec.ValidationError as exc:
+            raise self._corrupt(f"bad record: {validation_message(exc)}") from None
+        try:
+            devices = [KnownDevice.from_dict(msgspec.to_builtins(d)) for d in checked.devices]
+        except (ValueError, CalibrationError) as exc:
+            raise self._corrupt(f"bad record: {exc}") from None
+        host = checked.host
+        return _Contents(devices, HostIdentity(host.address, host.irk_hex) if host else None)
 
     def devices(self) -> list[KnownDevice]:
         """Every known device, in the order they were first paired."""
@@ -232,13 +283,17 @@ class KnownDevices:
 
     # ---- writing --------------------------------------------------------------------------
 
-    def _save(self, contents: _Contents) -> None:
+    @staticmethod
+    def _text(contents: _Contents) -> str:
         data = {
             "version": FORMAT_VERSION,
             "host": asdict(contents.host) if contents.host else None,
             "devices": [d.to_dict() for d in contents.devices],
         }
-        text = json.dumps(data, indent=2, sort_keys=False) + "\n"
+        return msgspec.json.format(msgspec.json.encode(data), indent=2).decode() + "\n"
+
+    def _save(self, contents: _Contents) -> None:
+        text = self._text(contents)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             if self.path.exists():
@@ -257,39 +312,62 @@ class KnownDevices:
         except OSError as exc:
             raise KnownDevicesError(f"{self.path}: cannot write the known devices: {exc}") from exc
 
+    @contextlib.contextmanager
+    def _changing(self) -> Iterator[_Contents]:
+        """Hold the lock for one read-modify-write: yield the contents to change, then write
+        them (only if the block ended without an error)."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(self.lock_path, timeout=LOCK_TIMEOUT_S)
+            lock.acquire()
+        except LockTimeout:
+            raise KnownDevicesError(
+                f"{self.path}: another massagectl kept the known devices locked for "
+                f"{LOCK_TIMEOUT_S:g} s ({self.lock_path})"
+            ) from None
+        except OSError as exc:
+            raise KnownDevicesError(
+                f"{self.path}: cannot lock the known devices: {exc.strerror or exc}"
+            ) from None
+        try:
+            contents = self._load()
+            yield contents
+            if not contents.unchanged:
+                self._save(contents)
+        finally:
+            lock.release()
+
     def put(self, device: KnownDevice, host: HostIdentity | None = None) -> None:
         """Store ``device``, replacing the record with its address (or, failing that, its
         name). Bonding keys already stored for that address are kept unless ``device``
         brings its own. ``host``: the host identity a bond in ``device`` was made with,
         written in the same write."""
-        contents = self._load()
-        if host is not None:
-            contents.host = host
-        old = next((d for d in contents.devices if d.address == device.address), None)
-        if old is None:
-            old = next((d for d in contents.devices if d.name == device.name), None)
-        if old is not None:
-            if device.bond is None and old.address == device.address:
-                device.bond = old.bond
-            contents.devices[contents.devices.index(old)] = device
-        else:
-            contents.devices.append(device)
-        self._save(contents)
+        with self._changing() as contents:
+            if host is not None:
+                contents.host = host
+            old = next((d for d in contents.devices if d.address == device.address), None)
+            if old is None:
+                old = next((d for d in contents.devices if d.name == device.name), None)
+            if old is not None:
+                if device.bond is None and old.address == device.address:
+                    device.bond = old.bond
+                contents.devices[contents.devices.index(old)] = device
+            else:
+                contents.devices.append(device)
 
     def remove(self, target: str) -> KnownDevice:
         """Forget the device named ``target`` (or with that address), keys and all."""
-        contents = self._load()
-        for device in contents.devices:
-            if device.matches(target):
-                contents.devices.remove(device)
-                self._save(contents)
-                return device
-        raise UsageError(f"no known device {target!r} (see 'massagectl devices')")
+        with self._changing() as contents:
+            for device in contents.devices:
+                if device.matches(target):
+                    contents.devices.remove(device)
+                    return device
+            contents.unchanged = True
+            raise UsageError(f"no known device {target!r} (see 'massagectl devices')")
 
     def set_host_identity(self, identity: HostIdentity) -> None:
-        contents = self._load()
-        contents.host = identity
-        self._save(contents)
+        with self._changing() as contents:
+            contents.host = identity
 
     # ---- bonding keys (for the Bumble backend's key store) --------------------------------
 
@@ -307,26 +385,25 @@ class KnownDevices:
         """Keep ``bond`` with the record of ``address`` (a record named by its address is
         started if there is none), and the host identity it was made with. ``pair`` does
         not come here: it holds its bond in memory and ``put``s it with the record."""
-        contents = self._load()
         address = normalize_address(address)
-        device = next((d for d in contents.devices if d.address == address), None)
-        if device is None:
-            device = KnownDevice(name=address, address=address, paired_at=now_iso())
-            contents.devices.append(device)
-        device.bond = bond
-        device.bond_note = ""
-        if host is not None:
-            contents.host = host
-        self._save(contents)
+        with self._changing() as contents:
+            device = next((d for d in contents.devices if d.address == address), None)
+            if device is None:
+                device = KnownDevice(name=address, address=address, paired_at=now_iso())
+                contents.devices.append(device)
+            device.bond = bond
+            device.bond_note = ""
+            if host is not None:
+                contents.host = host
 
     def delete_bond(self, address: str) -> None:
-        contents = self._load()
         address = normalize_address(address)
-        for device in contents.devices:
-            if device.address == address and device.bond is not None:
-                device.bond = None
-                self._save(contents)
-                return
+        with self._changing() as contents:
+            contents.unchanged = True
+            for device in contents.devices:
+                if device.address == address and device.bond is not None:
+                    device.bond = None
+                    contents.unchanged = False
 
 
 # ---- what sessions use ------------------------------------------------------------------

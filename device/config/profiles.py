@@ -20,13 +20,12 @@ is given. Commands call ``load_zones(profile_path)`` and pass the table on
 
 from __future__ import annotations
 
-import math
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from device.config.known_devices import config_dir
+from device.datafile import finite, loads_toml, read_text
 from device.errors import InputFileError
 from dsp.zones import DEFAULT_ZONES, Zone, with_limit
 
@@ -69,18 +68,16 @@ def default_profile_path() -> Path:
 
 
 def _number(path: Path, where: str, value: Any, unit: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InputFileError(f"{path}: {where}: must be a number ({unit}), got {value!r}")
+    if not finite(value):
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        raise InputFileError(f"{path}: {where}: must be a number ({unit}), got {shown}")
     return float(value)
 
 
 def parse_profile(text: str, path: str | Path = "<profile>") -> ZoneProfile:
     """Parse profile ``text`` (``path`` names it in errors and warnings)."""
     p = Path(path)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InputFileError(f"{p}: not valid TOML: {exc}") from None
+    data = loads_toml(text, str(p))
     unknown = [k for k in data if k != "zones"]
     if unknown:
         raise InputFileError(f"{p}: {unknown[0]}: unknown field (a profile has [zones.NAME])")
@@ -134,17 +131,7 @@ def parse_profile(text: str, path: str | Path = "<profile>") -> ZoneProfile:
 def load_profile(path: str | Path) -> ZoneProfile:
     """Read and parse the profile at ``path``; InputFileError when it cannot be read."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputFileError(f"{p}: no such profile file") from None
-    except IsADirectoryError:
-        raise InputFileError(f"{p}: is a folder, not a profile file") from None
-    except UnicodeDecodeError as exc:
-        raise InputFileError(f"{p}: not UTF-8 text ({exc.reason})") from None
-    except OSError as exc:
-        raise InputFileError(f"{p}: cannot read: {exc.strerror or exc}") from None
-    return parse_profile(text, p)
+    return parse_profile(read_text(p, what="profile"), p)
 
 
 def find_profile(profile_path: str | Path | None) -> ZoneProfile | None:

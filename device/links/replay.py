@@ -61,6 +61,11 @@ def parse_speed(value: str | float | None, where: str) -> float:
     return speed
 
 
+def _first(*values):
+    """The first value that is not None."""
+    return next(v for v in values if v is not None)
+
+
 class ReplayLink(Link):
     kind = "replay"
     max_samples_per_batch = MAX_SAMPLES_PER_BATCH
@@ -128,8 +133,9 @@ class ReplayLink(Link):
         meta = self._open_recording.meta
         cal = meta.get("calibration") or {}
         dev = meta.get("device") or {}
-        scale = cal.get("scale_counts_per_n", dev.get("cal_scale_counts_per_n", 1.0))
-        offset = cal.get("offset_counts", dev.get("cal_offset_counts", 0))
+        # read_recording checked the types; a field may be absent or null (written as NaN)
+        scale = _first(cal.get("scale_counts_per_n"), dev.get("cal_scale_counts_per_n"), 1.0)
+        offset = _first(cal.get("offset_counts"), dev.get("cal_offset_counts"), 0.0)
         return float(scale), float(offset)
 
     def _device_info(self) -> DeviceInfo:

@@ -6,7 +6,9 @@ reads the same clock, so the two sides cannot drift apart under load."""
 
 from __future__ import annotations
 
-from device.errors import LinkClosedError, UsageError
+import asyncio
+
+from device.errors import LinkClosedError, LinkError, UsageError
 from device.links.base import FramedLink
 from device.timebase import TimeBase
 from firmware_bridge.framing import encode_frame
@@ -48,7 +50,17 @@ class SimLink(FramedLink):
 
     async def _open(self) -> None:
         self.runner = SimulatorRunner(self.firmware, self._from_device, clock=self.timebase)
-        self.runner.start()
+        self.runner.start().add_done_callback(self._runner_ended)
+
+    def _runner_ended(self, task: asyncio.Task) -> None:
+        """The simulator's stepping task ended. Cancelled is a close; an error ends the link
+        loudly (the host stops on a link lost), never a device that silently stops
+        sending while its deadman no longer runs."""
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        assert exc is not None
+        self._fail(LinkError(f"the simulated device stopped: {type(exc).__name__}: {exc}"))
 
     def _from_device(self, frame: bytes) -> bool:
         if self.state.value == "closed":

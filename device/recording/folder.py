@@ -36,10 +36,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 import numpy as np
 
+from device.datafile import MAX_INT, loads_json, validation_message
+from device.datafile import read_text as _read_file_text
 from device.errors import InputFileError, MassagectlError, UsageError
 from dsp.events import Event, EventFormatError, event_from_dict
 
@@ -53,6 +56,10 @@ SAMPLES_HEADER = ",".join(SAMPLE_COLUMNS) + "\n"
 #: Host seconds between flushes of buffered samples. Half the promised second, so that a
 #: late timer or a slow batch still keeps within it.
 FLUSH_INTERVAL_S = 0.5
+
+
+#: The largest magnitude of seq, t_s, t_host_s (seconds: about 31 years) and raw_counts (i32).
+_SAMPLE_BOUNDS = np.array([2.0**53, 1e9, 1e9, 2.0**31 - 1])
 
 
 class RecordingWarning(UserWarning):
@@ -344,6 +351,100 @@ class Recorder:
 
 # ---- reading ----------------------------------------------------------------------------
 
+# What readers (analyze, report, the replay link, the timeline) take from session.json, as
+# types: a recording whose session.json has these wrong is refused when it is read, with the
+# field named, instead of failing deep inside a reader. Unknown fields are allowed (newer
+# writers add facts); a NaN was written as null, so measured numbers may be null.
+_Finite = Annotated[float, msgspec.Meta(ge=-1e300, le=1e300)]
+_Int = Annotated[int, msgspec.Meta(ge=-MAX_INT, le=MAX_INT)]
+_Scale = Annotated[float, msgspec.Meta(ge=-1e300, le=1e300)]
+
+
+class _DeviceMeta(msgspec.Struct):
+    model: str = ""
+    firmware: str = ""
+    serial_number: str = ""
+    protocol_version: _Int = 0
+    rate_min_hz: Annotated[int, msgspec.Meta(ge=0, le=65535)] | None = None
+    rate_max_hz: Annotated[int, msgspec.Meta(ge=0, le=65535)] | None = None
+    motor_kind: _Int = 0
+    motor_freq_min_hz: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
+    motor_freq_max_hz: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
+    cal_scale_counts_per_n: _Scale | None = None
+    cal_offset_counts: _Finite | None = None
+
+
+class _CalibrationMeta(msgspec.Struct):
+    scale_counts_per_n: _Scale
+    offset_counts: _Finite
+
+
+class _RoutineMeta(msgspec.Struct):
+    name: str | None = None
+    origin: str | None = None
+
+
+class _HoldMeta(msgspec.Struct):
+    duration_s: _Finite | None = None
+
+
+class _StopMeta(msgspec.Struct):
+    cause: str | None = None
+    t_s: _Finite | None = None
+
+
+class _UnitMeta(msgspec.Struct):
+    label: str
+    zone: str
+    limit_n: _Finite | None = None
+    band_n: tuple[_Finite, _Finite] | None = None
+    started_t_s: _Finite | None = None
+    ended_t_s: _Finite | None = None
+    completed: bool | None = None
+    holds: list[_HoldMeta] = []
+    time_in_band_s: _Finite | None = None
+    peak_n: _Finite | None = None
+    stops: list[_StopMeta] = []
+
+
+class _SummaryMeta(msgspec.Struct):
+    end: str | None = None
+    message: str | None = None
+    advice: str | None = None
+    units: list[_UnitMeta] = []
+
+
+class _SessionMeta(msgspec.Struct):
+    format: str
+    format_version: _Int = FORMAT_VERSION
+    rate_hz: Annotated[float, msgspec.Meta(gt=0, le=65535)] | None = None  # u16 on the wire
+    samples_per_batch: _Int | None = None
+    url: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    complete: bool = False
+    device: _DeviceMeta | None = None
+    calibration: _CalibrationMeta | None = None
+    routine: _RoutineMeta | None = None
+    summary: _SummaryMeta | None = None
+    profile: dict[str, Any] | None = None
+    screening: dict[str, Any] | None = None
+
+
+def _check_meta(path: Path, meta: dict[str, Any]) -> None:
+    try:
+        checked = msgspec.convert(meta, _SessionMeta)
+    except msgspec.ValidationError as exc:
+        raise InputFileError(f"{path}: {validation_message(exc)}") from None
+    cal, dev = checked.calibration, checked.device
+    scales = (
+        ("calibration.scale_counts_per_n", cal.scale_counts_per_n if cal else None),
+        ("device.cal_scale_counts_per_n", dev.cal_scale_counts_per_n if dev else None),
+    )
+    for where, scale in scales:
+        if scale is not None and scale == 0:
+            raise InputFileError(f"{path}: {where}: must not be 0 (raw = force_n * scale + offset)")
+
 
 @dataclass
 class Recording:
@@ -392,16 +493,9 @@ def is_recording(folder: str | Path) -> bool:
 
 
 def _read_text(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputFileError(f"{path}: missing (not a complete recording folder)") from None
-    except OSError as exc:
-        raise InputFileError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputFileError(f"{path}: not UTF-8 text ({exc.reason})") from exc
+    if not path.exists():
+        raise InputFileError(f"{path}: missing (not a complete recording folder)")
+    return _read_file_text(path)
 
 
 def _complete_lines(path: Path, text: str, skipped: list[str]) -> str:
@@ -438,6 +532,27 @@ def _read_samples(path: Path, skipped: list[str]) -> np.ndarray:
         raise InputFileError(
             f"{path}: rows have {table.shape[1]} values, expected {len(SAMPLE_COLUMNS)}"
         )
+    # seq, t_s, t_host_s and raw_counts are always measured: finite and within what they can
+    # be (times within MAX_TIME_S, raw counts an i32 as on the wire, seq a whole number);
+    # force_n and filtered_n may be NaN.
+    measured = table[:, :4]
+    with np.errstate(invalid="ignore"):
+        whole = measured == np.round(measured)
+        bad = ~np.isfinite(measured) | (np.abs(measured) > _SAMPLE_BOUNDS)
+        bad[:, 0] |= ~whole[:, 0]
+        bad[:, 3] |= ~whole[:, 3]
+    if bad.any():
+        row, col = (int(i) for i in np.argwhere(bad)[0])
+        value = float(measured[row, col])
+        if not math.isfinite(value):
+            what = "finite"
+        elif abs(value) > _SAMPLE_BOUNDS[col]:
+            what = f"within +-{_SAMPLE_BOUNDS[col]:g}"
+        else:
+            what = "a whole number"
+        raise InputFileError(
+            f"{path}: line {row + 2}: {SAMPLE_COLUMNS[col]} must be {what}, got {value!r}"
+        )
     return table
 
 
@@ -451,10 +566,7 @@ def _read_events(path: Path, skipped: list[str]) -> list[Event]:
     for line_no, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputFileError(f"{path}: line {line_no}: not JSON ({exc.msg})") from None
+        event = loads_json(line, f"{path}: line {line_no}", allow_nan=True, lines=False)
         if not isinstance(event, dict) or "kind" not in event:
             raise InputFileError(f"{path}: line {line_no}: an event needs an object with 'kind'")
         try:
@@ -472,17 +584,16 @@ def read_meta(folder: str | Path) -> dict[str, Any]:
     path = p / SESSION_FILE
     if not path.is_file():
         raise InputFileError(f"{p}: not a recording (no {SESSION_FILE})")
-    try:
-        meta = json.loads(_read_text(path))
-    except json.JSONDecodeError as exc:
-        raise InputFileError(f"{path}: line {exc.lineno}: not JSON ({exc.msg})") from None
+    meta = loads_json(_read_text(path), str(path))
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         raise InputFileError(f"{path}: not a massagectl recording (format is not {FORMAT_NAME})")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
+    version = meta.get("format_version", FORMAT_VERSION)
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
         raise InputFileError(
             f"{path}: format version {meta['format_version']} is newer than this massagectl "
             f"reads ({FORMAT_VERSION}); upgrade massagectl"
         )
+    _check_meta(path, meta)
     return meta
 
 

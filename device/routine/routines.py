@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 import string
-import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -29,6 +28,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, overload
 
+from device.datafile import loads_toml, read_text
 from device.errors import RoutineError
 from dsp.zones import BAND_MAX_FRACTION, DEFAULT_ZONES, UnknownZoneError, Zone, get_zone, with_limit
 
@@ -479,10 +479,10 @@ def _instruction(ctx: _Ctx, text: str | None, field: str, sides: Side) -> None:
     if text is None:
         return
     try:
-        names = [f for _, f, _, _ in string.Formatter().parse(text) if f is not None]
+        parts = [(f, spec) for _, f, spec, _ in string.Formatter().parse(text) if f is not None]
     except ValueError as exc:
         raise ctx.error(field, f"bad placeholder: {exc} (write {{{{ for a brace)") from None
-    for name in names:
+    for name, spec in parts:
         if name not in INSTRUCTION_FIELDS:
             raise ctx.error(
                 field,
@@ -492,6 +492,17 @@ def _instruction(ctx: _Ctx, text: str | None, field: str, sides: Side) -> None:
             )
         if sides is Side.NONE:
             raise ctx.error(field, f"uses {{{name}}} but the step has no side (sides = none)")
+        if spec and "{" in spec:
+            raise ctx.error(field, f"placeholder {{{name}:{spec}}}: no placeholder in a format")
+    # The format specs and conversions ({side:d}, {side!z}) are checked by filling the text
+    # the way the runner and the listings will, for every side it can be done on.
+    for side in (*sides.concrete, sides):
+        try:
+            fill_instruction(text, side)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            raise ctx.error(
+                field, f"bad placeholder: {exc} (the sides are words: {{side}}, {{opposite}})"
+            ) from None
 
 
 def _resume(ctx: _Ctx, value: Any, field: str) -> ResumePolicy:
@@ -780,10 +791,7 @@ def parse_routine(
     profile's table to check the routine under its lowered limits)."""
     table = DEFAULT_ZONES if zones is None else zones
     ctx = _Ctx(origin)
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ctx.error(None, f"not valid TOML: {exc}") from None
+    raw = loads_toml(text, origin, RoutineError)
     _check_fields(ctx, raw, _ROUTINE_FIELDS, "", "a routine")
     if "format" in raw and (isinstance(raw["format"], bool) or raw["format"] != FORMAT_VERSION):
         raise ctx.error(
@@ -842,10 +850,6 @@ def load_routine(name_or_path: str | Path, zones: Mapping[str, Zone] | None = No
         return parse_routine(builtin_text(text_arg), f"builtin:{text_arg}", zones)
     path = Path(name_or_path)
     if looks_like_path or path.is_file():
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise RoutineError(f"{path}: cannot read: {exc.strerror or exc}") from None
-        return parse_routine(text, str(path), zones)
+        return parse_routine(read_text(path, RoutineError, "routine"), str(path), zones)
     builtin_text(text_arg)  # raises the "no built-in routine" error
     raise AssertionError("unreachable")

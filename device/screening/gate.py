@@ -26,9 +26,7 @@ Public API (used by the runner and the CLI faces):
 
 from __future__ import annotations
 
-import json
 import time
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,7 +35,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from device.errors import ScreeningRefusal, UsageError
+from device.datafile import loads_json, loads_toml, read_text
+from device.errors import InputFileError, ScreeningRefusal, UsageError
 from dsp.events import EventKind
 
 #: Bumped whenever a question is added, removed or changes meaning; stored in the record.
@@ -404,27 +403,25 @@ def load_answers_file(path: str | Path) -> dict[str, bool]:
     """
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScreeningRefused(
-            f"cannot read screening answers {p}: {exc.strerror or exc}", ANSWERS_FILE_HELP
-        ) from exc
+        text = read_text(p, what="screening answers")
+    except InputFileError as exc:
+        raise ScreeningRefused(f"cannot read screening answers: {exc}", ANSWERS_FILE_HELP) from None
     suffix = p.suffix.lower()
-    parsers: list[tuple[str, Callable[[str], Any]]] = []
+    parsers: list[Callable[[str, str], Any]] = []
     if suffix == ".json":
-        parsers = [("JSON", json.loads)]
+        parsers = [loads_json]
     elif suffix == ".toml":
-        parsers = [("TOML", tomllib.loads)]
+        parsers = [loads_toml]
     else:
-        parsers = [("TOML", tomllib.loads), ("JSON", json.loads)]
+        parsers = [loads_toml, loads_json]
     errors = []
     data: Any = None
-    for kind, parse in parsers:
+    for parse in parsers:
         try:
-            data = parse(text)
+            data = parse(text, str(p))
             break
-        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-            errors.append(f"not valid {kind} ({exc})")
+        except InputFileError as exc:
+            errors.append(str(exc).removeprefix(f"{p}: "))
     else:
         raise ScreeningRefused(f"{p}: {'; '.join(errors)}", ANSWERS_FILE_HELP)
     if not isinstance(data, dict):

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from device.errors import (
+    DeviceDataError,
     DeviceRefusedError,
     DeviceTimeoutError,
     LinkClosedError,
@@ -107,6 +108,31 @@ class SessionCounters:
     commands_retried: int = 0
     #: commands that got no answer within their whole budget
     commands_unanswered: int = 0
+
+
+def check_device_info(info: DeviceInfo, url: object, *, uses_scale: bool = True) -> None:
+    """Raise DeviceDataError for a DeviceInfo the host cannot work with: a calibration
+    that is not finite (or 0 when the session converts with it: ``uses_scale``), or a
+    rate range that is empty."""
+    scale = info.cal_scale_counts_per_n
+    if not math.isfinite(scale) or (uses_scale and scale == 0):
+        raise DeviceDataError(
+            f"{url}: the device reports a calibration scale of {scale!r} counts/N: it needs "
+            "calibrating (massagectl pair) or servicing"
+        )
+    if not 1 <= info.rate_min_hz <= info.rate_max_hz:
+        raise DeviceDataError(
+            f"{url}: the device reports stream rates {info.rate_min_hz}-{info.rate_max_hz} Hz"
+        )
+
+
+def check_force_batch(batch: ForceBatch, url: object) -> None:
+    """Raise DeviceDataError for a batch whose sample times cannot be known (rate 0)."""
+    if batch.rate_hz <= 0:
+        raise DeviceDataError(
+            f"{url}: the device sent a force batch at {batch.rate_hz} Hz (seq {batch.seq}): "
+            "its sample times cannot be known"
+        )
 
 
 def check_stream_options(
@@ -391,7 +417,9 @@ class DeviceSession:
         try:
             async for msg in self.link:
                 self._dispatch(msg)
-        except LinkClosedError as exc:
+        except (LinkClosedError, DeviceDataError) as exc:
+            # bad device data ends the stream like a lost link: the supervised loop stops
+            # vibration and the run ends with the error
             self._batches.put_nowait(exc)
             if self._info_waiter is not None and not self._info_waiter.done():
                 self._info_waiter.set_exception(exc)
@@ -404,6 +432,7 @@ class DeviceSession:
                 # Batches before our handshake (a stream an earlier host left running) are
                 # not this session's.
                 if self.info is not None:
+                    check_force_batch(msg, self.link.url)
                     self._on_batch(msg)
             case Status():
                 self.status = msg
@@ -413,6 +442,7 @@ class DeviceSession:
                     fut.set_result(msg)
             case DeviceInfo():
                 if self._info_waiter is not None and not self._info_waiter.done():
+                    check_device_info(msg, self.link.url, uses_scale=self._calibration is None)
                     self._info_waiter.set_result(msg)
 
     def _on_batch(self, msg: ForceBatch) -> None:

@@ -189,9 +189,35 @@ def test_a_version_1_events_line_reads():
         ({"kind": "stop", "cause": "too_hard", "t_s": 0.0}, "unknown cause"),
         ({"kind": "rearmed"}, "needs a number t_s"),
         ({"kind": "hold_started", "t_s": 1.0}, "needs detail.band_n"),
-        ({"kind": "hold_started", "t_s": 1.0, "detail": {"band_n": "x"}}, "not a list"),
+        ({"kind": "hold_started", "t_s": 1.0, "detail": {"band_n": "x"}}, "not two finite"),
+        ({"kind": "hold_started", "t_s": 1.0, "detail": {"band_n": [3]}}, "not two finite"),
         ({"kind": "warning", "t_s": 1.0, "detail": []}, "needs detail.warning_n"),
         ({"kind": "warning", "t_s": 1.0, "detail": 3}, "not an object"),
+        ({"kind": "warning", "t_s": 1.0, "detail": "limit"}, "not an object"),
+        ({"kind": "warning", "t_s": 10**400}, "needs a number t_s"),
+        (
+            {"kind": "warning", "t_s": 1.0, "detail": {"warning_n": "3", "limit_n": 4}},
+            "detail.warning_n must be a number",
+        ),
+        (
+            {
+                "kind": "step_started",
+                "t_s": 1.0,
+                "detail": {"step": "a", "kind": "cue", "zone": ["neck_back"], "limit_n": 8},
+            },
+            "detail.zone must be a string",
+        ),  # fmt: skip
+        ({"kind": "step_finished", "t_s": 1.0, "detail": {"step": "a", "completed": 1}}, "true"),
+        (
+            {
+                "kind": "link_restored",
+                "t_s": 1.0,
+                "detail": {"count": 1.5, "gap_s": 1, "attempts": 1},
+            },
+            "an integer",
+        ),  # fmt: skip
+        ({"kind": "warning", "t_s": 1.0, "unit": ["a"]}, "unit must be a string"),
+        ({"kind": "stop", "cause": ["over_limit"], "t_s": 0.0}, "unknown cause"),
     ],
 )
 def test_a_malformed_event_is_an_error_naming_what(d, message):

@@ -7,7 +7,7 @@ import asyncio
 import signal
 import sys
 
-from device.errors import UsageError
+from device.errors import LinkError, UsageError
 from device.urls import MAX_SIM_SPEED, check_sim_speed
 from simulators.devices import DEVICES, make_firmware
 from simulators.scenario import ScenarioError
@@ -158,13 +158,18 @@ async def run_serial(args) -> int:
         loop.add_signal_handler(sig, stop.set)
     print(f"READY serial://{endpoint.path}", flush=True)
     task = runner.start()
+    stopping = loop.create_task(stop.wait(), name="sim-serial-stop")
     try:
-        await stop.wait()
+        # Until asked to stop, or until the stepping task dies: a simulator that no longer
+        # steps (and so no longer runs its deadman) must not go on looking alive.
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        stopping.cancel()
+        failure = task.exception() if task.done() and not task.cancelled() else None
         await runner.stop()
         endpoint.close()
-        if task.done() and not task.cancelled() and task.exception():
-            raise task.exception()
+    if failure is not None:
+        raise LinkError(f"the simulator stopped: {type(failure).__name__}: {failure}") from failure
     print(
         f"simulator stopped: {runner.frames_sent} frames sent, "
         f"{runner.frames_dropped} dropped (nobody reading)",
