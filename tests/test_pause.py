@@ -1,0 +1,185 @@
+"""Pause and resume under supervision, the wait for "let go fully", and what report and
+analyze make of the recording (issue 20). Virtual time: every figure is in device time."""
+
+from __future__ import annotations
+
+import pytest
+
+from device.control.run import supervised_run
+from device.recording.folder import read_recording
+from device.routine.routines import parse_routine
+from device.routine.runner import RoutineRunner, RunEnd
+from device.routine.timeline import analyze_recording
+from dsp.events import (
+    Cause,
+    Event,
+    HoldReachedMin,
+    StepFinished,
+    StepOutcome,
+    StepPaused,
+    StepStarted,
+    Stop,
+)
+from simulators.scripted_user import ScriptedUser
+from ui.commands.report import build_report
+
+pytestmark = pytest.mark.virtual_time
+
+SPEED = 25.0
+LET_GO_PROMPT = "Let go fully before the next step."
+
+STEP_DOWN = """
+format = 1
+name = "step-down"
+title = "Step down"
+summary = "A shoulder hold, then a light one beside the spine."
+mode = "self"
+[[steps]]
+id = "shoulder"
+kind = "press_and_hold"
+title = "Shoulder"
+instruction = "Press into the top of the shoulder and hold."
+zone = "upper_trapezius"
+band_n = [15, 30]
+hold_min_s = 4
+hold_max_s = 8
+release_s = 2
+vibration = { pattern = "constant", intensity_pct = 40 }
+[[steps]]
+id = "neck"
+kind = "press_and_hold"
+title = "Neck"
+instruction = "Press lightly beside the spine, then let go slowly."
+zone = "neck_back"
+band_n = [3, 7]
+hold_min_s = 3
+hold_max_s = 6
+release_s = 2
+vibration = { pattern = "constant", intensity_pct = 20 }
+"""
+
+
+class OverPress:
+    """The simulated person's force, except for one over-press at a time: from the force
+    they had to ``peak_n`` in 0.3 s, held 0.3 s, let go to nothing in 0.3 s, nothing for
+    0.5 s more; then the scripted person's own plan again."""
+
+    def __init__(self, user: ScriptedUser) -> None:
+        self.user = user
+        self.knots: list[tuple[float, float]] = []
+
+    def press(self, t_s: float, peak_n: float) -> None:
+        f0 = self.user.force_at(t_s)
+        self.knots = [(t_s, f0), (t_s + 0.3, peak_n), (t_s + 0.6, peak_n), (t_s + 0.9, 0.0)]
+
+    def __call__(self, t_s: float) -> float:
+        k = self.knots
+        if not k or t_s < k[0][0] or t_s > k[-1][0] + 0.5:
+            return self.user.force_at(t_s)
+        for (t0, f0), (t1, f1) in zip(k, k[1:], strict=False):
+            if t_s <= t1:
+                return f0 + (f1 - f0) * (t_s - t0) / (t1 - t0)
+        return 0.0
+
+
+async def _until(runner: RoutineRunner, cond) -> None:
+    live = runner.live
+    while not cond():
+        live.changed.clear()
+        await live.changed.wait()
+
+
+async def test_pause_and_let_go_are_supervised_and_the_paused_step_starts_over(tmp_path):
+    routine = parse_routine(STEP_DOWN, "step-down.toml")
+    user = ScriptedUser(overpress=False)
+    folder = tmp_path / "rec"
+    events: list[Event] = []
+    shown_vs_judged: list[tuple[float, float, float]] = []
+    async with supervised_run(
+        "sim://ball", speed=SPEED, user=user, record_dir=folder, record_meta={}
+    ) as run:
+        link = run.session.link
+        presser = OverPress(user)
+        link.firmware.physics.force_source = presser
+        runner = RoutineRunner(run.session, routine, run.pipeline, unattended=True, live=run.live)
+        runner.add_listener(events.append)
+
+        def judged(batch, result) -> None:
+            unit = runner.state.unit
+            limit_n = run.pipeline.zone.limit_n
+            if unit is not None and unit.limit_n != limit_n:  # type: ignore[attr-defined]
+                shown_vs_judged.append((runner.state.t_s, unit.limit_n, limit_n))  # type: ignore[attr-defined]
+
+        runner.add_batch_listener(judged)
+        import asyncio
+
+        task = asyncio.ensure_future(runner.run())
+        # 1. a pause in the shoulder hold, once the hold has reached its minimum
+        await _until(runner, lambda: any(isinstance(e, HoldReachedMin) for e in events))
+        runner.pause()
+        paused_at = runner.state.t_s
+        # 2. while paused, the person presses past the shoulder's 40 N
+        presser.press(link.timebase.now_s(), 48.0)
+        await _until(runner, lambda: runner.state.t_s > paused_at + 4.0)
+        assert not link.firmware.motor_on
+        runner.resume()
+        # 3. while the runner waits for "let go fully" before the neck step, a press past 40 N
+        await _until(runner, lambda: runner.state.prompt == LET_GO_PROMPT)
+        let_go_at = runner.state.t_s
+        assert runner.state.unit.label == "shoulder"  # type: ignore[union-attr]
+        presser.press(link.timebase.now_s(), 48.0)
+        summary = await task
+        run.finish(summary.to_dict())
+
+    assert summary.end is RunEnd.COMPLETED, summary.message
+    # the limit the faces show (the unit's) is the limit the supervisor judges by, always
+    assert shown_vs_judged == []
+
+    # both over-presses stopped, over the limit of the zone the ball was in (the shoulder's)
+    stops = [e for e in events if isinstance(e, Stop)]
+    assert [(e.cause, e.unit, e.limit_n) for e in stops] == [
+        (Cause.OVER_LIMIT, "shoulder", 40.0),  # paused
+        (Cause.OVER_LIMIT, None, 40.0),  # letting go, between the steps
+    ]
+    assert paused_at < stops[0].t_s < paused_at + 1.0
+    assert let_go_at < stops[1].t_s < let_go_at + 1.0
+
+    # the paused step was not finished at the pause: it started over after the resume (once
+    # more after the stop's re-arm) and finished on a hold of its own, not the pre-pause one
+    shoulder = [e for e in events if getattr(e, "step", None) == "shoulder"]
+    kinds = [type(e) for e in shoulder]
+    assert kinds == [StepStarted, StepPaused, StepStarted, StepStarted, StepFinished]
+    finished = shoulder[-1]
+    assert isinstance(finished, StepFinished) and finished.completed
+    assert finished.outcome == StepOutcome.COMPLETED
+    assert finished.t_s - shoulder[-2].t_s > routine.step("shoulder").hold_min_s
+    reached = [e.t_s for e in events if isinstance(e, HoldReachedMin) and e.unit == "shoulder"]
+    assert len(reached) == 2 and reached[1] > shoulder[-2].t_s
+    units = {u.label: u for u in summary.units}
+    assert units["shoulder"].restarts == 1 and units["shoulder"].completed
+    assert [s["cause"] for s in units["shoulder"].stops] == ["over_limit"]
+    assert units["neck"].completed and not units["neck"].stops
+
+    # report and analyze of the recording agree on peaks and stops, and with the live run
+    rec = read_recording(folder)
+    analysis = analyze_recording(rec)
+    report = build_report(rec, analysis)
+    analysed = {s["label"]: s for s in analysis["steps"] if s["label"] is not None}
+    between = [s for s in analysis["steps"] if s["label"] is None and s["stops"]]
+    reported = {s["label"]: s for s in report["steps"]}
+    for label in ("shoulder", "neck"):
+        a, r, live = analysed[label], reported[label], units[label]
+        assert r["peak_n"] == pytest.approx(a["peak_raw_n"], abs=1e-3), label
+        assert r["peak_n"] == pytest.approx(live.peak_n, abs=0.01), label
+        assert [s["cause"] for s in r["stops"]] == [s["cause"] for s in a["stops"]], label
+        assert [s["cause"] for s in a["stops"]] == [s["cause"] for s in live.stops], label
+        for got, want in zip(a["stops"], live.stops, strict=True):
+            assert got["t_s"] == pytest.approx(want["t_s"], abs=0.01), label
+        assert r["time_in_band_s"] == pytest.approx(live.time_in_band_s, abs=0.05), label
+    assert analysed["shoulder"]["peak_raw_n"] > 45.0  # the pause's over-press is the step's
+    assert analysed["neck"]["peak_raw_n"] < 10.0  # the let-go's is not the neck step's
+    assert [(s["stops"][0]["cause"], s["zone"]) for s in between] == [
+        ("over_limit", "upper_trapezius")
+    ]
+    between_report = [s for s in report["steps"] if s["label"] == "(between steps)"]
+    assert [s["stops"][0]["cause"] for s in between_report] == ["over_limit"]
