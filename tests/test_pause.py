@@ -8,7 +8,7 @@ import pytest
 from device.control.run import supervised_run
 from device.recording.folder import read_recording
 from device.routine.routines import parse_routine
-from device.routine.runner import RoutineRunner, RunEnd
+from device.routine.runner import REACH_BAND_S, RoutineRunner, RunEnd
 from device.routine.timeline import analyze_recording
 from dsp.events import (
     Cause,
@@ -183,3 +183,61 @@ async def test_pause_and_let_go_are_supervised_and_the_paused_step_starts_over(t
     ]
     between_report = [s for s in report["steps"] if s["label"] == "(between steps)"]
     assert [s["stops"][0]["cause"] for s in between_report] == ["over_limit"]
+
+
+NOBODY_PRESSES = """
+format = 1
+name = "unreached"
+title = "Unreached"
+summary = "A shoulder hold nobody makes."
+mode = "self"
+[[steps]]
+id = "shoulder"
+kind = "press_and_hold"
+title = "Shoulder"
+instruction = "Press into the top of the shoulder and hold."
+zone = "upper_trapezius"
+band_n = [15, 30]
+hold_min_s = 10
+hold_max_s = 15
+release_s = 2
+vibration = { pattern = "constant", intensity_pct = 40 }
+"""
+
+
+async def test_a_step_whose_band_is_never_reached_ends_early_and_says_so(tmp_path, capsys):
+    """Before: the step ran hold_max + 30 s (45 s) vibrating at 40 % on a ball nobody
+    pressed, and the routine said "routine completed" with 0.0 s in band."""
+    from simulators.scenario import Scenario
+    from ui.cli import main
+
+    routine = parse_routine(NOBODY_PRESSES, "unreached.toml")
+    folder = tmp_path / "rec"
+    events: list[Event] = []
+    async with supervised_run(
+        "sim://ball", speed=SPEED, scenario=Scenario(name="idle"), record_dir=folder
+    ) as run:
+        fw = run.session.link.firmware
+        runner = RoutineRunner(run.session, routine, run.pipeline, unattended=True, live=run.live)
+        runner.add_listener(events.append)
+        summary = await runner.run()
+        run.finish(summary.to_dict())
+        assert not fw.motor_on
+    (started,) = [e for e in events if isinstance(e, StepStarted)]
+    (finished,) = [e for e in events if isinstance(e, StepFinished)]
+    assert finished.outcome == StepOutcome.BAND_NOT_REACHED and not finished.completed
+    assert finished.t_s - started.t_s == pytest.approx(REACH_BAND_S, abs=0.05)
+    assert runner.state.prompt == "The target band was not reached: going on."
+    # the motor ran from the step's start to its end, not beyond
+    on = [e.t_s for e in fw.events if e.name == "vibrate" and e.detail["permille"] > 0]
+    off = [e.t_s for e in fw.events if e.name in ("motor_off", "stop_received")]
+    assert on and max(off) - min(on) < REACH_BAND_S + 0.5
+    assert summary.end is RunEnd.COMPLETED
+    assert summary.message == "routine completed; 1 of 1 steps never reached their band"
+    assert summary.to_dict()["units_not_reached"] == 1
+    assert summary.units[0].outcome == "band_not_reached"
+    capsys.readouterr()
+    assert main(["report", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "NOT DONE: the target band was never reached" in out
+    assert "1 of 1 steps never reached their band" in out
