@@ -350,9 +350,16 @@ class RoutineRunner:
 
     async def _run_unit(self, number: int, unit: StepUnit) -> None:
         await self._let_go_before(unit)
+        if self.pipeline.supervisor.latched and self.summary.units:
+            # stopped between units (letting go, resting), in the zone the ball was in: re-armed
+            # there before the unit begins. (Before the first unit the zone in force is only
+            # the default; a stop then is the first unit's, re-armed in its zone, as below.)
+            await self._rearm(auto=self.unattended)
         restarts = 0
         again = False  # starting over after a pause: the same unit result goes on
         while True:
+            # a pause that came while the unit was not running holds its (re)start
+            await self._wait_until(lambda: not self.paused, None)
             self._pausable = True  # a pause interrupts a running unit only
             try:
                 self._start_unit(number, unit, restarts, again)
@@ -362,7 +369,9 @@ class RoutineRunner:
                 self._pausable = False
                 await self._wait_while_paused()
                 again = True
-                continue  # the unit starts over
+                if not self.pipeline.supervisor.latched:
+                    continue  # the unit starts over
+                outcome = None  # stopped while paused: as any stop in the unit
             self._pausable = False
             if outcome is not None:
                 self._finish_unit(outcome)
@@ -527,9 +536,16 @@ class RoutineRunner:
         policy = unit.step.resume
         if policy.kind is ResumeKind.END:
             raise _End(RunEnd.STOP_POLICY, f"stopped in {unit.label}; this step ends on a stop")
-        self.state.waiting_rearm = True
         auto = self.unattended or policy.kind is ResumeKind.AUTO_AFTER_RESET
         extra_s = (policy.after_s or 0.0) if policy.kind is ResumeKind.AUTO_AFTER_RESET else 0.0
+        await self._rearm(auto=auto)
+        if extra_s:
+            await self._rest(extra_s)
+
+    async def _rearm(self, *, auto: bool) -> None:
+        """Wait until the latched stop may be re-armed (force eased off for the reset time)
+        and, unless ``auto``, the person asked to go on; then re-arm."""
+        self.state.waiting_rearm = True
         self._rearm_requested = False
         if not auto:
             self.state.prompt = "Stopped. Ease off, then press R to go on."
@@ -541,8 +557,6 @@ class RoutineRunner:
             if self.live.rearm():
                 break
         self.state.waiting_rearm = False
-        if extra_s:
-            await self._rest(extra_s)
 
     async def _rest(self, rest_s: float) -> None:
         self.live.play(None, 0.0)
@@ -692,7 +706,8 @@ class RoutineRunner:
         u = self._unit
         if u is None:
             return
-        u.peak_n = max(u.peak_n, float(np.max(result.force_n)))
+        # the pressing force (filtered): motor leakage and noise are not pressing
+        u.peak_n = max(u.peak_n, float(np.max(result.filtered_n)))
         if self._band_now is not None:
             lo, hi = self._band_now
             f = result.filtered_n

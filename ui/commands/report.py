@@ -1,6 +1,7 @@
 """``massagectl report DIR [--png FILE] [--json]``: what happened in a recorded session.
 
-Per step: holds and their durations, time in the target band, peak force, and stops with
+Per step: holds and their durations, time in the target band, peak pressing force (the
+filtered force: motor vibration leaking into the sensor is not pressing), and stops with
 their causes. Those figures have one owner: the analysis of the recording's forces and
 timeline (``device.routine.timeline.analyze_recording``, what ``massagectl analyze DIR``
 prints), so report and analyze cannot disagree; the time between steps is listed when
@@ -67,7 +68,8 @@ def _steps(analysis: dict[str, Any], summary: Any) -> list[dict[str, Any]]:
                 "restarts": None if unit is None else unit.get("restarts"),
                 "holds_s": [h["duration_s"] for h in st["holds"]],
                 "time_in_band_s": st["time_in_band_s"],
-                "peak_n": st["peak_raw_n"],
+                "peak_n": st["peak_n"],
+                "peak_raw_n": st["peak_raw_n"],
                 "stops": [{"cause": e["cause"], "t_s": e["t_s"]} for e in st["stops"]],
             }
         )
@@ -113,7 +115,8 @@ def build_report(rec: Recording, analysis: dict[str, Any]) -> dict[str, Any]:
         if isinstance(summary, dict)
         else None,
         "stops": stops,
-        "peak_n": analysis["summary"]["peak_raw_n"],
+        "peak_n": analysis["summary"]["peak_n"],
+        "peak_raw_n": analysis["summary"]["peak_raw_n"],
         "time_in_band_s": analysis["summary"]["time_in_band_s"],
         "warnings": list(rec.warnings),
     }
