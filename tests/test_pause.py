@@ -3,7 +3,10 @@ analyze make of the recording (issue 20). Virtual time: every figure is in devic
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from rich.console import Console
 
 from device.control.run import supervised_run
 from device.recording.folder import read_recording
@@ -22,6 +25,7 @@ from dsp.events import (
 )
 from simulators.scripted_user import ScriptedUser
 from ui.commands.report import build_report
+from ui.terminal_view import TerminalView
 
 pytestmark = pytest.mark.virtual_time
 
@@ -223,9 +227,12 @@ async def test_a_step_whose_band_is_never_reached_ends_early_and_says_so(tmp_pat
         fw = run.session.link.firmware
         runner = RoutineRunner(run.session, routine, run.pipeline, unattended=True, live=run.live)
         runner.add_listener(events.append)
+        log = io.StringIO()
+        TerminalView(runner, Console(file=log, width=160))  # a log, not a terminal
         summary = await runner.run()
         run.finish(summary.to_dict())
         assert not fw.motor_on
+    assert "step shoulder: NOT DONE: the target band was never reached" in log.getvalue()
     (started,) = [e for e in events if isinstance(e, StepStarted)]
     (finished,) = [e for e in events if isinstance(e, StepFinished)]
     assert finished.outcome == StepOutcome.BAND_NOT_REACHED and not finished.completed

@@ -47,9 +47,11 @@ from dsp.events import (
     HoldStarted,
     LinkLost,
     StepFinished,
+    StepPaused,
     StepStarted,
     Stop,
     describe_cause,
+    describe_outcome,
 )
 from dsp.zones import DEFAULT_ZONES
 from ui.live_controller import AlarmLevel, LiveController
@@ -477,7 +479,9 @@ class LiveWindow(QtWidgets.QMainWindow):
         if isinstance(event, HoldStarted | HoldReachedMin | HoldEnded):
             return
         cause = event.cause if isinstance(event, Stop | Fault | LinkLost) else None
-        what = event.step if isinstance(event, StepStarted | StepFinished) else ""
+        what = event.step if isinstance(event, StepStarted | StepFinished | StepPaused) else ""
+        if isinstance(event, StepFinished) and event.outcome not in (None, "completed"):
+            what += f" ({describe_outcome(event.outcome)})"
         text = f"{event.t_s:7.1f} s  {event.kind}"
         if cause:
             text += f": {describe_cause(cause)}"
