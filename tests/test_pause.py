@@ -3,6 +3,7 @@ analyze make of the recording (issue 20). Virtual time: every figure is in devic
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 import pytest
@@ -86,11 +87,22 @@ class OverPress:
         return 0.0
 
 
-async def _until(runner: RoutineRunner, cond) -> None:
+async def _until(
+    runner: RoutineRunner, task: asyncio.Future, cond, what: str, within_s: float = 60.0
+) -> None:
+    """Wait until ``cond()``; fail when the routine's ``task`` ends first (with its error,
+    if it had one) or ``within_s`` of device time pass."""
     live = runner.live
+    deadline = runner.state.t_s + within_s
     while not cond():
+        if task.done():
+            raise AssertionError(f"the routine ended before {what}: {task.result()}")
+        assert runner.state.t_s < deadline, f"no {what} within {within_s:g} s of device time"
         live.changed.clear()
-        await live.changed.wait()
+        waiter = asyncio.ensure_future(live.changed.wait())
+        await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        await asyncio.gather(waiter, return_exceptions=True)
 
 
 async def test_pause_and_let_go_are_supervised_and_the_paused_step_starts_over(tmp_path):
@@ -115,20 +127,20 @@ async def test_pause_and_let_go_are_supervised_and_the_paused_step_starts_over(t
                 shown_vs_judged.append((runner.state.t_s, unit.limit_n, limit_n))  # type: ignore[attr-defined]
 
         runner.add_batch_listener(judged)
-        import asyncio
-
         task = asyncio.ensure_future(runner.run())
         # 1. a pause in the shoulder hold, once the hold has reached its minimum
-        await _until(runner, lambda: any(isinstance(e, HoldReachedMin) for e in events))
+        await _until(
+            runner, task, lambda: any(isinstance(e, HoldReachedMin) for e in events), "a hold"
+        )
         runner.pause()
         paused_at = runner.state.t_s
         # 2. while paused, the person presses past the shoulder's 40 N
         presser.press(link.timebase.now_s(), 48.0)
-        await _until(runner, lambda: runner.state.t_s > paused_at + 4.0)
+        await _until(runner, task, lambda: runner.state.t_s > paused_at + 4.0, "4 s of pause")
         assert not link.firmware.motor_on
         runner.resume()
         # 3. while the runner waits for "let go fully" before the neck step, a press past 40 N
-        await _until(runner, lambda: runner.state.prompt == LET_GO_PROMPT)
+        await _until(runner, task, lambda: runner.state.prompt == LET_GO_PROMPT, "'let go fully'")
         let_go_at = runner.state.t_s
         assert runner.state.unit.label == "shoulder"  # type: ignore[union-attr]
         presser.press(link.timebase.now_s(), 48.0)
