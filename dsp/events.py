@@ -37,6 +37,7 @@ from typing import Any, ClassVar, Self, assert_never
 class EventKind(StrEnum):
     STEP_STARTED = "step_started"
     STEP_FINISHED = "step_finished"
+    STEP_PAUSED = "step_paused"
     HOLD_STARTED = "hold_started"
     HOLD_REACHED_MIN = "hold_reached_min"
     HOLD_PASSED_MAX = "hold_passed_max"
@@ -83,6 +84,44 @@ FAULT_CAUSES = frozenset(
         Cause.LINK_LOST,
     }
 )
+
+
+class StepOutcome(StrEnum):
+    """How a routine step ended (``StepFinished.outcome``)."""
+
+    #: done: its hold completed, or its time ran out with the band reached
+    COMPLETED = "completed"
+    #: the person never pressed into the step's target band (the step ends early)
+    BAND_NOT_REACHED = "band_not_reached"
+    #: in the band, but no hold lasted its minimum before the step's time ran out
+    HOLD_NOT_COMPLETED = "hold_not_completed"
+    #: stopped too many times (the routine goes on with the next step)
+    STOPPED_TOO_OFTEN = "stopped_too_often"
+    #: the session ended during the step (STOP, a symptom, a stop policy, a lost link)
+    SESSION_ENDED = "session_ended"
+
+
+def describe_outcome(outcome: StepOutcome | str | None) -> str:
+    """A step's outcome in short words for people (lower case, no full stop)."""
+    if not outcome:
+        return ""
+    try:
+        member = StepOutcome(outcome)
+    except ValueError:
+        return str(outcome).replace("_", " ")
+    match member:
+        case StepOutcome.COMPLETED:
+            return "done"
+        case StepOutcome.BAND_NOT_REACHED:
+            return "the target band was never reached"
+        case StepOutcome.HOLD_NOT_COMPLETED:
+            return "no hold lasted long enough"
+        case StepOutcome.STOPPED_TOO_OFTEN:
+            return "stopped too often: skipped"
+        case StepOutcome.SESSION_ENDED:
+            return "the session ended during this step"
+        case _:
+            assert_never(member)
 
 
 class EventFormatError(ValueError):
@@ -369,19 +408,32 @@ class StepStarted(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class StepFinished(Event):
-    """A step ends: ``completed`` or not, after ``restarts`` restarts; ``paused`` when the
-    person paused it (it starts over on resume). ``time_in_band_s`` (filtered force inside the
-    step's band) and ``peak_n`` (raw force) are the unit's so far, counted from its start
-    (restarts and pauses included); None from producers that do not measure them (older
-    recordings)."""
+    """A step ends: ``completed`` or not, after ``restarts`` restarts, with its ``outcome``
+    (a ``StepOutcome`` value; None in recordings made before it). From here on no band is
+    in force; the zone stays until the next step starts. ``paused``: only in recordings made
+    before ``step_paused`` existed, where a pause was written as a step_finished.
+    ``time_in_band_s`` (filtered force inside the step's band) and ``peak_n`` (filtered
+    force) are the unit's, counted from its start (restarts and pauses included); None from
+    producers that do not measure them (older recordings)."""
 
     kind: ClassVar[EventKind] = EventKind.STEP_FINISHED
     step: str
     completed: bool
     restarts: int = 0
+    outcome: str | None = field(default=None, metadata=_FACT)
     paused: bool = False
     time_in_band_s: float | None = field(default=None, metadata=_FACT)
     peak_n: float | None = field(default=None, metadata=_FACT)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepPaused(Event):
+    """The person paused a step: vibration stops, no band is in force (no hold, no time in
+    band) while supervision goes on in the step's zone; on resume the same step starts over
+    (a new ``step_started``). The pause belongs to the step: it is not a ``step_finished``."""
+
+    kind: ClassVar[EventKind] = EventKind.STEP_PAUSED
+    step: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -582,6 +634,7 @@ EVENT_TYPES: Mapping[EventKind, type[Event]] = {
     for cls in (
         StepStarted,
         StepFinished,
+        StepPaused,
         HoldStarted,
         HoldReachedMin,
         HoldPassedMax,

@@ -9,8 +9,9 @@ happened:
   and is named by the event's ``unit`` (the step id when there is none); a ``step_started``
   for the step that is open again (a restart after a stop, or the start over after a pause)
   continues it;
-- it closes at a ``step_finished`` that is not a pause (``completed`` or not); a paused
-  ``step_finished`` starts a pause that lasts until the step starts again;
+- it closes at a ``step_finished`` (``completed`` or not); a ``step_paused`` starts a pause
+  that lasts until the step starts again (recordings made before ``step_paused`` existed
+  wrote a pause as a paused ``step_finished``, read the same way);
 - holds: ``hold_started`` .. ``hold_ended`` inside the open step (one still open when the step
   restarts, pauses or ends is cut there; holds under ``MIN_REPORTED_HOLD_S`` are passes through
   the band, not holds); stops and faults inside the open step belong to it, all of them to the
@@ -41,6 +42,7 @@ from dsp.events import (
     HoldStarted,
     LinkLost,
     StepFinished,
+    StepPaused,
     StepStarted,
     Stop,
     describe_cause,
@@ -185,6 +187,12 @@ def _close_hold(step: StepSummary, open_since: float | None, t_s: float, reached
         step.holds.append(Hold(open_since, t_s, t_s - open_since, reached))
 
 
+def _end_pause(out: SessionSummary, unit: str, t_s: float) -> None:
+    """The open pause of ``unit``, if any, ends at ``t_s``."""
+    if out.pauses and out.pauses[-1].end_s is None and out.pauses[-1].unit == unit:
+        out.pauses[-1] = Pause(unit, out.pauses[-1].start_s, t_s)
+
+
 def summarize_session(events: Iterable[Event]) -> SessionSummary:
     """The summary of the session whose events are ``events`` (in order); see the module."""
     out = SessionSummary()
@@ -208,8 +216,7 @@ def summarize_session(events: Iterable[Event]) -> SessionSummary:
                 _close_hold(current, hold_since, e.t_s, reached)
             if again is not None:
                 _close_hold(again, hold_since, e.t_s, reached)
-                if again is paused:
-                    out.pauses[-1] = Pause(name, out.pauses[-1].start_s, e.t_s)
+                _end_pause(out, name, e.t_s)
                 current, paused = again, None
             else:
                 current = StepSummary(
@@ -224,10 +231,20 @@ def summarize_session(events: Iterable[Event]) -> SessionSummary:
                 out.steps.append(current)
                 paused = None
             hold_since, reached = None, False
+        elif isinstance(e, StepPaused):
+            # the pause belongs to the open step (stops while paused are its stops); the
+            # step starts over with its next step_started
+            if current is None:
+                continue
+            _close_hold(current, hold_since, e.t_s, reached)
+            hold_since, reached = None, False
+            current.pauses += 1
+            out.pauses.append(Pause(current.unit, e.t_s, None))
         elif isinstance(e, StepFinished):
             step = current if current is not None else paused
             if step is None:
                 continue
+            _end_pause(out, step.unit, e.t_s)
             _close_hold(step, hold_since, e.t_s, reached)
             hold_since, reached = None, False
             step.restarts = e.restarts

@@ -394,8 +394,13 @@ def test_report_writes_a_png_of_force_against_the_limits(neck_relief, tmp_path, 
     png = tmp_path / "session.png"
     assert main(["report", str(folder), "--png", str(png), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["source"] == "live summary" and report["png"] == str(png)
-    assert [s["label"] for s in report["steps"]] == [u["label"] for u in live["units"]]
+    assert report["png"] == str(png)
+    assert report["source"] == "analysis of the recording; how steps ended from the live summary"
+    steps = [s for s in report["steps"] if s["label"] != "(between steps)"]
+    assert [s["label"] for s in steps] == [u["label"] for u in live["units"]]
+    assert [(s["completed"], s["outcome"]) for s in steps] == [
+        (u["completed"], u["outcome"]) for u in live["units"]
+    ]
     assert any(st["stops"] and st["stops"][0]["cause"] == "over_limit" for st in report["steps"])
     assert any(s["cause"] == "over_limit" for s in report["stops"])
     image = QImage(str(png))
@@ -431,7 +436,7 @@ def test_stream_record_then_report_from_a_reanalysis(short_recording, capsys):
     assert isinstance(rec.events[0], StepStarted) and rec.events[0].zone == "neck_back"
     assert main(["report", str(short_recording), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["source"] == "re-analysis of the recording" and report["steps"][0]["label"]
+    assert report["source"] == "analysis of the recording" and report["steps"][0]["label"]
     assert main(["stream", "sim://ball", "--record", str(short_recording)]) == 2
     assert "not empty" in capsys.readouterr().err
 

@@ -50,4 +50,4 @@ def test_a_damaged_recording_is_listed_as_such(tmp_path, capsys):
     (folder / "session.json").write_text("{not json")
     assert main(["recordings", "--dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "old" in out and "damaged" in out and "not JSON" in out
+    assert "old" in out and "damaged" in out and "not valid JSON" in out

@@ -24,14 +24,16 @@ from dsp.events import (
     Reduce,
     Screening,
     StepFinished,
+    StepPaused,
     StepStarted,
     Stop,
     Warning,
     describe_cause,
+    describe_outcome,
 )
 
 
-def _step_name(event: StepStarted | StepFinished, titles: Mapping[str, str]) -> str:
+def _step_name(event: StepStarted | StepFinished | StepPaused, titles: Mapping[str, str]) -> str:
     title = titles.get(event.step)
     if title is None:
         return {"vibrate": "vibration", "stream": "streaming"}.get(event.step, "a step")
@@ -46,11 +48,16 @@ def describe_event(event: Event, titles: Mapping[str, str] | None = None) -> str
     match event:
         case StepStarted():
             return f"Started: {_step_name(event, titles)}"
+        case StepPaused():
+            return f"Paused: {_step_name(event, titles)}"
         case StepFinished():
             name = _step_name(event, titles)
             if event.paused:
                 return f"Paused: {name}"
-            return f"{'Done' if event.completed else 'Not completed'}: {name}"
+            if event.completed:
+                return f"Done: {name}"
+            why = describe_outcome(event.outcome)
+            return f"NOT DONE: {name}" + (f" ({why})" if why else "")
         case HoldStarted():
             return "Hold started: force in the band"
         case HoldReachedMin():

@@ -816,7 +816,8 @@ def run_window(
 
     Returns 0 when closed normally or the routine completed (or the user stopped it), 1 when
     the routine ended otherwise (a stop policy, a lost link, an error), 2 when the device
-    could not be opened (the message goes to stderr).
+    could not be opened (the message goes to stderr), 130 when Ctrl-C closed it. With a
+    routine, a recording (``record_dir``) ends when the routine ends.
     """
     import qasync
 
@@ -852,8 +853,15 @@ async def _run(
     window = LiveWindow(controller, window_s=window_s, fps=fps)
     closed = window.closed()
     window.show()
-    # Ctrl-C in the terminal closes the window (Stop first), like the close button.
-    previous = signal.signal(signal.SIGINT, lambda *_: window.close())
+    # Ctrl-C in the terminal closes the window (Stop first), like the close button, and the
+    # exit code says so (130, as the CLI promises)
+    interrupted: list[bool] = []
+
+    def on_sigint(*_: object) -> None:
+        interrupted.append(True)
+        window.close()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
     wake = QtCore.QTimer()
     wake.timeout.connect(lambda: None)  # lets Python see the signal while Qt waits
     wake.start(200)
@@ -872,6 +880,9 @@ async def _run(
                 return 2
             if routine is not None:
                 task = controller.start_routine(load_routine(routine, zones=controller.zones))
+                if record_dir is not None:
+                    # the recording is the routine's: it ends with "Routine ended"
+                    task.add_done_callback(lambda _task: controller.stop_recording())
                 if close_when_done:
                     await asyncio.wait({task, closed}, return_when=asyncio.FIRST_COMPLETED)
                     if not closed.done():
@@ -883,6 +894,9 @@ async def _run(
         if controller.error:
             print(f"massagectl: error: {controller.error}", file=sys.stderr)
             code = 1
+        if interrupted:
+            print("interrupted", file=sys.stderr)
+            code = 130
     finally:
         wake.stop()
         signal.signal(signal.SIGINT, previous)

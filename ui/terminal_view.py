@@ -31,7 +31,19 @@ from device.control.supervised import LiveState
 from device.routine.progress import Progress, RoutineProgress, format_duration
 from device.routine.runner import RoutineRunner, RunSummary
 from dsp.decisions import SafetyState
-from dsp.events import Event, Fault, LinkLost, Rearmed, StepStarted, Stop, describe_cause
+from dsp.events import (
+    Event,
+    Fault,
+    LinkLost,
+    Rearmed,
+    StepFinished,
+    StepOutcome,
+    StepPaused,
+    StepStarted,
+    Stop,
+    describe_cause,
+    describe_outcome,
+)
 from dsp.session_summary import SessionSummary, summarize_session
 
 REDRAW_S = 0.125
@@ -236,6 +248,13 @@ class TerminalView:
             self.console.print(f"[{event.t_s:7.1f} s] STOP: {what}")
         elif isinstance(event, Rearmed):
             self.console.print(f"[{event.t_s:7.1f} s] going on")
+        elif isinstance(event, StepPaused):
+            self.console.print(f"[{event.t_s:7.1f} s] paused: {event.unit or event.step}")
+        elif isinstance(event, StepFinished) and event.outcome not in (None, StepOutcome.COMPLETED):
+            self.console.print(
+                f"[{event.t_s:7.1f} s] step {event.unit or event.step}: NOT DONE: "
+                f"{describe_outcome(event.outcome)}"
+            )
 
     def _key(self, ch: str) -> None:
         if ch in (" ", "s", "S"):

@@ -8,8 +8,20 @@ first on a stop or fault, the host-time tick) is ``device.control.supervised.Sup
 
 A stop pauses the unit. It resumes after the user re-arms (``request_rearm``), or with an
 unattended policy once force has stayed under the reset threshold for the policy's time; the
-unit then starts over. ``report_symptom`` ends the session at once with advice; ``user_stop``
-ends it. On Ctrl-C, an exception or a lost link: Stop first, then the summary is finished.
+unit then starts over. A pause (``pause``/``resume``) sets the unit aside and starts it over
+too. Starting over is a new attempt: a hold made before the stop or pause does not complete
+it. A unit with a target band that the person does not press into within ``REACH_BAND_S``
+ends early with the outcome ``band_not_reached`` (vibration off): nothing vibrates for
+minutes on a ball nobody presses. When a lighter zone comes next, the runner waits for the
+person to let go first, in the zone the ball is still in (vibration off, the unit not begun).
+
+A unit's window (its peak, time in band, holds and stops) runs from its ``step_started`` to
+its ``step_finished`` event, pauses and restarts included: the same windows
+``device.routine.timeline`` cuts a recording into, so the live summary and ``analyze`` of
+the recording see the same samples.
+
+``report_symptom`` ends the session at once with advice; ``user_stop`` ends it. On Ctrl-C,
+an exception or a lost link: Stop first, then the summary is finished.
 
 Faces read ``runner.state`` at their own pace and subscribe with ``add_listener`` /
 ``add_batch_listener``. Nothing here draws or prints.
@@ -43,6 +55,8 @@ from dsp.events import (
     HoldStarted,
     Screening,
     StepFinished,
+    StepOutcome,
+    StepPaused,
     StepStarted,
     Stop,
 )
@@ -51,6 +65,11 @@ from dsp.session_summary import MIN_REPORTED_HOLD_S  # passes through the band a
 
 #: A press-and-hold unit with no completed hold ends after hold_max + this (device time).
 HOLD_TIMEOUT_EXTRA_S = 30.0
+#: A unit with a target band that was not pressed into within this time (device seconds from
+#: its start) ends with the outcome ``band_not_reached`` (docs/routines.md: why).
+REACH_BAND_S = 20.0
+#: The prompt when the person has not reached the band after this long.
+REACH_BAND_PROMPT_S = 5.0
 #: Auto-zero at the end of a rest: the pipeline re-zeroes on the last AUTO_ZERO_WINDOW_S of
 #: raw counts when every filtered sample is within ``dsp.calibration.AUTO_ZERO_MAX_N`` of
 #: zero (the bound drift tracking uses, so a real light press is never zeroed away by more
@@ -90,6 +109,8 @@ class UnitResult:
     started_t_s: float = 0.0
     ended_t_s: float = 0.0
     completed: bool = False
+    #: how it ended: a ``dsp.events.StepOutcome`` value ("" while it runs)
+    outcome: str = ""
     restarts: int = 0
     holds: list[dict] = field(default_factory=list)
     time_in_band_s: float = 0.0
@@ -108,6 +129,7 @@ class UnitResult:
             "started_t_s": round(self.started_t_s, 4),
             "ended_t_s": round(self.ended_t_s, 4),
             "completed": self.completed,
+            "outcome": self.outcome,
             "restarts": self.restarts,
             "holds": self.holds,
             "time_in_band_s": round(self.time_in_band_s, 3),
@@ -127,10 +149,16 @@ class RunSummary:
     stops: int = 0
     advice: str = ""
 
+    @property
+    def not_reached(self) -> int:
+        """Units that ended because their band was never reached."""
+        return sum(u.outcome == StepOutcome.BAND_NOT_REACHED for u in self.units)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "routine": self.routine,
             "end": str(self.end),
+            "units_not_reached": self.not_reached,
             "message": self.message,
             "advice": self.advice,
             "vibration_s": round(self.vibration_s, 3),
@@ -192,6 +220,11 @@ class RoutineRunner:
         self.paused = False
         self._pausable = False
         self._unit: UnitResult | None = None
+        #: the current attempt of the unit: its first hold's index, whether the band in force
+        #: (None while paused or between units) was reached
+        self._attempt_first_hold = 0
+        self._band_now: tuple[float, float] | None = None
+        self._band_reached = False
         self._hold_open_since: float | None = None
         self._user_tasks: list[asyncio.Task] = []
         self._recent_raw: deque[np.ndarray] = deque()
@@ -283,6 +316,9 @@ class RoutineRunner:
                 await self._run_unit(number, unit)
             self.summary.end = RunEnd.COMPLETED
             self.summary.message = "routine completed"
+            if self.summary.not_reached:
+                n, total = self.summary.not_reached, len(self.summary.units)
+                self.summary.message += f"; {n} of {total} steps never reached their band"
         except _End as end:
             self.summary.end = end.end
             self.summary.message = end.message
@@ -305,39 +341,66 @@ class RoutineRunner:
                     await task
                 except (LinkClosedError, asyncio.CancelledError):
                     pass
-            self._finish_unit(completed=False)
+            self._finish_unit(StepOutcome.SESSION_ENDED)
             self.summary.vibration_s = self.pipeline.supervisor.vibration_s
             self.summary.stops = self.live.stops
             self.state.finished = True
         return self.summary
 
     async def _run_unit(self, number: int, unit: StepUnit) -> None:
+        await self._let_go_before(unit)
+        if self.pipeline.supervisor.latched and self.summary.units:
+            # stopped between units (letting go, resting), in the zone the ball was in: re-armed
+            # there before the unit begins. (Before the first unit the zone in force is only
+            # the default; a stop then is the first unit's, re-armed in its zone, as below.)
+            await self._rearm(auto=self.unattended)
         restarts = 0
         again = False  # starting over after a pause: the same unit result goes on
         while True:
-            self._start_unit(number, unit, restarts, again)
-            self._pausable = True  # a pause interrupts preparing and driving a unit only
+            # a pause that came while the unit was not running holds its (re)start
+            await self._wait_until(lambda: not self.paused, None)
+            self._pausable = True  # a pause interrupts a running unit only
             try:
+                self._start_unit(number, unit, restarts, again)
                 await self._prepare_unit(unit)
                 outcome = await self._drive_unit(unit)
             except _Paused:
                 self._pausable = False
                 await self._wait_while_paused()
                 again = True
-                continue  # the unit starts over
+                if not self.pipeline.supervisor.latched:
+                    continue  # the unit starts over
+                outcome = None  # stopped while paused: as any stop in the unit
             self._pausable = False
-            if outcome != "stopped":
-                self._finish_unit(completed=outcome == "done")
+            if outcome is not None:
+                self._finish_unit(outcome)
                 break
             restarts += 1
             await self._wait_for_resume(unit)
             if restarts >= MAX_RESTARTS_PER_UNIT:
-                self._finish_unit(completed=False)
+                self._finish_unit(StepOutcome.STOPPED_TOO_OFTEN)
                 break
         if unit.step.rest_s and number < len(self.units):
             await self._rest(unit.step.rest_s)
 
+    async def _let_go_before(self, unit: StepUnit) -> None:
+        """A lighter zone comes next: the person lets go first, judged meanwhile in the zone
+        the ball is still in (switching while they are still releasing would stop them for
+        nothing). The unit has not begun: faces show the zone in force, vibration is off,
+        and a pause holds the wait."""
+        if unit.zone.limit_n >= self.pipeline.zone.limit_n:
+            return
+        reset_n = unit.zone.reset_n
+        if self.state.filtered_n < reset_n and not self.paused:
+            return
+        self.live.play(None, 0.0)
+        self.state.prompt = "Let go fully before the next step."
+        await self._wait_until(lambda: self.state.filtered_n < reset_n and not self.paused, None)
+        self.state.prompt = ""
+
     def _start_unit(self, number: int, unit: StepUnit, restarts: int, again: bool) -> None:
+        """Begin (or begin again) ``unit``: its result, the pipeline's zone and band, and the
+        ``step_started`` event, all between two batches (the unit's window starts here)."""
         if (restarts or again) and self._unit is not None:
             self._unit.restarts = restarts
             self._close_open_holds(self._unit)
@@ -352,6 +415,7 @@ class RoutineRunner:
                 started_t_s=self.state.t_s,
             )
             self.summary.units.append(self._unit)
+        self._attempt_first_hold = len(self._unit.holds)
         self.live.context = {"unit": unit.label}
         self._hold_open_since = None
         st = self.state
@@ -361,22 +425,13 @@ class RoutineRunner:
         st.unit_started_t_s = st.t_s
         st.hold_s = 0.0
         st.hold_min_s, st.hold_max_s = unit.step.hold_min_s, unit.step.hold_max_s
-
-    async def _prepare_unit(self, unit: StepUnit) -> None:
         step = unit.step
-        if unit.zone.limit_n < self.pipeline.zone.limit_n:
-            # A lighter zone comes next: let go first, judged meanwhile by the current zone
-            # (switching while the person is still releasing would stop them for nothing).
-            reset_n = unit.zone.reset_n
-            if self.state.filtered_n >= reset_n:
-                self.state.prompt = "Let go fully before the next step."
-                await self._wait_until(lambda: self.state.filtered_n < reset_n, None)
-                self.state.prompt = ""
         hold = None
         if unit.band_n is not None and step.kind is StepKind.PRESS_AND_HOLD:
             hold = (step.hold_min_s, step.hold_max_s, step.release_s)
         self.pipeline.set_zone(unit.zone, band=unit.band_n, hold=hold)
-        await self.session.set_limit(unit.zone.ceiling_n)
+        self._band_now = unit.band_n
+        self._band_reached = False
         vib = unit.vibration
         self.live.emit(
             StepStarted(
@@ -396,6 +451,12 @@ class RoutineRunner:
                 release_s=step.release_s,
             )
         )
+
+    async def _prepare_unit(self, unit: StepUnit) -> None:
+        """The firmware's hard limit for the unit's zone, the simulated person told, the
+        vibration started."""
+        await self.session.set_limit(unit.zone.ceiling_n)
+        vib = unit.vibration
         self.session.link.announce_step(self._step_data(unit))
         pattern = get_pattern(vib.pattern) if vib.is_on and vib.pattern is not None else None
         self.live.play(pattern, vib.intensity_pct)
@@ -423,9 +484,8 @@ class RoutineRunner:
             return step.nominal_hold_s or float(step.duration_s or 0.0)
         return None
 
-    async def _drive_unit(self, unit: StepUnit) -> str:
-        """Wait in device time until the unit is done ("done"), stopped ("stopped") or out of
-        time ("timeout")."""
+    async def _drive_unit(self, unit: StepUnit) -> StepOutcome | None:
+        """Wait in device time until the unit ends; its outcome, or None when it stopped."""
         step = unit.step
         start = self.state.t_s
         if step.kind is StepKind.PRESS_AND_HOLD:
@@ -437,25 +497,54 @@ class RoutineRunner:
             self.state.unit_deadline_t_s = start + limit_s
             done = None
         latched = self.pipeline.supervisor
+        banded = unit.band_n is not None
+        st = self.state
+
+        def not_reaching() -> bool:
+            if not banded or self._band_reached:
+                return False
+            if st.t_s >= start + REACH_BAND_PROMPT_S and not st.prompt:
+                lo, hi = unit.band_n or (0.0, 0.0)
+                st.prompt = f"Press a little harder: aim for {lo:g}-{hi:g} N."
+            return st.t_s >= start + REACH_BAND_S
+
         finished = await self._wait_until(
-            lambda: latched.latched or (done is not None and done()), start + limit_s
+            lambda: latched.latched or (done is not None and done()) or not_reaching(),
+            start + limit_s,
         )
         if latched.latched:
-            return "stopped"
+            return None
+        if banded and not self._band_reached:
+            st.prompt = "The target band was not reached: going on."
+            return StepOutcome.BAND_NOT_REACHED
         # A timed unit is done when its time is up; a hold unit when its hold completed.
-        return "done" if done is None or finished else "timeout"
+        if done is None or finished:
+            return StepOutcome.COMPLETED
+        return StepOutcome.HOLD_NOT_COMPLETED
 
     def _hold_completed(self) -> bool:
+        """A hold of this attempt (not one made before a stop or pause) reached its minimum
+        and ended."""
         u = self._unit
-        return bool(u and any(h["reached_min"] and h["end_s"] is not None for h in u.holds))
+        if u is None:
+            return False
+        holds = u.holds[self._attempt_first_hold :]
+        return any(h["reached_min"] and h["end_s"] is not None for h in holds)
 
     async def _wait_for_resume(self, unit: StepUnit) -> None:
         policy = unit.step.resume
         if policy.kind is ResumeKind.END:
             raise _End(RunEnd.STOP_POLICY, f"stopped in {unit.label}; this step ends on a stop")
-        self.state.waiting_rearm = True
         auto = self.unattended or policy.kind is ResumeKind.AUTO_AFTER_RESET
         extra_s = (policy.after_s or 0.0) if policy.kind is ResumeKind.AUTO_AFTER_RESET else 0.0
+        await self._rearm(auto=auto)
+        if extra_s:
+            await self._rest(extra_s)
+
+    async def _rearm(self, *, auto: bool) -> None:
+        """Wait until the latched stop may be re-armed (force eased off for the reset time)
+        and, unless ``auto``, the person asked to go on; then re-arm."""
+        self.state.waiting_rearm = True
         self._rearm_requested = False
         if not auto:
             self.state.prompt = "Stopped. Ease off, then press R to go on."
@@ -467,8 +556,6 @@ class RoutineRunner:
             if self.live.rearm():
                 break
         self.state.waiting_rearm = False
-        if extra_s:
-            await self._rest(extra_s)
 
     async def _rest(self, rest_s: float) -> None:
         self.live.play(None, 0.0)
@@ -500,29 +587,31 @@ class RoutineRunner:
             )
         )
 
-    def _finish_unit(self, completed: bool) -> None:
+    def _finish_unit(self, outcome: StepOutcome) -> None:
+        """End the unit (its window ends here): no band from now on, the zone stays."""
         u = self._unit
         if u is None:
             return
-        u.completed = completed
+        u.completed = outcome is StepOutcome.COMPLETED
+        u.outcome = str(outcome)
         u.ended_t_s = self.state.t_s
         self._close_open_holds(u)
-        self._emit_step_finished(u, completed=completed)
-        self._unit = None
-
-    def _emit_step_finished(self, u: UnitResult, *, completed: bool, paused: bool = False) -> None:
+        self.pipeline.set_zone(self.pipeline.zone)
+        self._band_now = None
         self.live.emit(
             StepFinished(
                 t_s=self.state.t_s,
                 force_n=self.state.filtered_n,
                 step=u.step_id,
-                completed=completed,
+                completed=u.completed,
                 restarts=u.restarts,
-                paused=paused,
+                outcome=str(outcome),
                 time_in_band_s=round(u.time_in_band_s, 3) if u.band_n is not None else None,
                 peak_n=round(u.peak_n, 3),
             )
         )
+        self._unit = None
+        self.live.context = {}  # until the next unit: events between units belong to none
 
     def _close_open_holds(self, u: UnitResult) -> None:
         """A hold still open when its unit ends or restarts ends there."""
@@ -539,7 +628,11 @@ class RoutineRunner:
             raise RuntimeError("routine paused with no unit running")
         self._close_open_holds(u)
         self.live.play(None, 0.0)
-        self._emit_step_finished(u, completed=False, paused=True)
+        # no band while paused (no hold, no time in band); the zone and supervision stay
+        self.pipeline.set_zone(self.pipeline.zone)
+        self._band_now = None
+        st = self.state
+        self.live.emit(StepPaused(t_s=st.t_s, force_n=st.filtered_n, step=u.step_id))
         await self._wait_until(lambda: not self.paused, None)
 
     async def _wait_until(self, cond: Callable[[], bool], deadline_t_s: float | None) -> bool:
@@ -614,10 +707,14 @@ class RoutineRunner:
         u = self._unit
         if u is None:
             return
-        u.peak_n = max(u.peak_n, float(np.max(result.force_n)))
-        if u.band_n is not None:
-            lo, hi = u.band_n
+        # the pressing force (filtered): motor leakage and noise are not pressing
+        u.peak_n = max(u.peak_n, float(np.max(result.filtered_n)))
+        if self._band_now is not None:
+            lo, hi = self._band_now
             f = result.filtered_n
-            u.time_in_band_s += float(np.count_nonzero((f >= lo) & (f <= hi))) / batch.rate_hz
+            n_in = int(np.count_nonzero((f >= lo) & (f <= hi)))
+            u.time_in_band_s += n_in / batch.rate_hz
+            if n_in:
+                self._band_reached = True
         if self._hold_open_since is not None:
             self.state.hold_s = self.state.t_s - self._hold_open_since

@@ -7,6 +7,9 @@ A live session changes the pipeline's setup between batches; the events say when
   ``press_and_hold`` step is taken from the event when it carries ``hold_min_s`` or
   ``hold_max_s``, else (older recordings) from the recorded routine's step of that id;
 - ``step_finished``: the band ends (rests have no band), the zone stays;
+- ``step_paused``: the band ends, the zone stays, and the time stays the step's (its label):
+  a paused step is not finished, it starts over with its next ``step_started`` (older
+  recordings wrote a pause as a ``step_finished`` with ``paused``);
 - ``command_sent`` (``vibrate`` with ``intensity_pct``, ``frequency_hz``; ``stop``): vibration
   (other commands, such as ``auto_zero``, do not change the setup: force_n is recorded after
   calibration, so a re-zeroing is already in it);
@@ -29,7 +32,16 @@ from typing import TYPE_CHECKING, Any
 from device.errors import InputFileError, RoutineError
 from device.recording.folder import Recording
 from dsp.analysis import DEFAULT_RELEASE_MIN_S, Segment, analyze_segments
-from dsp.events import Cause, CommandSent, Event, Fault, StepFinished, StepStarted, Stop
+from dsp.events import (
+    Cause,
+    CommandSent,
+    Event,
+    Fault,
+    StepFinished,
+    StepPaused,
+    StepStarted,
+    Stop,
+)
 from dsp.zones import UnknownZoneError, Zone, get_zone, with_limit
 
 if TYPE_CHECKING:
@@ -127,6 +139,16 @@ def timeline_segments(events: list[Event], meta: dict[str, Any]) -> list[Segment
                 hold_max_s=None,
                 release_min_s=None,
                 label=None,
+                new_step=False,
+            )
+        elif isinstance(event, StepPaused):
+            new = replace(
+                current,
+                start_s=t,
+                band_n=None,
+                hold_min_s=None,
+                hold_max_s=None,
+                release_min_s=None,
                 new_step=False,
             )
         elif isinstance(event, CommandSent) and event.command in ("vibrate", "stop"):

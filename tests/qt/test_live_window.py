@@ -14,7 +14,7 @@ from PySide6 import QtCore
 from device.recording.folder import read_recording
 from device.routine.routines import load_routine
 from dsp.decisions import SafetyState
-from dsp.events import Cause, Rearmed, StepFinished, StepStarted, Stop
+from dsp.events import Cause, Rearmed, StepFinished, StepPaused, StepStarted, Stop
 from tests.helpers import FullDiskFile
 from ui.live_controller import AlarmLevel
 from ui.live_window import COLOURS
@@ -237,6 +237,58 @@ def test_run_window_runs_a_routine_and_returns_its_exit_code(qapp, tmp_path):
     assert recording.complete and recording.meta["summary"]["end"] == "completed"
 
 
+def test_gui_demo_ends_its_recording_with_the_routine_and_exits_130_on_ctrl_c(
+    qapp, tmp_path, monkeypatch
+):
+    """``demo --gui --record``: the window stays open after "Routine ended" (demo does not
+    close it) and goes on supervising, but the recording was the routine's and ended with
+    it (it went on until the window closed); Ctrl-C then exits 130, as the CLI does (it was
+    0)."""
+    import signal
+
+    import ui.live_window as live_window
+
+    controllers = []
+
+    class Kept(live_window.LiveController):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            controllers.append(self)
+
+    monkeypatch.setattr(live_window, "LiveController", Kept)
+    path = tmp_path / "window-test.toml"
+    path.write_text(ROUTINE)
+    ended_at: list[float] = []
+
+    def poll() -> None:  # in the window's own loop: Ctrl-C 2 s of device time after the end
+        c = controllers[0] if controllers else None
+        if c is None or c.summary is None:
+            return
+        if not ended_at:
+            ended_at.append(c.state.t_s)
+        elif c.state.t_s > ended_at[0] + 2.0:
+            timer.stop()
+            signal.raise_signal(signal.SIGINT)
+
+    timer = QtCore.QTimer()
+    timer.timeout.connect(poll)
+    timer.start(20)
+    code = live_window.run_window(
+        "sim://ball?user=scripted",
+        routine=str(path),
+        speed=8.0,
+        unattended=True,
+        close_when_done=False,
+        record_dir=tmp_path / "rec",
+    )
+    assert code == 130
+    recording = read_recording(tmp_path / "rec")
+    assert recording.complete and recording.meta["summary"]["end"] == "completed"
+    last_step = [e for e in recording.events if isinstance(e, StepFinished)][-1]
+    assert recording.t_s[-1] <= last_step.t_s + 0.1
+    assert ended_at[0] - last_step.t_s < 0.5
+
+
 def test_run_window_reports_a_device_that_cannot_be_opened(qapp, tmp_path, capsys):
     from ui.live_window import run_window
 
@@ -273,8 +325,10 @@ def test_pause_button_stops_vibration_and_resume_starts_the_step_over(drive, tmp
         window.pause_button.click()
         await until(window, lambda: c.summary is not None, "the routine to finish", 30.0)
         assert str(c.summary.end) == "completed", c.summary.message
-        paused = [e for e in c.events if isinstance(e, StepFinished) and e.paused]
-        assert [e.step for e in paused] == ["squeeze"]
+        # paused, not finished; then the same step started over and finished on its own
+        squeeze = [e for e in c.events if getattr(e, "step", None) == "squeeze"]
+        assert [type(e) for e in squeeze][-3:] == [StepPaused, StepStarted, StepFinished]
+        assert squeeze[-1].completed and squeeze[-1].t_s > squeeze[-2].t_s
 
     drive(body, speed=8.0, unattended=True)
 

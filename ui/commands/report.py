@@ -1,10 +1,14 @@
 """``massagectl report DIR [--png FILE] [--json]``: what happened in a recorded session.
 
-Per step: holds and their durations, time in the target band, peak force, and stops with
-their causes. The per-step figures come from the run summary the recorder saved at the end
-(``session.json``: what the live run measured); a recording without one (a killed process,
-a ``stream`` recording) is summarised from a re-analysis of its forces and timeline instead,
-and the report says so. Stops and faults are listed from the recorded events either way.
+Per step: holds and their durations, time in the target band, peak pressing force (the
+filtered force: motor vibration leaking into the sensor is not pressing), and stops with
+their causes. Those figures have one owner: the analysis of the recording's forces and
+timeline (``device.routine.timeline.analyze_recording``, what ``massagectl analyze DIR``
+prints), so report and analyze cannot disagree; the time between steps is listed when
+something happened in it. How each step ended (completed, its outcome, restarts) comes from
+the run summary the recorder saved at the end (``session.json``), when there is one (not
+after a killed process, nor for a ``stream`` recording). Stops and faults are also listed
+from the recorded events as they happened.
 ``--png`` draws force against the zone limits over time with holds and stops marked.
 """
 
@@ -20,7 +24,7 @@ from typing import Any
 from device.errors import InputFileError
 from device.recording.folder import Recording, RecordingWarning, read_recording
 from device.routine.timeline import analyze_recording
-from dsp.events import Fault, Stop
+from dsp.events import Fault, StepOutcome, Stop, describe_outcome
 from dsp.session_summary import summarize_session
 
 
@@ -47,43 +51,38 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _live_steps(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        {
-            "label": u["label"],
-            "zone": u["zone"],
-            "limit_n": u["limit_n"],
-            "band_n": u.get("band_n"),
-            "started_t_s": u.get("started_t_s"),
-            "ended_t_s": u.get("ended_t_s"),
-            "completed": u.get("completed"),
-            "holds_s": [h["duration_s"] for h in u.get("holds", [])],
-            "time_in_band_s": u.get("time_in_band_s") if u.get("band_n") else None,
-            "peak_n": u.get("peak_n"),
-            "stops": [{"cause": s["cause"], "t_s": s["t_s"]} for s in u.get("stops", [])],
-        }
-        for u in summary.get("units", [])
-    ]
+BETWEEN_STEPS = "(between steps)"
 
 
-def _analysed_steps(analysis: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        {
-            "label": st["label"] or "(between steps)",
-            "zone": st["zone"],
-            "limit_n": st["limit_n"],
-            "band_n": st["band_n"],
-            "started_t_s": st["start_s"],
-            "ended_t_s": st["end_s"],
-            "completed": None,
-            "holds_s": [h["duration_s"] for h in st["holds"]],
-            "time_in_band_s": st["time_in_band_s"],
-            "peak_n": st["peak_raw_n"],
-            "stops": [{"cause": e["cause"], "t_s": e["t_s"]} for e in st["stops"]],
-        }
-        for st in analysis["steps"]
-        if st["label"] is not None or st["holds"] or st["stops"]
-    ]
+def _steps(analysis: dict[str, Any], summary: Any) -> list[dict[str, Any]]:
+    """Per step, the analysis's figures; how it ended from the live summary's unit of the
+    same label, if any."""
+    units = summary.get("units", []) if isinstance(summary, dict) else []
+    ended = {u.get("label"): u for u in units if isinstance(u, dict)}
+    steps = []
+    for st in analysis["steps"]:
+        if st["label"] is None and not st["holds"] and not st["stops"]:
+            continue
+        unit = ended.get(st["label"]) if st["label"] is not None else None
+        steps.append(
+            {
+                "label": st["label"] or BETWEEN_STEPS,
+                "zone": st["zone"],
+                "limit_n": st["limit_n"],
+                "band_n": st["band_n"],
+                "started_t_s": st["start_s"],
+                "ended_t_s": st["end_s"],
+                "completed": None if unit is None else unit.get("completed"),
+                "outcome": None if unit is None else unit.get("outcome") or None,
+                "restarts": None if unit is None else unit.get("restarts"),
+                "holds_s": [h["duration_s"] for h in st["holds"]],
+                "time_in_band_s": st["time_in_band_s"],
+                "peak_n": st["peak_n"],
+                "peak_raw_n": st["peak_raw_n"],
+                "stops": [{"cause": e["cause"], "t_s": e["t_s"]} for e in st["stops"]],
+            }
+        )
+    return steps
 
 
 def build_report(rec: Recording, analysis: dict[str, Any]) -> dict[str, Any]:
@@ -115,10 +114,18 @@ def build_report(rec: Recording, analysis: dict[str, Any]) -> dict[str, Any]:
         "advice": summary.get("advice") if isinstance(summary, dict) else None,
         "samples": int(rec.t_s.size),
         "duration_s": analysis["summary"]["duration_s"],
-        "source": "live summary" if live else "re-analysis of the recording",
-        "steps": _live_steps(summary) if live else _analysed_steps(analysis),
+        "source": (
+            "analysis of the recording; how steps ended from the live summary"
+            if live
+            else "analysis of the recording"
+        ),
+        "steps": _steps(analysis, summary),
+        "units_not_reached": summary.get("units_not_reached")
+        if isinstance(summary, dict)
+        else None,
         "stops": stops,
-        "peak_n": analysis["summary"]["peak_raw_n"],
+        "peak_n": analysis["summary"]["peak_n"],
+        "peak_raw_n": analysis["summary"]["peak_raw_n"],
         "time_in_band_s": analysis["summary"]["time_in_band_s"],
         "warnings": list(rec.warnings),
     }
@@ -174,6 +181,8 @@ def _print(r: dict[str, Any]) -> None:
             parts.append("holds " + ", ".join(f"{h:.1f} s" for h in st["holds_s"]))
         for s in st["stops"]:
             parts.append(f"STOP {s['cause']} at {s['t_s']:.2f} s")
+        if st.get("outcome") and st["outcome"] != StepOutcome.COMPLETED:
+            parts.append(f"NOT DONE: {describe_outcome(st['outcome'])}")
         head = f"  {st['label']}: {st['zone']} (limit {st['limit_n']:g} N){band}"
         print(f"{head}; " + "; ".join(parts))
     if r["stops"]:
