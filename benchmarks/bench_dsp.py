@@ -26,6 +26,7 @@ from dsp.pipeline import ForcePipeline  # noqa: E402
 from dsp.zones import get_zone  # noqa: E402
 from tests.dsp.tracegen import (  # noqa: E402
     Leakage,
+    adc_read,
     make_pipe,
     measured,
     ramp,
@@ -35,29 +36,51 @@ from tests.dsp.tracegen import (  # noqa: E402
 )
 
 MOTORS_HZ = (25.0, 40.0, 53.0, 80.0, 120.0, 160.0, 200.0)
-OFFS = (-0.08, 0.0, 0.08)
+OFFS = (-0.15, -0.08, 0.0, 0.08, 0.15)
+RATES_HZ = (10.0, 80.0, 500.0, 1000.0, 2000.0)
+#: The slowest rate a sample-and-hold ADC is assumed at; under it, the integrating one.
+INTEGRATING_MAX_HZ = 80.0
 
 
-def detection_delays(rate_hz: float, onset: str) -> tuple[list[float], int, int]:
-    """Delays (ms) of the first stop after 0.5 s; misses; stops in the first 0.5 s (a
-    startup transient: the stream starts mid-press at 5 N with leakage)."""
+def adc_period_s(rate_hz: float) -> float:
+    """The scenario's ADC: integrating over its conversion period at <= 80 Hz (HX711),
+    sample-and-hold (period 0) above."""
+    return 1.0 / rate_hz if rate_hz <= INTEGRATING_MAX_HZ else 0.0
+
+
+def delay_target_s(rate_hz: float) -> float:
+    return max(0.015, 2.0 / rate_hz)
+
+
+def detection_delays(
+    rate_hz: float, onset: str, motors=MOTORS_HZ, offs=OFFS, peaks=(1.05, 1.2, 1.5, 2.0)
+) -> dict[float | None, tuple[list[float], int, int]]:
+    """Per motor (None: no motor): delays (ms) of the first stop after 0.5 s, misses, and
+    stops in the first 0.5 s (a startup transient: the stream starts mid-press at 5 N)."""
     zone = get_zone("neck_back")
     lim = zone.limit_n
-    delays, missed, seed, startup = [], 0, 0, 0
-    for motor in MOTORS_HZ:
-        for off in OFFS:
-            for peak in (1.05, 1.2, 1.5, 2.0):
-                for p in (0.0, 2.1, 4.2):
+    period = adc_period_s(rate_hz)
+    out: dict[float | None, tuple[list[float], int, int]] = {}
+    seed = 0
+    for motor in (None, *motors):
+        delays, missed, startup = [], 0, 0
+        for off in offs if motor else (0.0,):
+            for peak in peaks:
+                for p in (0.0, 2.1, 4.2) if motor else (0.0, 1.0, 2.0):
                     seed += 1
                     t = times(rate_hz, 1.6)
-                    if onset == "step":
-                        true = smooth_step(t, 1.0, 0.02, 0.5 * lim, peak * lim)
-                    else:
-                        slope = (1.0, 5.0, 20.0)[seed % 3] * lim
-                        true = ramp(t, 1.0, slope, 0.5 * lim, peak * lim)
-                    leak = Leakage(motor, 3.0, off, p, h2_n=1.0)
+                    t0 = 1.0 + p / 97.0  # onsets at every phase of the sample grid
+
+                    def true_fn(tt, t0=t0, peak=peak):
+                        if onset == "step":
+                            return smooth_step(tt, t0, 0.02, 0.5 * lim, peak * lim)
+                        return ramp(tt, t0, 20.0, 0.5 * lim, peak * lim)
+
+                    true = true_fn(t)
+                    leak = Leakage(motor, 3.0, off, p, h2_n=1.0) if motor else None
+                    x = measured(t, adc_read(true_fn, t, period), leak, seed=seed, period_s=period)
                     pipe = make_pipe(rate_hz, zone, motor_hz=motor)
-                    events = run_trace(pipe, t, measured(t, true, leak, seed=seed))
+                    events = run_trace(pipe, t, x, batch=batch_size(rate_hz))
                     stops = [e for e in events if e.kind is EventKind.STOP]
                     startup += any(e.t_s < 0.5 for e in stops)
                     stops = [e for e in stops if e.t_s >= 0.5]
@@ -66,38 +89,56 @@ def detection_delays(rate_hz: float, onset: str) -> tuple[list[float], int, int]
                         delays.append((stops[0].t_s - t_cross) * 1e3)
                     else:
                         missed += 1
-    return delays, missed, startup
+        out[motor] = (delays, missed, startup)
+    return out
 
 
-def false_stops(rate_hz: float) -> tuple[int, int]:
+def batch_size(rate_hz: float) -> int:
+    """Samples per batch the host asks for: at most max(1 sample, 20 ms), 10 at most."""
+    return max(1, min(10, int(0.02 * rate_hz)))
+
+
+def false_stops(rate_hz: float, motors=MOTORS_HZ, offs=OFFS, duration_s=10.0) -> tuple[int, int]:
     zone = get_zone("neck_back")
+    period = adc_period_s(rate_hz)
     runs = stops = 0
-    for motor in MOTORS_HZ:
-        for off in OFFS:
+    for motor in (None, *motors):
+        for off in offs if motor else (0.0,):
             for p in (0.0, 2.1, 4.2):
                 runs += 1
-                t = times(rate_hz, 10.0)
-                true = smooth_step(t, 0.5, 0.5, 0, 0.9 * zone.limit_n)
-                leak = Leakage(motor, 3.0, off, p, h2_n=1.0)
+                t = times(rate_hz, duration_s)
+
+                def true_fn(tt):
+                    return smooth_step(tt, 0.5, 0.5, 0, 0.9 * zone.limit_n)
+
+                leak = Leakage(motor, 3.0, off, p, h2_n=1.0) if motor else None
+                x = measured(t, adc_read(true_fn, t, period), leak, seed=runs, period_s=period)
                 pipe = make_pipe(rate_hz, zone, motor_hz=motor)
-                events = run_trace(pipe, t, measured(t, true, leak, seed=runs))
+                events = run_trace(pipe, t, x, batch=batch_size(rate_hz))
                 stops += any(e.kind in (EventKind.STOP, EventKind.FAULT) for e in events)
     return stops, runs
 
 
-def hold_errors(rate_hz: float) -> list[float]:
+def hold_errors(rate_hz: float, motors=(None, 25.0, 80.0, 200.0), holds_s=(2.0, 10.0, 30.0)):
     zone = get_zone("neck_back")
+    period = adc_period_s(rate_hz)
     errs = []
-    for motor in (25.0, 80.0, 200.0):
-        for hold_s in (2.0, 10.0, 30.0):
+    for motor in motors:
+        for hold_s in holds_s:
             for level in (5.0, 6.5):
                 t = times(rate_hz, hold_s + 5.0)
-                true = smooth_step(t, 0.5, 0.5, 0, level) - smooth_step(
-                    t, 1.0 + hold_s, 2.0, 0, level
-                )
+
+                def true_fn(tt, hold_s=hold_s, level=level):
+                    return smooth_step(tt, 0.5, 0.5, 0, level) - smooth_step(
+                        tt, 1.0 + hold_s, 2.0, 0, level
+                    )
+
+                true = true_fn(t)
                 pipe = make_pipe(rate_hz, zone, motor_hz=motor)
                 pipe.set_zone(zone, band=(4.0, 7.5), hold=(None, None, None))
-                events = run_trace(pipe, t, measured(t, true, Leakage(motor, 3.0, 0.08)))
+                leak = Leakage(motor, 3.0, 0.08) if motor else None
+                x = measured(t, adc_read(true_fn, t, period), leak, period_s=period)
+                events = run_trace(pipe, t, x, batch=batch_size(rate_hz))
                 inb = (true >= 4.0) & (true <= 7.5)
                 truth = t[inb][-1] - t[inb][0]
                 ended = [e for e in events if e.kind is EventKind.HOLD_ENDED]
