@@ -180,8 +180,8 @@ class FilterDesign:
                 f"{MIN_RATE_HZ:g} to {MAX_RATE_HZ:g} Hz"
             )
         limit = MAX_CUTOFF_FRACTION * rate / 2
-        fast = FAST_CUTOFF_HZ if FAST_CUTOFF_HZ <= limit else None
-        pressing = PRESSING_CUTOFF_HZ if PRESSING_CUTOFF_HZ <= limit else None
+        fast = FAST_CUTOFF_HZ if limit >= FAST_CUTOFF_HZ else None
+        pressing = PRESSING_CUTOFF_HZ if limit >= PRESSING_CUTOFF_HZ else None
         for kind, hz in (("the fast low-pass", fast), ("the pressing low-pass", pressing)):
             if hz is not None:
                 _checked_cutoff(kind, hz, rate)

@@ -40,6 +40,16 @@ from dsp.supervisor import FLATLINE_S, MAX_VIBRATION_S, RAW_LIMITS_COUNTS, Super
 from dsp.zones import Zone
 
 
+def detection_delay_bound_s(rate_hz: float, motor_hz: float | None = None) -> float:
+    """The expected worst over-limit detection delay (s) at ``rate_hz`` with the motor at
+    ``motor_hz`` (None: off): the fast path's delay near DC plus two sample periods (one for
+    where the crossing falls between samples, one for an integrating ADC's mean lagging half
+    a period and the step's edge). An estimate for the faces; the measured figures per rate
+    and motor band are benchmarks/bench_dsp.py's (README, safety timing)."""
+    filt = ForceFilters(rate_hz, motor_hz)
+    return filt.fast_group_delay_s + 2.0 / filt.rate_hz
+
+
 @dataclass(frozen=True)
 class BatchResult:
     """One batch through the pipeline: forces in newtons per sample, and the decisions."""
@@ -87,6 +97,16 @@ class ForcePipeline:
             raw_limits_counts=raw_limits_counts,
         )
         self.hold: HoldTracker | None = None
+
+    def notes(self) -> list[str]:
+        """What this sample rate means for the filters and the rules, in words (empty at
+        full rate): stages that drop out, rules whose window holds too few samples."""
+        return self.filters.design.notes() + self.supervisor.notes()
+
+    @property
+    def detection_delay_bound_s(self) -> float:
+        """The expected worst over-limit detection delay (s) with the motor as now."""
+        return self.filters.fast_group_delay_s + 2.0 / self.rate_hz
 
     @property
     def calibration(self) -> Calibration:

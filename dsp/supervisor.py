@@ -143,6 +143,27 @@ class Supervisor:
         self._settle_until_s: float | None = None
         self.set_zone(zone)
 
+    def notes(self) -> list[str]:
+        """Rules whose window holds fewer samples than they need at this rate, in words
+        (empty at full rate): a face shows them once."""
+        out = []
+        period_s = 1.0 / self.rate_hz
+        if RATE_WINDOW_S * self.rate_hz < 1.0:
+            out.append(
+                f"rate of rise measured over one sample ({period_s * 1e3:.0f} ms), "
+                f"not {RATE_WINDOW_S * 1e3:.0f} ms"
+            )
+        if period_s > GAP_BLIND_MAX_S:
+            out.append(
+                f"one lost sample is {period_s * 1e3:.0f} ms blind: any sequence gap is a fault"
+            )
+        if period_s > FORBIDDEN_CONTACT_S / 2:
+            out.append(
+                f"forbidden-zone contact judged on {max(1, round(FORBIDDEN_CONTACT_S / period_s))}"
+                " sample(s)"
+            )
+        return out
+
     # -- configuration ---------------------------------------------------------------
     def set_zone(self, zone: Zone) -> None:
         """Judge force against ``zone`` from now on (limits in newtons)."""

@@ -3,8 +3,9 @@
 Traces: true pressing force + white noise (0.05 N) + motor leakage up to 3 N peak at the
 motor's true frequency (25-200 Hz, up to 15 % off the command; with a 2nd harmonic).
 Stated margins: a true force at or over 1.05 x the limit for 20 ms or more is stopped within
-30 ms of the first sample over the limit (40 ms for a motor under ~53 Hz); a true force that stays at or under 90 % of the
-limit (reached smoothly, as a person leans in) is never stopped.
+30 ms of the first sample over the limit (40 ms for a motor under ~53 Hz); a true force that
+stays at or under 90 % of the limit (reached smoothly, as a person leans in) is never
+stopped.
 """
 
 from __future__ import annotations
