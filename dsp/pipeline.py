@@ -50,6 +50,23 @@ def detection_delay_bound_s(rate_hz: float, motor_hz: float | None = None) -> fl
     return filt.fast_group_delay_s + 2.0 / filt.rate_hz
 
 
+#: Under this rate a sensor is called slow in the faces' rate line.
+SLOW_RATE_HZ = 200.0
+
+
+def describe_rate(rate_hz: float, motor_hz: float | None = None) -> str:
+    """One line for every face: the sensor rate and the expected worst over-limit detection
+    delay at it, and what a slow sensor means for safety."""
+    delay_ms = detection_delay_bound_s(rate_hz, motor_hz) * 1e3
+    text = f"sensor {rate_hz:g} Hz: over-limit detected within ~{delay_ms:.0f} ms"
+    if rate_hz < SLOW_RATE_HZ:
+        text += (
+            f" (slow sensor: one sample every {1e3 / rate_hz:.0f} ms; a sharper press"
+            " than that can pass the limit before it is seen)"
+        )
+    return text
+
+
 @dataclass(frozen=True)
 class BatchResult:
     """One batch through the pipeline: forces in newtons per sample, and the decisions."""

@@ -38,7 +38,6 @@ from device.errors import MassagectlError
 from device.recording.folder import Recorder, session_meta
 from device.screening.gate import ScreeningResult
 from device.session.device_session import (
-    DEFAULT_RATE_HZ,
     DEFAULT_SAMPLES_PER_BATCH,
     DeviceSession,
     SampleBatch,
@@ -153,7 +152,7 @@ async def supervised_run(
     screening: ScreeningResult | None = None,
     vibrates: bool = True,
     speed: float | None = None,
-    rate_hz: int = DEFAULT_RATE_HZ,
+    rate_hz: int | None = None,
     samples_per_batch: int = DEFAULT_SAMPLES_PER_BATCH,
     reconnect_timeout_s: float = DEFAULT_RECONNECT_TIMEOUT_S,
     motor_hz: int = 0,

@@ -36,7 +36,6 @@ from device.errors import DeviceTimeoutError, LinkClosedError, LinkError, Massag
 from device.links import open_link
 from device.links.base import Link
 from device.session.device_session import (
-    DEFAULT_RATE_HZ,
     DEFAULT_SAMPLES_PER_BATCH,
     DeviceSession,
     SampleBatch,
@@ -119,7 +118,7 @@ class ReconnectingSession:
         self,
         url: str | DeviceUrl,
         *,
-        rate_hz: int = DEFAULT_RATE_HZ,
+        rate_hz: int | None = None,
         samples_per_batch: int = DEFAULT_SAMPLES_PER_BATCH,
         calibration: Calibration | None = None,
         speed: float | None = None,
@@ -380,7 +379,7 @@ class ReconnectingSession:
 def open_device_session(
     url: str | DeviceUrl,
     *,
-    rate_hz: int = DEFAULT_RATE_HZ,
+    rate_hz: int | None = None,
     samples_per_batch: int = DEFAULT_SAMPLES_PER_BATCH,
     speed: float | None = None,
     reconnect_timeout_s: float = DEFAULT_RECONNECT_TIMEOUT_S,
