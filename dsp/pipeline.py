@@ -22,6 +22,7 @@ arrive) and offline (``analyze``: a whole trace in a few large batches). Callers
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +41,7 @@ from dsp.supervisor import FLATLINE_S, MAX_VIBRATION_S, RAW_LIMITS_COUNTS, Super
 from dsp.zones import Zone
 
 
+@functools.lru_cache(maxsize=64)
 def detection_delay_bound_s(rate_hz: float, motor_hz: float | None = None) -> float:
     """The expected worst over-limit detection delay (s) at ``rate_hz`` with the motor at
     ``motor_hz`` (None: off): the fast path's delay near DC plus two sample periods (one for
@@ -54,10 +56,13 @@ def detection_delay_bound_s(rate_hz: float, motor_hz: float | None = None) -> fl
 SLOW_RATE_HZ = 200.0
 
 
-def describe_rate(rate_hz: float, motor_hz: float | None = None) -> str:
+def describe_rate(rate_hz: float, motor_hz: float | None = None, *, short: bool = False) -> str:
     """One line for every face: the sensor rate and the expected worst over-limit detection
-    delay at it, and what a slow sensor means for safety."""
-    delay_ms = detection_delay_bound_s(rate_hz, motor_hz) * 1e3
+    delay at it, and what a slow sensor means for safety (``short``: for a status line)."""
+    delay_ms = detection_delay_bound_s(float(rate_hz), motor_hz) * 1e3
+    if short:
+        slow = ", slow sensor" if rate_hz < SLOW_RATE_HZ else ""
+        return f"sensor {rate_hz:g} Hz: over-limit seen within ~{delay_ms:.0f} ms{slow}"
     text = f"sensor {rate_hz:g} Hz: over-limit detected within ~{delay_ms:.0f} ms"
     if rate_hz < SLOW_RATE_HZ:
         text += (

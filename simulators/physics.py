@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from simulators.scenario import Scenario
 
-
 #: An integrating ADC's period is simulated in sub-steps of at most this (seconds).
 INTEGRATION_STEP_S = 0.001
 

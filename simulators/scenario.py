@@ -137,7 +137,16 @@ def _adc(table: dict, where: str) -> AdcConfig:
 
 def parse_scenario(data: dict, source: str = "<scenario>") -> Scenario:
     known = {
-        "name", "press", "repeat_s", "seed", "sensor", "motor", "clock", "battery", "adc", "fault"
+        "name",
+        "press",
+        "repeat_s",
+        "seed",
+        "sensor",
+        "motor",
+        "clock",
+        "battery",
+        "adc",
+        "fault",
     }
     for key in data:
         if key not in known:

@@ -51,6 +51,7 @@ from dsp.events import (
     Stop,
     describe_cause,
 )
+from dsp.pipeline import describe_rate
 from dsp.zones import DEFAULT_ZONES
 from ui.live_controller import AlarmLevel, LiveController
 from ui.plot_buffers import decimate_peak
@@ -620,7 +621,8 @@ class LiveWindow(QtWidgets.QMainWindow):
             battery = f"{st.battery_pct} %" if st.battery_pct is not None else "?"
             text = (
                 f"{c.session.link.url}  |  link {st.link_kind}  |  battery {battery}  |  "
-                f"rate {c.measured_rate_hz():5.0f} Hz  |  gaps {st.missed_batches}  |  "
+                f"rate {c.measured_rate_hz():5.0f} Hz  |  "
+                f"{describe_rate(c.session.rate_hz, short=True)}  |  gaps {st.missed_batches}  |  "
                 f"CRC errors {st.crc_errors}  |  latency {st.latency_s * 1000:4.1f} ms  |  "
                 f"t {st.t_s:6.1f} s"
             )

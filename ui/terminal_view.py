@@ -31,6 +31,7 @@ from device.control.supervised import LiveState
 from device.routine.runner import RoutineRunner, RunSummary
 from dsp.decisions import SafetyState
 from dsp.events import Event, Fault, LinkLost, Rearmed, StepStarted, Stop, describe_cause
+from dsp.pipeline import describe_rate
 
 REDRAW_S = 0.125
 GAUGE_WIDTH = 40
@@ -96,9 +97,11 @@ def render(state: LiveState, title: str) -> Panel:
     if state.prompt:
         rows.append(Text(state.prompt, style="bold"))
     battery = f"{state.battery_pct} %" if state.battery_pct is not None else "?"
+    nominal = state.nominal_rate_hz
+    sensor = f" ({describe_rate(nominal, short=True)})" if nominal else ""
     rows.append(
         Text(
-            f"{state.link_kind}  {state.rate_hz:.0f} Hz  battery {battery}  "
+            f"{state.link_kind}  {state.rate_hz:.0f} Hz{sensor}  battery {battery}  "
             f"gaps {state.missed_batches}  CRC errors {state.crc_errors}  "
             f"latency {state.latency_s * 1000:.0f} ms",
             style="dim",

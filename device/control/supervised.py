@@ -81,6 +81,8 @@ class LiveState:
     link_kind: str = ""
     battery_pct: int | None = None
     rate_hz: float = 0.0
+    #: the stream's nominal rate (Hz; what the filters are designed for)
+    nominal_rate_hz: float = 0.0
     missed_batches: int = 0
     crc_errors: int = 0
     latency_s: float = 0.0
@@ -115,7 +117,7 @@ class SupervisedSession:
         self.pipeline = pipeline
         self.timebase = session.timebase
         self.motor_hz = motor_hz or default_motor_hz(session.info)
-        self.state = LiveState(link_kind=session.link.kind)
+        self.state = LiveState(link_kind=session.link.kind, nominal_rate_hz=session.rate_hz)
         self.coalescer = CommandCoalescer(
             self._send_vibrate, self._send_stop, on_error=self._on_command_error
         )

@@ -130,11 +130,11 @@ class DeviceSession:
         samples_per_batch: int = DEFAULT_SAMPLES_PER_BATCH,
         calibration: Calibration | None = None,
     ) -> None:
-        check_stream_options(rate_hz or DEFAULT_RATE_HZ, samples_per_batch)
+        check_stream_options(DEFAULT_RATE_HZ if rate_hz is None else rate_hz, samples_per_batch)
         self.link = link
         #: None: the device's own (DEFAULT_RATE_HZ within its range), fixed at ``start()``
         self._rate_asked = rate_hz
-        self.rate_hz = rate_hz or DEFAULT_RATE_HZ
+        self.rate_hz = DEFAULT_RATE_HZ if rate_hz is None else rate_hz
         self.samples_per_batch = samples_per_batch
         #: The run's time base (from the link): speed, host timers, device time.
         self.timebase: TimeBase = link.timebase

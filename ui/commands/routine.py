@@ -8,6 +8,7 @@ from rich.console import Console
 
 from device.routine.routines import load_routine
 from device.routine.runner import RoutineRunner, RunEnd
+from dsp.pipeline import describe_rate
 from ui.session_setup import open_run, prepare, zone_table
 from ui.terminal_view import TerminalView, summary_table
 
@@ -89,6 +90,10 @@ async def run_routine(routine, prepared, *, record_dir=None, unattended=False) -
             screening=prepared.screening.to_record() if prepared.screening else None,
             live=run.live,
         )
+        # what the sensor's rate means for safety, once, before anything runs
+        console.print(describe_rate(run.session.rate_hz))
+        for note in run.pipeline.notes():
+            console.print(f"  {note}", style="dim")
         if runner.unattended and not unattended:
             console.print(
                 "No terminal: after a stop the routine goes on by itself once force has eased off."
