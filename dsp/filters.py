@@ -2,7 +2,7 @@
 against the stream's Nyquist frequency (sensor rates 10-2000 Hz).
 
 Pressing force is the content below ~10 Hz; a running motor leaks vibration into the sensor
-(up to 3 N peak at 25-200 Hz, its true speed up to 8 % off the command). Two outputs:
+(up to 3 N peak at 25-200 Hz, its true speed up to 15 % off the command). Two outputs:
 
 * ``fast_n``: motor band-stops (command and 2nd harmonic, placed on their alias when above
   Nyquist) and a 40 Hz low-pass. Little lag (~8 ms at DC): the supervisor's fast path for
@@ -127,7 +127,7 @@ def motor_bandstop_sos(
 
     One 4th-order Chebyshev II band-stop per harmonic (1st and 2nd), spanning the alias of
     ``motor_hz * h * (1 +/- NOTCH_HALF_WIDTH)`` with NOTCH_ATTENUATION_DB everywhere inside,
-    so a motor running up to 8 % off its command is still rejected. A band whose image
+    so a motor running up to 15 % off its command is still rejected. A band whose image
     (after aliasing) reaches under NOTCH_MIN_EDGE_HZ, into the pressing band, is skipped, and
     so is one the ADC already brings under NOTCH_NEEDED_N (``integrating_adc``: None means
     integrating at or under INTEGRATING_MAX_HZ).
