@@ -84,3 +84,15 @@ def test_scenario_and_url_pick_the_adc_and_the_rate():
     for bad in ("sim://ball?rate=5", "sim://ball?rate=fast", "sim://ball?rate=4000"):
         with pytest.raises(BadUrlError, match="rate"):
             parse_url(bad)
+
+
+@pytest.mark.parametrize(("rate_hz", "batch"), [(10, 1), (80, 1), (1000, 10)])
+async def test_the_session_streams_at_the_balls_rate_in_batches_of_at_most_20ms(rate_hz, batch):
+    from device.links import open_link
+    from device.session.device_session import DeviceSession
+
+    async with DeviceSession(open_link(f"sim://ball?rate={rate_hz}", speed=10)) as session:
+        assert (session.rate_hz, session.samples_per_batch) == (rate_hz, batch)
+        async for b in session.batches():
+            assert b.rate_hz == rate_hz and len(b.raw_counts) == batch
+            break

@@ -127,15 +127,23 @@ class DeviceSession:
         link: Link,
         *,
         rate_hz: int | None = None,
-        samples_per_batch: int = DEFAULT_SAMPLES_PER_BATCH,
+        samples_per_batch: int | None = None,
         calibration: Calibration | None = None,
     ) -> None:
-        check_stream_options(DEFAULT_RATE_HZ if rate_hz is None else rate_hz, samples_per_batch)
+        check_stream_options(
+            DEFAULT_RATE_HZ if rate_hz is None else rate_hz,
+            DEFAULT_SAMPLES_PER_BATCH if samples_per_batch is None else samples_per_batch,
+        )
         self.link = link
         #: None: the device's own (DEFAULT_RATE_HZ within its range), fixed at ``start()``
         self._rate_asked = rate_hz
         self.rate_hz = DEFAULT_RATE_HZ if rate_hz is None else rate_hz
-        self.samples_per_batch = samples_per_batch
+        #: None: DEFAULT_SAMPLES_PER_BATCH, at most max(1 sample, MAX_BATCH_S) at the rate
+        #: (fixed at ``start()``); a number asked for is kept (within the link's limit)
+        self._batch_asked = samples_per_batch
+        self.samples_per_batch = (
+            DEFAULT_SAMPLES_PER_BATCH if samples_per_batch is None else samples_per_batch
+        )
         #: The run's time base (from the link): speed, host timers, device time.
         self.timebase: TimeBase = link.timebase
         self.info: DeviceInfo | None = None
@@ -196,10 +204,9 @@ class DeviceSession:
             )
         self._tasks.append(loop.create_task(self._keepalive_loop(), name="session-keepalive"))
         self.rate_hz = rate_for(self.info, self._rate_asked)
-        self.samples_per_batch = min(
-            batch_size_for(self.rate_hz, self.samples_per_batch),
-            self.link.max_samples_per_batch,
-        )
+        if self._batch_asked is None:
+            self.samples_per_batch = batch_size_for(self.rate_hz)
+        self.samples_per_batch = min(self.samples_per_batch, self.link.max_samples_per_batch)
         try:
             check_stream_options(self.rate_hz, self.samples_per_batch, self.info)
             await self.command(

@@ -50,11 +50,11 @@ def register(sub) -> None:
     p.add_argument(
         "--batch",
         type=int,
-        default=DEFAULT_SAMPLES_PER_BATCH,
+        default=None,
         metavar="N",
         help=(
             f"samples per batch, 1-{MAX_SAMPLES_PER_BATCH} (default "
-            f"{DEFAULT_SAMPLES_PER_BATCH}; ble:// may carry fewer)"
+            f"{DEFAULT_SAMPLES_PER_BATCH}, at most 20 ms of samples; ble:// may carry fewer)"
         ),
     )
     p.add_argument(
@@ -176,7 +176,7 @@ async def run(args) -> int:
 
     if args.rate is not None and not RATE_MIN_HZ <= args.rate <= RATE_MAX_HZ:
         raise UsageError(f"--rate must be {RATE_MIN_HZ}-{RATE_MAX_HZ} Hz, got {args.rate}")
-    if not 1 <= args.batch <= MAX_SAMPLES_PER_BATCH:
+    if args.batch is not None and not 1 <= args.batch <= MAX_SAMPLES_PER_BATCH:
         raise UsageError(f"--batch must be 1-{MAX_SAMPLES_PER_BATCH}, got {args.batch}")
     if args.duration is not None and args.duration <= 0:
         raise UsageError("--duration must be positive")
