@@ -1,5 +1,5 @@
 """Device URLs: ``serial:///dev/ttyACM0``, ``ble://NAME`` or ``ble://AA:BB:CC:DD:EE:FF``,
-``sim://ball?scenario=FILE&speed=K``, ``sim://handheld``, ``replay://DIR?speed=K|max``.
+``sim://ball?scenario=FILE&speed=K&rate=R``, ``sim://handheld``, ``replay://DIR?speed=K|max``.
 
 Parsed by hand: a BLE address looks like host:port to ``urllib`` and is not one.
 """
@@ -73,7 +73,7 @@ def parse_url(url: str) -> DeviceUrl:
     if scheme == "sim":
         if target not in SIM_DEVICES:
             raise BadUrlError(f"{url!r}: simulated devices are {', '.join(SIM_DEVICES)}")
-        unknown = set(params) - {"scenario", "speed", "user"}
+        unknown = set(params) - {"scenario", "speed", "user", "rate"}
         if unknown:
             raise BadUrlError(f"{url!r}: unknown parameter(s) {', '.join(sorted(unknown))}")
         if "speed" in params:
@@ -81,6 +81,10 @@ def parse_url(url: str) -> DeviceUrl:
                 check_sim_speed(float(params["speed"]), "speed")
             except ValueError as exc:
                 raise BadUrlError(f"{url!r}: {exc}") from None
+        if "rate" in params:
+            rate = params["rate"]
+            if not (rate.isdigit() and 10 <= int(rate) <= 2000):
+                raise BadUrlError(f"{url!r}: rate must be a whole number of Hz, 10-2000")
         if params.get("user", "scripted") != "scripted":
             raise BadUrlError(f"{url!r}: user= takes one value, 'scripted'")
     elif scheme == "replay":

@@ -36,6 +36,9 @@ from dsp.zones import Zone
 
 #: Samples per batch offline: large, so that per-batch overhead vanishes.
 OFFLINE_BATCH = 1 << 16
+#: The slowest trace analyze takes (Hz): the protocol's 10 Hz, less a little for a rate
+#: estimated from jittery timestamps.
+MIN_TRACE_RATE_HZ = 9.5
 #: Default shortest allowed release (s) when a band is given: DESIGN.md's slow release.
 DEFAULT_RELEASE_MIN_S = 2.0
 #: The report's entry types (docs/analyze.md) and the event type each comes from: the one
@@ -82,6 +85,8 @@ def analyze_trace(
     if t.size < 2:
         raise ValueError("a trace needs at least 2 samples")
     rate = float(rate_hz) if rate_hz else float(1.0 / np.median(np.diff(t)))
+    if not rate >= MIN_TRACE_RATE_HZ:
+        raise ValueError(f"a trace at {rate:.3g} Hz: analyze needs 10 Hz or more")
     pipe = ForcePipeline(
         rate, Calibration.identity(), zone, auto_rearm=True, flatline_s=None, raw_limits_counts=None
     )
@@ -286,6 +291,8 @@ def analyze_segments(
     if not segments:
         raise ValueError("at least one segment is needed")
     rate = float(rate_hz) if rate_hz else float(1.0 / np.median(np.diff(t)))
+    if not rate >= MIN_TRACE_RATE_HZ:
+        raise ValueError(f"a trace at {rate:.3g} Hz: analyze needs 10 Hz or more")
     segs = sorted(segments, key=lambda s: s.start_s)
     starts = np.searchsorted(t, [s.start_s for s in segs], side="right")
     starts[0] = 0

@@ -1,16 +1,31 @@
-"""Streaming filters for the pressing force, with state kept between batches.
+"""Streaming filters for the pressing force, with state kept between batches, designed
+against the stream's Nyquist frequency (sensor rates 10-2000 Hz).
 
 Pressing force is the content below ~10 Hz; a running motor leaks vibration into the sensor
-(up to 3 N peak at 25-200 Hz, its true speed up to 8 % off the command). Two outputs:
+(up to 3 N peak at 25-200 Hz, its true speed up to 15 % off the command). Two outputs:
 
-* ``fast_n``: motor band-stops (command and 2nd harmonic, aliased when above Nyquist) and a
-  40 Hz low-pass. Little lag (~8 ms at DC): the supervisor's fast path for sharp over-limits.
+* ``fast_n``: motor band-stops (command and 2nd harmonic, placed on their alias when above
+  Nyquist) and a 40 Hz low-pass. Little lag (~8 ms at DC): the supervisor's fast path for
+  sharp over-limits.
 * ``filtered_n``: ``fast_n`` through a further 10 Hz Butterworth low-pass: the pressing force
   shown, held and warned on.
 
-Both are computed with one ``sosfilt`` call (the whole fast cascade) and one ``lfilter``
-call (the 10 Hz biquad) per batch. Feeding an input in any chunking gives the output of one
-offline pass: state is carried in ``zi`` and initialised from the first sample only.
+At low rates each stage is kept only where it means something (``FilterDesign``):
+
+* the 40 Hz low-pass only when 40 Hz is under MAX_CUTOFF_FRACTION of Nyquist (from 100 Hz):
+  below that the stream itself carries nothing above ~40 Hz, and a slow ADC that integrates
+  over its conversion period (the HX711) is its own anti-alias filter;
+* the 10 Hz low-pass only when 10 Hz is under MAX_CUTOFF_FRACTION of Nyquist (from 25 Hz): at
+  10 Hz the whole stream (0-5 Hz) is pressing force, and ``filtered_n`` is ``fast_n``;
+* a motor band-stop only where its alias (the band folded into 0..Nyquist) stays above
+  NOTCH_MIN_EDGE_HZ: an alias in the pressing band cannot be removed without removing
+  pressing force, and is left to the ADC's own attenuation.
+
+Every design is checked once, at construction, with a message that says what the rate
+cannot do (never scipy's). Both outputs are computed with one ``sosfilt`` call (the whole
+fast cascade) and one ``lfilter`` call (the 10 Hz biquad, when there is one) per batch.
+Feeding an input in any chunking gives the output of one offline pass: state is carried in
+``zi`` and initialised from the first sample only.
 
 A stream that *re*starts (after a lost link) may start mid-press with the motor still
 leaking into the sensor: one sample can sit up to the leakage peak (3 N) off the pressing
@@ -22,6 +37,9 @@ the filters settle: ``dsp.supervisor.SETTLE_S``).
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import signal
 
@@ -29,13 +47,35 @@ from scipy import signal
 PRESSING_CUTOFF_HZ = 10.0
 #: Low-pass corner of the fast path (Hz): above pressing force, below most motor leakage.
 FAST_CUTOFF_HZ = 40.0
-#: Half-width of each motor band-stop relative to its centre: covers a motor 8 % off.
-NOTCH_HALF_WIDTH = 0.10
+#: A low-pass is designed only when its corner is under this fraction of Nyquist.
+MAX_CUTOFF_FRACTION = 0.8
+#: Half-width of each motor band-stop relative to its centre: covers a motor 15 % off.
+NOTCH_HALF_WIDTH = 0.17
 #: Stop-band attenuation of the motor band-stops (dB) across +/- NOTCH_HALF_WIDTH.
 NOTCH_ATTENUATION_DB = 26.0
-#: A band-stop whose lower edge would fall under this (Hz) is skipped: it would eat pressing
-#: force. (Motors run at 20 Hz and up.)
+#: A band-stop whose (aliased) lower edge would fall under this (Hz) is skipped: it would
+#: eat pressing force. (Motors run at 20 Hz and up.)
 NOTCH_MIN_EDGE_HZ = 15.0
+#: A band-stop's upper edge stays under this fraction of Nyquist.
+NOTCH_MAX_EDGE_FRACTION = 0.97
+#: At or under this rate the sensor's ADC is taken to integrate over its conversion period
+#: (the HX711 and every slow sigma-delta load-cell ADC do): a tone at f comes through at
+#: |sinc(f / rate)|.
+INTEGRATING_MAX_HZ = 80.0
+#: Leakage peak assumed per motor harmonic (N, 1st and 2nd) ...
+LEAK_PEAK_N = (3.0, 1.0)
+#: ... and a band-stop is built only where that much leakage, through the ADC, would reach
+#: the fast path with more than this (N) peak: a slow integrating ADC already removes most
+#: of a fast motor, and each band-stop near the pressing band costs delay.
+NOTCH_NEEDED_N = 0.5
+#: Sensor rates the filters are designed for (Hz): the protocol's DeviceInfo allows 10-2000;
+#: a trace's estimated rate may be a little under 10.
+MIN_RATE_HZ = 5.0
+MAX_RATE_HZ = 20_000.0
+
+
+class FilterDesignError(ValueError):
+    """A filter that cannot be built at this sample rate; the message says why."""
 
 
 def _alias_hz(f_hz: float, rate_hz: float) -> float:
@@ -44,40 +84,132 @@ def _alias_hz(f_hz: float, rate_hz: float) -> float:
     return rate_hz - f if f > rate_hz / 2 else f
 
 
-def motor_bandstop_sos(rate_hz: float, motor_hz: float | None) -> np.ndarray:
+def aliased_band_hz(lo_hz: float, hi_hz: float, rate_hz: float) -> tuple[float, float]:
+    """The image (lo, hi) in 0..Nyquist of the band [lo_hz, hi_hz] sampled at ``rate_hz``.
+    A band that contains a multiple of the rate folds onto DC (lo = 0); one that contains an
+    odd multiple of Nyquist folds onto Nyquist (hi = Nyquist)."""
+    nyq = rate_hz / 2
+    if hi_hz - lo_hz >= nyq:
+        return 0.0, nyq
+    a, b = _alias_hz(lo_hz, rate_hz), _alias_hz(hi_hz, rate_hz)
+    lo, hi = min(a, b), max(a, b)
+    k_lo, k_hi = math.floor(lo_hz / nyq), math.floor(hi_hz / nyq)
+    if k_hi > k_lo:  # the band crosses k_hi * Nyquist
+        if k_hi % 2 == 0:  # a multiple of the rate: folds at DC
+            lo = 0.0
+        else:
+            hi = nyq
+    return lo, hi
+
+
+def _checked_cutoff(kind: str, cutoff_hz: float, rate_hz: float) -> None:
+    nyq = rate_hz / 2
+    if not 0 < cutoff_hz < nyq:
+        raise FilterDesignError(
+            f"{kind} at {cutoff_hz:g} Hz cannot be built at {rate_hz:g} Hz "
+            f"(it must lie between 0 and Nyquist, {nyq:g} Hz)"
+        )
+
+
+def adc_gain(lo_hz: float, hi_hz: float, rate_hz: float, integrating: bool) -> float:
+    """The largest gain of the ADC over [lo_hz, hi_hz]: 1 for sample-and-hold, the peak of
+    |sinc(f / rate)| for one that integrates over its conversion period."""
+    if not integrating:
+        return 1.0
+    f = np.linspace(lo_hz, hi_hz, 64) / rate_hz
+    return float(np.abs(np.sinc(f)).max())
+
+
+def motor_bandstop_sos(
+    rate_hz: float, motor_hz: float | None, integrating_adc: bool | None = None
+) -> np.ndarray:
     """Band-stop sections for a motor commanded at ``motor_hz`` (empty (0, 6) when off).
 
-    One 4th-order Chebyshev II band-stop per harmonic (1st and 2nd), spanning
+    One 4th-order Chebyshev II band-stop per harmonic (1st and 2nd), spanning the alias of
     ``motor_hz * h * (1 +/- NOTCH_HALF_WIDTH)`` with NOTCH_ATTENUATION_DB everywhere inside,
-    so a motor running up to 8 % off its command is still rejected. A band whose image
-    (after aliasing) reaches under NOTCH_MIN_EDGE_HZ is skipped.
+    so a motor running up to 15 % off its command is still rejected. A band whose image
+    (after aliasing) reaches under NOTCH_MIN_EDGE_HZ, into the pressing band, is skipped, and
+    so is one the ADC already brings under NOTCH_NEEDED_N (``integrating_adc``: None means
+    integrating at or under INTEGRATING_MAX_HZ).
     """
     if not motor_hz or motor_hz <= 0:
         return np.zeros((0, 6))
+    if integrating_adc is None:
+        integrating_adc = rate_hz <= INTEGRATING_MAX_HZ
     nyq = rate_hz / 2
     sections = []
-    for harmonic in (1, 2):
+    for harmonic, peak_n in zip((1, 2), LEAK_PEAK_N, strict=True):
         lo_raw = harmonic * motor_hz * (1 - NOTCH_HALF_WIDTH)
         hi_raw = harmonic * motor_hz * (1 + NOTCH_HALF_WIDTH)
-        if hi_raw >= rate_hz - NOTCH_MIN_EDGE_HZ and lo_raw <= rate_hz + NOTCH_MIN_EDGE_HZ:
-            continue  # images near DC: cannot be removed without removing pressing force
-        lo, hi = sorted((_alias_hz(lo_raw, rate_hz), _alias_hz(hi_raw, rate_hz)))
-        if lo_raw < nyq < hi_raw:  # the band folds over Nyquist: stop up to near Nyquist
-            lo = min(lo, hi)
-            hi = nyq
-        hi = min(hi, 0.97 * nyq)
-        if lo < NOTCH_MIN_EDGE_HZ or hi <= lo * 1.01:
+        if peak_n * adc_gain(lo_raw, hi_raw, rate_hz, integrating_adc) <= NOTCH_NEEDED_N:
             continue
+        lo, hi = aliased_band_hz(lo_raw, hi_raw, rate_hz)
+        if lo < NOTCH_MIN_EDGE_HZ:
+            continue  # images in the pressing band: cannot be removed without removing force
+        _checked_cutoff("a motor band-stop edge", lo, rate_hz)
+        if hi >= NOTCH_MAX_EDGE_FRACTION * nyq:
+            # the image reaches Nyquist (a tone there alternates sample by sample): stop
+            # everything from lo up, a Chebyshev II low-pass whose stop band starts at lo
+            sections.append(
+                signal.cheby2(4, NOTCH_ATTENUATION_DB, lo, "lowpass", fs=rate_hz, output="sos")
+            )
+            continue
+        if hi <= lo * 1.01:
+            continue
+        _checked_cutoff("a motor band-stop edge", hi, rate_hz)
         sections.append(
             signal.cheby2(2, NOTCH_ATTENUATION_DB, [lo, hi], "bandstop", fs=rate_hz, output="sos")
         )
     return np.vstack(sections) if sections else np.zeros((0, 6))
 
 
+@dataclass(frozen=True)
+class FilterDesign:
+    """Which low-passes a sample rate keeps (None: the stage drops out) and why."""
+
+    rate_hz: float
+    fast_cutoff_hz: float | None
+    pressing_cutoff_hz: float | None
+
+    @classmethod
+    def for_rate(cls, rate_hz: float) -> FilterDesign:
+        rate = float(rate_hz)
+        if not math.isfinite(rate) or not MIN_RATE_HZ <= rate <= MAX_RATE_HZ:
+            raise FilterDesignError(
+                f"a sample rate of {rate_hz} Hz: the force filters work from "
+                f"{MIN_RATE_HZ:g} to {MAX_RATE_HZ:g} Hz"
+            )
+        limit = MAX_CUTOFF_FRACTION * rate / 2
+        fast = FAST_CUTOFF_HZ if limit >= FAST_CUTOFF_HZ else None
+        pressing = PRESSING_CUTOFF_HZ if limit >= PRESSING_CUTOFF_HZ else None
+        for kind, hz in (("the fast low-pass", fast), ("the pressing low-pass", pressing)):
+            if hz is not None:
+                _checked_cutoff(kind, hz, rate)
+        return cls(rate, fast, pressing)
+
+    def notes(self) -> list[str]:
+        """What the rate means for the filters, in words (empty at full rate)."""
+        out = []
+        if self.fast_cutoff_hz is None:
+            out.append(
+                f"at {self.rate_hz:g} Hz the fast path has no {FAST_CUTOFF_HZ:g} Hz low-pass "
+                "(the stream carries nothing above Nyquist)"
+            )
+        if self.pressing_cutoff_hz is None:
+            out.append(
+                f"at {self.rate_hz:g} Hz the whole stream is pressing force: no "
+                f"{PRESSING_CUTOFF_HZ:g} Hz low-pass"
+            )
+        return out
+
+
 def sos_group_delay_s(sos: np.ndarray, rate_hz: float, f_hz: float = 1.0) -> float:
     """Group delay (seconds) of an SOS cascade at ``f_hz`` (default 1 Hz, near DC)."""
+    f_hz = min(f_hz, rate_hz / 8)
     total = 0.0
     for sec in np.atleast_2d(sos):
+        if sec.size == 0:
+            continue
         _, gd = signal.group_delay((sec[:3], sec[3:]), w=[f_hz], fs=rate_hz)
         total += float(gd[0])
     return total / rate_hz
@@ -94,13 +226,20 @@ class ForceFilters:
     """
 
     def __init__(self, rate_hz: float, motor_hz: float | None = None) -> None:
-        if not rate_hz > 4 * PRESSING_CUTOFF_HZ:
-            raise ValueError(f"sample rate {rate_hz} Hz is too low for the force filters")
-        self.rate_hz = float(rate_hz)
-        self._lp_fast = signal.butter(2, FAST_CUTOFF_HZ, fs=self.rate_hz, output="sos")
-        b, a = signal.butter(2, PRESSING_CUTOFF_HZ, fs=self.rate_hz)
+        self.design = FilterDesign.for_rate(rate_hz)
+        self.rate_hz = self.design.rate_hz
+        fc = self.design.fast_cutoff_hz
+        self._lp_fast = (
+            signal.butter(2, fc, fs=self.rate_hz, output="sos") if fc else np.zeros((0, 6))
+        )
+        pc = self.design.pressing_cutoff_hz
+        self._has_slow = pc is not None
+        if pc is not None:
+            b, a = signal.butter(2, pc, fs=self.rate_hz)
+        else:
+            b, a = np.array([1.0]), np.array([1.0])
         self._b, self._a = b, a
-        self._zi_slow_unit = signal.lfilter_zi(b, a)
+        self._zi_slow_unit = signal.lfilter_zi(b, a) if self._has_slow else np.zeros(0)
         self._zi_slow: np.ndarray | None = None
         self._zi_fast: np.ndarray | None = None
         self._init_from_mean = False
@@ -112,7 +251,7 @@ class ForceFilters:
 
     @property
     def fast_sos(self) -> np.ndarray:
-        """The whole fast cascade (band-stops then 40 Hz low-pass)."""
+        """The whole fast cascade (band-stops then 40 Hz low-pass; maybe no section)."""
         return self._sos
 
     @property
@@ -123,6 +262,8 @@ class ForceFilters:
     @property
     def filtered_group_delay_s(self) -> float:
         """Delay (seconds, near DC) of ``filtered_n`` behind the pressing force."""
+        if not self._has_slow:
+            return self.fast_group_delay_s
         _, gd = signal.group_delay((self._b, self._a), w=[1.0], fs=self.rate_hz)
         return self.fast_group_delay_s + float(gd[0]) / self.rate_hz
 
@@ -137,7 +278,8 @@ class ForceFilters:
         if self._zi_fast is None:
             return  # not started yet: initialised from the first sample
         n_new = self._notch.shape[0]
-        zi_lp = self._zi_fast[-self._lp_fast.shape[0] :]
+        n_lp = self._lp_fast.shape[0]
+        zi_lp = self._zi_fast[self._zi_fast.shape[0] - n_lp :]
         zi = np.empty((self._sos.shape[0], 2))
         if n_new:
             zi[:n_new] = signal.sosfilt_zi(self._notch) * self._last_fast_n
@@ -165,9 +307,17 @@ class ForceFilters:
         if self._zi_fast is None:
             x0 = float(x.mean()) if self._init_from_mean else float(x[0])
             self._init_from_mean = False
-            self._zi_fast = signal.sosfilt_zi(self._sos) * x0
+            self._zi_fast = (
+                signal.sosfilt_zi(self._sos) * x0 if self._sos.shape[0] else np.zeros((0, 2))
+            )
             self._zi_slow = self._zi_slow_unit * x0
-        fast, self._zi_fast = signal.sosfilt(self._sos, x, zi=self._zi_fast)
-        slow, self._zi_slow = signal.lfilter(self._b, self._a, fast, zi=self._zi_slow)
+        if self._sos.shape[0]:
+            fast, self._zi_fast = signal.sosfilt(self._sos, x, zi=self._zi_fast)
+        else:
+            fast = x.copy()
+        if self._has_slow:
+            slow, self._zi_slow = signal.lfilter(self._b, self._a, fast, zi=self._zi_slow)
+        else:
+            slow = fast.copy()
         self._last_fast_n = float(fast[-1])
         return fast, slow

@@ -98,6 +98,7 @@ class HoldTracker:
         self._maxes: deque[tuple[float, float]] = deque()
         self._rel_from_s: float | None = None  # last plateau sample of a release to time
         self._rel_level_n: float | None = None  # the hold level there (None: not computed)
+        self._prev: tuple[float, float] | None = None  # the last sample seen: (t s, force N)
 
     @property
     def elapsed_s(self) -> float:
@@ -112,10 +113,15 @@ class HoldTracker:
         return min(1.0, self.elapsed_s / self.min_s)
 
     def update(self, t_s: np.ndarray, filtered_n: np.ndarray) -> list[Event]:
+        if t_s.size == 0:
+            return []
+        out = self._update(t_s, filtered_n)
+        self._prev = (float(t_s[-1]), float(filtered_n[-1]))
+        return out
+
+    def _update(self, t_s: np.ndarray, filtered_n: np.ndarray) -> list[Event]:
         out: list[Event] = []
         n = t_s.size
-        if n == 0:
-            return out
         f = filtered_n
         inb = (f >= self.lo_n) & (f <= self.hi_n)
         if not self.in_hold and self._rel_from_s is None and not inb.any():
@@ -133,12 +139,27 @@ class HoldTracker:
             a = b
         return out
 
+    def _crossing_s(self, t_s, f, a: int) -> float:
+        """When the force crossed the band's edge between the sample before ``a`` (in this
+        batch or the last one) and sample ``a``, by linear interpolation: a hold's start and
+        end are then as exact at 10 Hz as at 1 kHz, not rounded to a sample. ``t_s[a]`` when
+        there is no sample before."""
+        ta, fa = float(t_s[a]), float(f[a])
+        prev = (float(t_s[a - 1]), float(f[a - 1])) if a > 0 else self._prev
+        if prev is None:
+            return ta
+        tp, fp = prev
+        for edge in (self.lo_n, self.hi_n):
+            if (fp - edge) * (fa - edge) < 0 or (fa == edge and fp != edge):
+                return tp + (ta - tp) * (edge - fp) / (fa - fp)
+        return ta
+
     def _in_run(self, out, t_s, f, a, b) -> None:
         if self.in_hold and self._out_since_s is not None:
             self._out_since_s = None  # a tolerated dip: the hold goes on
         elif not self.in_hold:
             self.in_hold = True
-            self.start_s = float(t_s[a])
+            self.start_s = self._crossing_s(t_s, f, a)
             self._out_since_s = None
             self._reached_min = self._passed_max = False
             self._chunks.clear()
@@ -229,7 +250,7 @@ class HoldTracker:
 
     def _out_run(self, out, t_s, f, a, b) -> None:
         if self.in_hold and self._out_since_s is None:
-            self._out_since_s = float(t_s[a])
+            self._out_since_s = self._crossing_s(t_s, f, a)
             long_enough = self._last_in_s - self.start_s >= self.dip_tolerance_s
             self._down_exit = bool(f[a] < self.lo_n) and long_enough
         released = self._time_release(t_s, f, a, b) if self._rel_from_s is not None else None

@@ -22,6 +22,7 @@ arrive) and offline (``analyze``: a whole trace in a few large batches). Callers
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,37 @@ from dsp.filters import ForceFilters
 from dsp.hold import HoldTracker
 from dsp.supervisor import FLATLINE_S, MAX_VIBRATION_S, RAW_LIMITS_COUNTS, Supervisor
 from dsp.zones import Zone
+
+
+@functools.lru_cache(maxsize=64)
+def detection_delay_bound_s(rate_hz: float, motor_hz: float | None = None) -> float:
+    """The expected worst over-limit detection delay (s) at ``rate_hz`` with the motor at
+    ``motor_hz`` (None: off): the fast path's delay near DC plus two sample periods (one for
+    where the crossing falls between samples, one for an integrating ADC's mean lagging half
+    a period and the step's edge). An estimate for the faces; the measured figures per rate
+    and motor band are benchmarks/bench_dsp.py's (README, safety timing)."""
+    filt = ForceFilters(rate_hz, motor_hz)
+    return filt.fast_group_delay_s + 2.0 / filt.rate_hz
+
+
+#: Under this rate a sensor is called slow in the faces' rate line.
+SLOW_RATE_HZ = 200.0
+
+
+def describe_rate(rate_hz: float, motor_hz: float | None = None, *, short: bool = False) -> str:
+    """One line for every face: the sensor rate and the expected worst over-limit detection
+    delay at it, and what a slow sensor means for safety (``short``: for a status line)."""
+    delay_ms = detection_delay_bound_s(float(rate_hz), motor_hz) * 1e3
+    if short:
+        slow = ", slow sensor" if rate_hz < SLOW_RATE_HZ else ""
+        return f"sensor {rate_hz:g} Hz: over-limit seen within ~{delay_ms:.0f} ms{slow}"
+    text = f"sensor {rate_hz:g} Hz: over-limit detected within ~{delay_ms:.0f} ms"
+    if rate_hz < SLOW_RATE_HZ:
+        text += (
+            f" (slow sensor: one sample every {1e3 / rate_hz:.0f} ms; a sharper press"
+            " than that can pass the limit before it is seen)"
+        )
+    return text
 
 
 @dataclass(frozen=True)
@@ -87,6 +119,16 @@ class ForcePipeline:
             raw_limits_counts=raw_limits_counts,
         )
         self.hold: HoldTracker | None = None
+
+    def notes(self) -> list[str]:
+        """What this sample rate means for the filters and the rules, in words (empty at
+        full rate): stages that drop out, rules whose window holds too few samples."""
+        return self.filters.design.notes() + self.supervisor.notes()
+
+    @property
+    def detection_delay_bound_s(self) -> float:
+        """The expected worst over-limit detection delay (s) with the motor as now."""
+        return self.filters.fast_group_delay_s + 2.0 / self.rate_hz
 
     @property
     def calibration(self) -> Calibration:

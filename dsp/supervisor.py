@@ -2,7 +2,8 @@
 
 Rules (DESIGN.md "Safety model"), all judged in device time except the stale stream:
 
-* over_limit: ``fast_n`` (motor band-stops + 40 Hz, ~8-14 ms lag) or ``filtered_n`` (10 Hz)
+* over_limit: ``fast_n`` (motor band-stops + 40 Hz, ~6-14 ms lag; at low rates the stages
+  that mean nothing there drop out: ``dsp.filters.FilterDesign``) or ``filtered_n`` (10 Hz)
   at or over the zone limit -> latched STOP. With vibration off it is still a STOP (the UI
   tells the user to ease off).
 * rate_of_rise: in zones near the neck, ``fast_n`` over half the limit and rising faster than
@@ -18,6 +19,10 @@ Rules (DESIGN.md "Safety model"), all judged in device time except the stale str
   gaps within 1 s), CRC bursts (CRC_BURST_COUNT errors within 1 s), flatline (raw counts
   identical for ``flatline_s``), saturation (a raw count at the ADC rails).
 * max_vibration_time: vibration on for ``max_vibration_s`` in total -> STOP.
+
+Windows are in seconds, not samples, so the rules work at every rate from 10 Hz; a rule whose
+window holds fewer samples than it needs at this rate says so in ``notes()`` (a face shows
+them once).
 
 STOP and FAULT latch: ``rearm(t_s)`` succeeds only once ``filtered_n`` has stayed under 70 %
 of the limit for 1 s (device time) and no fault condition persists. Each (kind, cause) is
@@ -142,6 +147,27 @@ class Supervisor:
         #: first batch)
         self._settle_until_s: float | None = None
         self.set_zone(zone)
+
+    def notes(self) -> list[str]:
+        """Rules whose window holds fewer samples than they need at this rate, in words
+        (empty at full rate): a face shows them once."""
+        out = []
+        period_s = 1.0 / self.rate_hz
+        if RATE_WINDOW_S * self.rate_hz < 1.0:
+            out.append(
+                f"rate of rise measured over one sample ({period_s * 1e3:.0f} ms), "
+                f"not {RATE_WINDOW_S * 1e3:.0f} ms"
+            )
+        if period_s > GAP_BLIND_MAX_S:
+            out.append(
+                f"one lost sample is {period_s * 1e3:.0f} ms blind: any sequence gap is a fault"
+            )
+        if period_s > FORBIDDEN_CONTACT_S / 2:
+            out.append(
+                f"forbidden-zone contact judged on {max(1, round(FORBIDDEN_CONTACT_S / period_s))}"
+                " sample(s)"
+            )
+        return out
 
     # -- configuration ---------------------------------------------------------------
     def set_zone(self, zone: Zone) -> None:

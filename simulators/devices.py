@@ -23,13 +23,24 @@ HANDHELD_MOTOR = MotorConfig(
 )
 
 
-def make_firmware(name: str, scenario: Scenario | str | Path | None = None) -> Firmware:
+def make_firmware(
+    name: str, scenario: Scenario | str | Path | None = None, rate_hz: int | None = None
+) -> Firmware:
     """A fresh firmware for device ``name`` running ``scenario`` (a Scenario, a TOML path, or
-    None for the default scenario)."""
+    None for the default scenario). ``rate_hz`` (or the scenario's ``[adc] rate_hz``): the one
+    rate its ADC runs at (DeviceInfo rate_min = rate_max), integrating at <= 80 Hz unless
+    the scenario picks the ADC."""
     if name not in DEVICES:
         raise ValueError(f"no simulated device {name!r} (known: {', '.join(DEVICES)})")
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     if name == "handheld" and scenario.motor == MotorConfig():
         scenario = replace(scenario, motor=HANDHELD_MOTOR)
-    return Firmware(scenario, DEVICES[name])
+    config = DEVICES[name]
+    rate = rate_hz or scenario.adc.rate_hz
+    if rate:
+        if not 10 <= rate <= 2000:
+            raise ValueError(f"a simulated ADC runs at 10-2000 Hz, not {rate}")
+        scenario = replace(scenario, adc=replace(scenario.adc, rate_hz=int(rate)))
+        config = replace(config, rate_min_hz=int(rate), rate_max_hz=int(rate))
+    return Firmware(scenario, config)

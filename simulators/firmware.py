@@ -134,6 +134,7 @@ class Firmware:
         self.scale = scenario.sensor.scale_counts_per_n
         self.rate_hz = 0
         self.samples_per_batch = 0
+        self.integrating_adc = False
         self.limit_mn = 0
         self.flags = 0
         self.events: list[SimEvent] = []
@@ -327,6 +328,8 @@ class Firmware:
     def _set_stream(self, rate_hz: int, per_batch: int, t_s: float) -> None:
         self.rate_hz = rate_hz
         self.samples_per_batch = per_batch
+        #: the scenario's ADC at this rate: a mean over each conversion period, or not
+        self.integrating_adc = self.scenario.adc.integrates_at(rate_hz)
         self._batch = []
         self._next_sample_s = t_s if rate_hz else None
 
@@ -354,7 +357,8 @@ class Firmware:
     def _sample(self, t_s: float, dt_s: float, emit: bool = True) -> None:
         self.t_s = t_s
         self._watchdogs(t_s)
-        self.true_force_n, raw = self.physics.step(t_s, dt_s)
+        integrating = emit and self.integrating_adc
+        self.true_force_n, raw = self.physics.step(t_s, dt_s, integrating=integrating)
         self._recent_raw.append(raw)
         if self._over_limit(raw) and not self.flags & StatusFlags.LIMIT_TRIPPED:
             self.flags |= StatusFlags.LIMIT_TRIPPED

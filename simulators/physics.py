@@ -1,5 +1,8 @@
 """Physics of a simulated device: the motor's spin-up and braking, its vibration leaking into
-the force sensor at its true (detuned) frequency, sensor noise and drift, and the battery."""
+the force sensor at its true (detuned) frequency, sensor noise and drift, the battery, and the
+ADC: sample-and-hold (the force at the sample instant) or integrating (the mean over the
+conversion period, as the HX711 converts: a motor tone at f comes through at |sinc(f T)|
+instead of aliasing at full strength)."""
 
 from __future__ import annotations
 
@@ -9,6 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from simulators.scenario import Scenario
+
+#: An integrating ADC's period is simulated in sub-steps of at most this (seconds).
+INTEGRATION_STEP_S = 0.001
 
 
 @dataclass
@@ -54,21 +60,38 @@ class BallPhysics:
         slowdown = max(0.0, 1.0 - m.load_slowdown_pct_per_n * max(0.0, load_n) / 100.0)
         return commanded_hz * (1.0 + m.detune_pct / 100.0) * slowdown
 
-    def step(self, t_s: float, dt_s: float) -> tuple[float, int]:
+    def step(self, t_s: float, dt_s: float, integrating: bool = False) -> tuple[float, int]:
         """Advance by ``dt_s`` to scenario time ``t_s``; returns (true pressing force in N,
-        raw counts the ADC reads)."""
+        raw counts the ADC reads). ``integrating``: the reading is the mean over ``dt_s``
+        (sub-steps of at most INTEGRATION_STEP_S; the motor tone's mean over each is exact)."""
         sc = self.scenario
         m = self.motor
-        m.step(dt_s, sc.motor.spinup_s, sc.motor.brake_s)
-        pressing_n = self.force_source(t_s)
-        leak_n = 0.0
-        if m.level > 0.0:
-            hz = self.true_hz(m.commanded_hz, pressing_n)
-            m.phase_rad = (m.phase_rad + 2 * math.pi * hz * dt_s) % (2 * math.pi)
-            leak_n = sc.motor.leak_peak_n * m.level * math.sin(m.phase_rad)
+        n_sub = max(1, math.ceil(dt_s / INTEGRATION_STEP_S - 1e-9)) if integrating else 1
+        h = dt_s / n_sub
+        total_n = 0.0
+        pressing_n = 0.0
+        for j in range(n_sub):
+            ts = t_s - dt_s + (j + 1) * h
+            m.step(h, sc.motor.spinup_s, sc.motor.brake_s)
+            pressing_n = self.force_source(ts)
+            leak_n = 0.0
+            if m.level > 0.0:
+                hz = self.true_hz(m.commanded_hz, pressing_n)
+                dphi = 2 * math.pi * hz * h
+                phi0 = m.phase_rad
+                m.phase_rad = (phi0 + dphi) % (2 * math.pi)
+                if integrating and dphi > 0:  # the tone's mean over the sub-step
+                    mean = (math.cos(phi0) - math.cos(phi0 + dphi)) / dphi
+                else:
+                    mean = math.sin(m.phase_rad)
+                leak_n = sc.motor.leak_peak_n * m.level * mean
+            if integrating and n_sub > 1:  # the pressing force at the sub-step's middle
+                total_n += self.force_source(ts - h / 2) + leak_n
+            else:
+                total_n += pressing_n + leak_n
         drift_n = sc.sensor.drift_n_per_min * t_s / 60.0
         noise_n = self._rng.gauss(0.0, sc.sensor.noise_n) if sc.sensor.noise_n > 0 else 0.0
-        sensed_n = min(pressing_n + leak_n + drift_n + noise_n, sc.sensor.saturation_n)
+        sensed_n = min(total_n / n_sub + drift_n + noise_n, sc.sensor.saturation_n)
         raw = round(sensed_n * sc.sensor.scale_counts_per_n + sc.sensor.offset_counts)
         raw = min(max(raw, RAW_MIN), RAW_MAX)  # the ADC's reading has a range (i32 on the wire)
         drain = sc.battery.idle_drain_pct_per_h + sc.battery.motor_drain_pct_per_h * m.level

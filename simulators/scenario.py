@@ -76,6 +76,27 @@ class ClockConfig:
     start_us: _U32 = 0
 
 
+#: ADC kinds: "integrating" (the mean over each conversion period, as the HX711 converts),
+#: "sample_hold" (the value at the sample instant), "auto" (integrating at <= 80 Hz).
+ADC_KINDS = ("auto", "integrating", "sample_hold")
+#: At or under this stream rate the "auto" ADC integrates.
+INTEGRATING_MAX_HZ = 80
+
+
+@dataclass(frozen=True)
+class AdcConfig:
+    kind: str = "auto"
+    #: The one rate the ADC runs at (Hz; 0: any rate the device offers). DeviceInfo then
+    #: reports rate_min = rate_max = this.
+    rate_hz: int = 0
+
+    def integrates_at(self, rate_hz: float) -> bool:
+        """Whether samples at ``rate_hz`` are means over the conversion period."""
+        if self.kind == "auto":
+            return 0 < rate_hz <= INTEGRATING_MAX_HZ
+        return self.kind == "integrating"
+
+
 @dataclass(frozen=True)
 class BatteryConfig:
     start_pct: _Percent = 96.0
@@ -94,6 +115,7 @@ class Scenario:
     motor: MotorConfig = field(default_factory=MotorConfig)
     clock: ClockConfig = field(default_factory=ClockConfig)
     battery: BatteryConfig = field(default_factory=BatteryConfig)
+    adc: AdcConfig = field(default_factory=AdcConfig)
     #: Reserved for fault injection (a later issue): raw tables, validated then.
     faults: tuple[dict, ...] = ()
 
@@ -140,6 +162,18 @@ def _kind(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
+def _adc(table: dict, where: str) -> AdcConfig:
+    if not isinstance(table, dict):
+        raise ScenarioError(f"{where}: expected a table")
+    kind = table.get("kind", "auto")
+    if kind not in ADC_KINDS:
+        raise ScenarioError(f"{where}.kind: one of {', '.join(ADC_KINDS)}, got {kind!r}")
+    rest = _section(AdcConfig, {k: v for k, v in table.items() if k != "kind"}, where)
+    if not (rest.rate_hz == 0 or 10 <= rest.rate_hz <= 2000):
+        raise ScenarioError(f"{where}.rate_hz: 10-2000 Hz (0: any), got {rest.rate_hz}")
+    return AdcConfig(kind=kind, rate_hz=rest.rate_hz)
+
+
 class _Top(msgspec.Struct):
     """The top-level fields' types (the sections are checked by ``_section``)."""
 
@@ -151,6 +185,7 @@ class _Top(msgspec.Struct):
     motor: dict[str, Any] = {}
     clock: dict[str, Any] = {}
     battery: dict[str, Any] = {}
+    adc: dict[str, Any] = {}
     fault: list[dict[str, Any]] = []
 
 
@@ -192,6 +227,7 @@ def parse_scenario(data: Any, source: str = "<scenario>") -> Scenario:
         motor=_section(MotorConfig, top.motor, f"{source}: motor"),
         clock=_section(ClockConfig, top.clock, f"{source}: clock"),
         battery=_section(BatteryConfig, top.battery, f"{source}: battery"),
+        adc=_adc(top.adc, f"{source}: adc"),
         faults=tuple(top.fault),
     )
 

@@ -105,3 +105,28 @@ def test_installed_command_runs_as_a_subprocess(session_trace):
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert bad.returncode == 2 and "cannot open" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("rate_hz", [10.0, 80.0])
+def test_a_slow_sensor_trace_reports_its_over_limit(tmp_path, capsys, rate_hz):
+    # issue 13: an HX711 trace (10 or 80 Hz, integrating ADC) with a step over the limit;
+    # 80 Hz used to end in scipy's "critical frequencies" error, 10 Hz in "too low"
+    t = times(rate_hz, 20.0)
+    true = smooth_step(t, 5.0, 0.05, 3.0, 12.0)
+    force = measured(t, true, seed=2)
+    path = write_trace(tmp_path / "slow.csv", t, force)
+    assert main(["analyze", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    over = [e for e in report["events"] if e["type"] == "over_limit"]
+    assert len(over) == 1
+    first_over = t[np.argmax(true > 10)]
+    assert first_over <= over[0]["t_s"] <= first_over + max(0.015, 2 / rate_hz) + 1e-9
+    assert report["summary"]["rate_hz"] == pytest.approx(rate_hz)
+
+
+def test_a_trace_slower_than_10_hz_is_one_clear_line(tmp_path, capsys):
+    t = times(4.0, 20.0)
+    path = write_trace(tmp_path / "slow.csv", t, np.full(t.size, 3.0))
+    assert main(["analyze", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "10 Hz or more" in err and "Traceback" not in err and "Wn" not in err

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import time
 
+import numpy as np
 import pytest
 
 from device.recording.folder import read_recording
@@ -230,3 +231,25 @@ def test_a_strict_profile_scales_the_routine_instead_of_refusing_it(tmp_path, ca
     out = capsys.readouterr().out
     assert "neck_back x0.60" in out
     assert re.search(r"neck_back +6 N +1.8-4.2 N", out)
+
+
+@pytest.mark.parametrize("rate_hz", [10, 80])
+def test_routine_on_a_slow_sensor_records_the_over_press_as_at_1khz(tmp_path, rate_hz):
+    # issue 13: a ball whose ADC runs only at 10 or 80 Hz (integrating, like an HX711); the
+    # full neck-relief at these rates is the same run (README), this is its short form
+    routine = tmp_path / "one.toml"
+    routine.write_text(ONE_SQUEEZE)
+    rec = tmp_path / "rec"
+    url = f"sim://ball?user=scripted&rate={rate_hz}"
+    result = _run("routine", str(routine), "--device", url, "--speed", "10", "--record", str(rec))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"sensor {rate_hz} Hz" in result.stdout + result.stderr  # the face says so
+    assert "routine completed" in result.stdout
+    recording = read_recording(rec)
+    assert recording.rate_hz == rate_hz  # the recording keeps its rate
+    stops = [e for e in recording.events if e.kind is EventKind.STOP]
+    assert [str(e.cause) for e in stops] == ["over_limit"]
+    holds = [e for e in recording.events if e.kind is EventKind.HOLD_ENDED]
+    assert holds and max(e.duration_s for e in holds) >= 3.0  # the step's hold_min_s
+    dt = np.diff(recording.t_s)
+    assert abs(float(np.median(dt)) - 1.0 / rate_hz) < 0.01 / rate_hz

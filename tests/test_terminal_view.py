@@ -74,6 +74,16 @@ def test_a_frame_shows_the_alarm_in_words():
     assert "12.0 N" in text
 
 
+def test_a_frame_says_when_the_sensor_is_slow():
+    # issue 13: the routine view shows the rate and the expected worst detection delay
+    state = LiveState(link_kind="sim", rate_hz=80, nominal_rate_hz=80)
+    console = Console(record=True, width=200, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(render(state, "test"))
+    text = console.export_text()
+    console.file.close()
+    assert "sensor 80 Hz: over-limit seen within ~25 ms, slow sensor" in text
+
+
 # ---- frames of a real routine (virtual time) ---------------------------------------------------
 
 

@@ -86,14 +86,15 @@ class LiveController:
         unattended: bool = False,
         screening: ScreeningResult | None = None,
         max_window_s: float = MAX_WINDOW_S,
-        rate_hz: int = 1000,
+        rate_hz: int | None = None,
         zones: Mapping[str, Zone] | None = None,
     ) -> None:
         self.speed = speed
         self.unattended = unattended
         self.screening = screening
+        #: the rate asked for (None: the device's own, 1000 Hz within its range)
         self.rate_hz = rate_hz
-        self.ring = ForceRing(int(max_window_s * rate_hz * 1.05) + 16)
+        self.ring = ForceRing(int(max_window_s * (rate_hz or 1000) * 1.05) + 16)
         self.session: DeviceSession | None = None
         self.pipeline: ForcePipeline | None = None
         self.live: SupervisedSession | None = None

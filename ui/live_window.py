@@ -42,6 +42,7 @@ from device.routine.progress import format_duration
 from device.routine.routines import builtin_names, load_routine
 from device.screening.gate import ScreeningResult
 from dsp.events import Event, HoldReachedMin, HoldStarted
+from dsp.pipeline import describe_rate
 from dsp.session_summary import SessionSummary
 from dsp.zones import Zone
 from ui.event_words import describe_event
@@ -744,7 +745,8 @@ class LiveWindow(QtWidgets.QMainWindow):
             battery = f"{st.battery_pct} %" if st.battery_pct is not None else "?"
             text = (
                 f"{c.session.link.url}  |  link {st.link_kind}  |  battery {battery}  |  "
-                f"rate {c.measured_rate_hz():5.0f} Hz  |  gaps {st.missed_batches}  |  "
+                f"rate {c.measured_rate_hz():5.0f} Hz  |  "
+                f"{describe_rate(c.session.rate_hz, short=True)}  |  gaps {st.missed_batches}  |  "
                 f"CRC errors {st.crc_errors}  |  latency {st.latency_s * 1000:4.1f} ms  |  "
                 f"t {st.t_s:6.1f} s"
             )

@@ -44,6 +44,7 @@ from dsp.events import (
     describe_cause,
     describe_outcome,
 )
+from dsp.pipeline import describe_rate
 from dsp.session_summary import SessionSummary, summarize_session
 
 REDRAW_S = 0.125
@@ -147,9 +148,11 @@ def render(
     if state.prompt and not paused:
         rows.append(Text(state.prompt, style="bold"))
     battery = f"{state.battery_pct} %" if state.battery_pct is not None else "?"
+    nominal = state.nominal_rate_hz
+    sensor = f" ({describe_rate(nominal, short=True)})" if nominal else ""
     rows.append(
         Text(
-            f"{state.link_kind}  {state.rate_hz:.0f} Hz  battery {battery}  "
+            f"{state.link_kind}  {state.rate_hz:.0f} Hz{sensor}  battery {battery}  "
             f"gaps {state.missed_batches}  CRC errors {state.crc_errors}  "
             f"latency {state.latency_s * 1000:.0f} ms",
             style="dim",

@@ -38,8 +38,6 @@ from device.errors import MassagectlError
 from device.recording.folder import Recorder, session_meta
 from device.screening.gate import ScreeningResult
 from device.session.device_session import (
-    DEFAULT_RATE_HZ,
-    DEFAULT_SAMPLES_PER_BATCH,
     DeviceSession,
     SampleBatch,
 )
@@ -153,8 +151,8 @@ async def supervised_run(
     screening: ScreeningResult | None = None,
     vibrates: bool = True,
     speed: float | None = None,
-    rate_hz: int = DEFAULT_RATE_HZ,
-    samples_per_batch: int = DEFAULT_SAMPLES_PER_BATCH,
+    rate_hz: int | None = None,
+    samples_per_batch: int | None = None,
     reconnect_timeout_s: float = DEFAULT_RECONNECT_TIMEOUT_S,
     motor_hz: int = 0,
     record_dir: str | Path | None = None,

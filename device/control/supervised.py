@@ -94,6 +94,8 @@ class LiveState:
     link_kind: str = ""
     battery_pct: int | None = None
     rate_hz: float = 0.0
+    #: the stream's nominal rate (Hz; what the filters are designed for)
+    nominal_rate_hz: float = 0.0
     missed_batches: int = 0
     crc_errors: int = 0
     latency_s: float = 0.0
@@ -129,7 +131,7 @@ class SupervisedSession:
         self.timebase = session.timebase
         check_motor_hz(motor_hz, session.info)
         self.motor_hz = motor_hz or default_motor_hz(session.info)
-        self.state = LiveState(link_kind=session.link.kind)
+        self.state = LiveState(link_kind=session.link.kind, nominal_rate_hz=session.rate_hz)
         self.coalescer = CommandCoalescer(
             self._send_vibrate, self._send_stop, on_error=self._on_command_error
         )

@@ -33,7 +33,10 @@ class SimLink(FramedLink):
         super().__init__(url, timebase=timebase)
         self.timebase.drive()
         try:
-            self.firmware = make_firmware(url.target, scenario or url.params.get("scenario"))
+            rate = url.params.get("rate")
+            self.firmware = make_firmware(
+                url.target, scenario or url.params.get("scenario"), int(rate) if rate else None
+            )
         except ScenarioError as exc:
             raise UsageError(str(exc)) from exc
         if user is None and url.params.get("user") == "scripted":

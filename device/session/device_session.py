@@ -68,6 +68,22 @@ COMMAND_ATTEMPTS = 5
 REORDER_WINDOW = 16
 DEFAULT_RATE_HZ = 1000
 DEFAULT_SAMPLES_PER_BATCH = 10
+#: A batch holds at most this much signal (or one sample): at slow rates the stale-stream
+#: rule (3 batch periods) and the detection delay stay short.
+MAX_BATCH_S = 0.02
+
+
+def batch_size_for(rate_hz: int, asked: int = DEFAULT_SAMPLES_PER_BATCH) -> int:
+    """Samples per batch at ``rate_hz``: ``asked``, at most max(1 sample, MAX_BATCH_S)."""
+    return max(1, min(asked, int(MAX_BATCH_S * rate_hz + 1e-9)))
+
+
+def rate_for(info: DeviceInfo, asked: int | None) -> int:
+    """The stream rate: the one ``asked``, else DEFAULT_RATE_HZ brought into the rates the
+    device offers (a sensor whose ADC runs only at 80 Hz streams at 80 Hz)."""
+    if asked is not None:
+        return asked
+    return min(max(DEFAULT_RATE_HZ, info.rate_min_hz), info.rate_max_hz)
 
 
 @dataclass(frozen=True)
@@ -160,14 +176,24 @@ class DeviceSession:
         self,
         link: Link,
         *,
-        rate_hz: int = DEFAULT_RATE_HZ,
-        samples_per_batch: int = DEFAULT_SAMPLES_PER_BATCH,
+        rate_hz: int | None = None,
+        samples_per_batch: int | None = None,
         calibration: Calibration | None = None,
     ) -> None:
-        check_stream_options(rate_hz, samples_per_batch)
+        check_stream_options(
+            DEFAULT_RATE_HZ if rate_hz is None else rate_hz,
+            DEFAULT_SAMPLES_PER_BATCH if samples_per_batch is None else samples_per_batch,
+        )
         self.link = link
-        self.rate_hz = rate_hz
-        self.samples_per_batch = samples_per_batch
+        #: None: the device's own (DEFAULT_RATE_HZ within its range), fixed at ``start()``
+        self._rate_asked = rate_hz
+        self.rate_hz = DEFAULT_RATE_HZ if rate_hz is None else rate_hz
+        #: None: DEFAULT_SAMPLES_PER_BATCH, at most max(1 sample, MAX_BATCH_S) at the rate
+        #: (fixed at ``start()``); a number asked for is kept (within the link's limit)
+        self._batch_asked = samples_per_batch
+        self.samples_per_batch = (
+            DEFAULT_SAMPLES_PER_BATCH if samples_per_batch is None else samples_per_batch
+        )
         #: The run's time base (from the link): speed, host timers, device time.
         self.timebase: TimeBase = link.timebase
         self.info: DeviceInfo | None = None
@@ -233,6 +259,9 @@ class DeviceSession:
                 self.info.cal_scale_counts_per_n, self.info.cal_offset_counts
             )
         self._tasks.append(loop.create_task(self._keepalive_loop(), name="session-keepalive"))
+        self.rate_hz = rate_for(self.info, self._rate_asked)
+        if self._batch_asked is None:
+            self.samples_per_batch = batch_size_for(self.rate_hz)
         self.samples_per_batch = min(self.samples_per_batch, self.link.max_samples_per_batch)
         try:
             check_stream_options(self.rate_hz, self.samples_per_batch, self.info)

@@ -36,8 +36,6 @@ from device.errors import DeviceTimeoutError, LinkClosedError, LinkError, Massag
 from device.links import open_link
 from device.links.base import Link
 from device.session.device_session import (
-    DEFAULT_RATE_HZ,
-    DEFAULT_SAMPLES_PER_BATCH,
     DeviceSession,
     SampleBatch,
     SessionCounters,
@@ -119,8 +117,8 @@ class ReconnectingSession:
         self,
         url: str | DeviceUrl,
         *,
-        rate_hz: int = DEFAULT_RATE_HZ,
-        samples_per_batch: int = DEFAULT_SAMPLES_PER_BATCH,
+        rate_hz: int | None = None,
+        samples_per_batch: int | None = None,
         calibration: Calibration | None = None,
         speed: float | None = None,
         reconnect_timeout_s: float = DEFAULT_RECONNECT_TIMEOUT_S,
@@ -373,8 +371,8 @@ class ReconnectingSession:
 def open_device_session(
     url: str | DeviceUrl,
     *,
-    rate_hz: int = DEFAULT_RATE_HZ,
-    samples_per_batch: int = DEFAULT_SAMPLES_PER_BATCH,
+    rate_hz: int | None = None,
+    samples_per_batch: int | None = None,
     speed: float | None = None,
     reconnect_timeout_s: float = DEFAULT_RECONNECT_TIMEOUT_S,
     **link_options,

@@ -33,15 +33,17 @@ def test_any_chunking_equals_one_offline_pass(rate_hz, motor_hz, sizes, seed):
     np.testing.assert_allclose(fast_1, ref_fast, rtol=0, atol=1e-9)
 
 
-def test_bandstop_rejects_a_motor_up_to_8_percent_off():
+def test_bandstop_rejects_a_motor_up_to_15_percent_off():
     rate_hz = 1000.0
     for motor_hz in (25.0, 53.0, 120.0, 200.0):
         sos = motor_bandstop_sos(rate_hz, motor_hz)
-        freqs = motor_hz * np.linspace(0.92, 1.08, 17)
+        freqs = motor_hz * np.linspace(0.85, 1.15, 31)
         _, h = signal.sosfreqz(sos, worN=freqs, fs=rate_hz)
         assert np.abs(h).max() < 0.06, motor_hz  # 3 N -> under 0.18 N
-        _, h_low = signal.sosfreqz(sos, worN=[0.5, 5.0, 10.0], fs=rate_hz)
+        _, h_low = signal.sosfreqz(sos, worN=[0.5, 5.0], fs=rate_hz)
         assert np.abs(np.abs(h_low) - 1).max() < 0.01  # pressing force untouched
+        _, h_10 = signal.sosfreqz(sos, worN=[10.0], fs=rate_hz)
+        assert abs(abs(h_10[0]) - 1) < 0.05
 
 
 def test_leakage_is_removed_from_both_outputs():

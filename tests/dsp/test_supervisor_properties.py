@@ -1,10 +1,11 @@
 """The supervisor's safety properties on the true pressing force of generated traces.
 
 Traces: true pressing force + white noise (0.05 N) + motor leakage up to 3 N peak at the
-motor's true frequency (25-200 Hz, up to 8 % off the command; with a 2nd harmonic).
+motor's true frequency (25-200 Hz, up to 15 % off the command; with a 2nd harmonic).
 Stated margins: a true force at or over 1.05 x the limit for 20 ms or more is stopped within
-30 ms of the first sample over the limit; a true force that stays at or under 90 % of the
-limit (reached smoothly, as a person leans in) is never stopped.
+30 ms of the first sample over the limit (40 ms for a motor under ~53 Hz); a true force that
+stays at or under 90 % of the limit (reached smoothly, as a person leans in) is never
+stopped.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ leakages = st.builds(
     Leakage,
     motor_hz=st.floats(25.0, 185.0),
     amp_n=st.floats(0.0, 3.0),
-    off=st.floats(-0.08, 0.08),
+    off=st.floats(-0.15, 0.15),
     phase=st.floats(0.0, 6.28),
     h2_n=st.floats(0.0, 1.0),
 )
@@ -67,7 +68,10 @@ def test_over_limit_for_20ms_is_stopped_within_30ms(
     events = run_trace(pipe, t, measured(t, true, leak, seed=seed))
     stops = [e for e in events if e.kind is EventKind.STOP]
     assert stops, "no stop"
-    assert stops[0].t_s <= t_cross + 0.030 + 1e-9, (stops[0], t_cross)
+    # a 25-45 Hz motor's band-stop (wide enough for a motor 15 % off) rings on a sharp
+    # step: the figure per motor band is in the README's safety-timing table
+    bound_s = 0.030 if leak.motor_hz * 0.85 > 45.0 else 0.040
+    assert stops[0].t_s <= t_cross + bound_s + 1e-9, (stops[0], t_cross)
     assert pipe.state.value == "stopped"
 
 

@@ -1,6 +1,9 @@
 """Realistic force traces for tests and benchmarks: a true pressing-force profile plus
 sensor noise and motor leakage (a sinusoid at the motor's true frequency, which may be up
-to 8 % off the commanded one, and optionally its 2nd harmonic)."""
+to 8 % off the commanded one, and optionally its 2nd harmonic), read by a sample-and-hold
+ADC (the value at each sample time) or by an integrating one (the mean over the conversion
+period ending at each sample time, as an HX711 converts: the leakage comes through at its
+sinc response, ``integrating_gain``)."""
 
 from __future__ import annotations
 
@@ -30,10 +33,30 @@ class Leakage:
     phase: float = 0.0
     h2_n: float = 0.0
 
-    def at(self, t_s: np.ndarray) -> np.ndarray:
+    def at(self, t_s: np.ndarray, period_s: float = 0.0) -> np.ndarray:
+        """The leakage at ``t_s``; with ``period_s`` > 0, its mean over the ``period_s``
+        before each time (an integrating ADC): each tone scaled by its sinc and delayed by
+        half the period."""
         f = self.motor_hz * (1 + self.off)
-        w = 2 * np.pi * f * t_s + self.phase
-        return self.amp_n * np.sin(w) + self.h2_n * np.sin(2 * w + 0.7)
+        tc = t_s - period_s / 2
+        w = 2 * np.pi * f * tc + self.phase
+        g1 = integrating_gain(f, period_s)
+        g2 = integrating_gain(2 * f, period_s)
+        return g1 * self.amp_n * np.sin(w) + g2 * self.h2_n * np.sin(2 * w + 0.7)
+
+
+def integrating_gain(f_hz: float, period_s: float) -> float:
+    """Gain of a mean over ``period_s`` for a tone at ``f_hz``: sinc(f T) (1 when T = 0)."""
+    return float(np.sinc(f_hz * period_s)) if period_s > 0 else 1.0
+
+
+def adc_read(true_fn, t_s: np.ndarray, period_s: float = 0.0, n_sub: int = 32) -> np.ndarray:
+    """The true force ``true_fn(t)`` as an ADC reads it at ``t_s``: the value there
+    (``period_s`` 0: sample-and-hold) or the mean over the ``period_s`` before (integrating)."""
+    if period_s <= 0:
+        return true_fn(t_s)
+    offs = (np.arange(n_sub) + 0.5) / n_sub * period_s
+    return np.mean([true_fn(t_s - o) for o in offs], axis=0)
 
 
 def measured(
@@ -42,12 +65,14 @@ def measured(
     leakage: Leakage | None = None,
     noise_n: float = 0.05,
     seed: int = 0,
+    period_s: float = 0.0,
 ) -> np.ndarray:
-    """What the sensor reports: true force + leakage + white noise (std ``noise_n``)."""
+    """What the sensor reports: true force (as the ADC read it: ``adc_read``) + leakage
+    (through an integrating ADC when ``period_s`` > 0) + white noise (std ``noise_n``)."""
     rng = np.random.default_rng(seed)
     x = true_n + rng.normal(0.0, noise_n, t_s.size)
     if leakage is not None:
-        x = x + leakage.at(t_s)
+        x = x + leakage.at(t_s, period_s)
     return x
 
 

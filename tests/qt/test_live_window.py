@@ -60,6 +60,7 @@ def test_curves_fill_with_the_simulated_force(drive):
         assert "6.0 N" in window.readout.text()
         status = window.status.text()
         assert "link sim" in status and "battery 96 %" in status and "gaps 0" in status
+        assert "sensor 1000 Hz: over-limit seen within ~" in status  # issue 13
         assert c.alarm().level == AlarmLevel.OK
 
     drive(body)

@@ -12,6 +12,7 @@ from rich.console import Console
 from device.routine.routines import load_routine
 from device.routine.runner import RoutineRunner, RunEnd
 from device.session.reconnect import DEFAULT_RECONNECT_TIMEOUT_S
+from dsp.pipeline import describe_rate
 from ui.commands.recordings import add_record_option, record_folder
 from ui.link_notice import LinkNotice, add_reconnect_option, check_reconnect_timeout
 from ui.session_setup import open_run, prepare, zone_table
@@ -114,6 +115,10 @@ async def run_routine(
             screening=prepared.screening.to_record() if prepared.screening else None,
             live=run.live,
         )
+        # what the sensor's rate means for safety, once, before anything runs
+        console.print(describe_rate(run.session.rate_hz))
+        for note in run.pipeline.notes():
+            console.print(f"  {note}", style="dim")
         if runner.unattended and not unattended:
             console.print(
                 "No terminal: after a stop the routine goes on by itself once force has eased off."

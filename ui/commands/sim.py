@@ -35,6 +35,15 @@ def register(sub) -> None:
     s.add_argument("--device", choices=sorted(DEVICES), default="ball", help="default: ball")
     s.add_argument("--scenario", metavar="FILE", help="scenario TOML (docs/scenarios.md)")
     s.add_argument(
+        "--rate",
+        type=int,
+        metavar="R",
+        help=(
+            "the one rate (10-2000 Hz) the simulated ADC runs at (DeviceInfo offers only R); "
+            "an integrating ADC, like an HX711, at R <= 80 Hz"
+        ),
+    )
+    s.add_argument(
         "--speed",
         type=float,
         default=1.0,
@@ -140,8 +149,10 @@ async def run_serial(args) -> int:
     from simulators.runtime import SimulatorRunner
 
     check_sim_speed(args.speed)
+    if args.rate is not None and not 10 <= args.rate <= 2000:
+        raise UsageError(f"--rate must be 10-2000 Hz, got {args.rate}")
     try:
-        firmware = make_firmware(args.device, args.scenario)
+        firmware = make_firmware(args.device, args.scenario, rate_hz=args.rate)
     except ScenarioError as exc:
         raise UsageError(str(exc)) from exc
 

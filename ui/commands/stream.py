@@ -10,6 +10,7 @@ from device.control.pipeline_factory import live_pipeline
 from device.recording.folder import check_record_folder
 from device.session.device_session import DEFAULT_RATE_HZ, DEFAULT_SAMPLES_PER_BATCH
 from device.session.reconnect import DEFAULT_RECONNECT_TIMEOUT_S, open_device_session
+from dsp.pipeline import describe_rate
 from firmware_bridge.messages import MAX_SAMPLES_PER_BATCH
 
 #: The sample rates a device may advertise in DeviceInfo (the ball: 10-2000 Hz). The
@@ -39,21 +40,21 @@ def register(sub) -> None:
     p.add_argument(
         "--rate",
         type=int,
-        default=DEFAULT_RATE_HZ,
+        default=None,
         metavar="HZ",
         help=(
             f"sample rate, {RATE_MIN_HZ}-{RATE_MAX_HZ} Hz and within what the device "
-            f"advertises (default {DEFAULT_RATE_HZ})"
+            f"advertises (default {DEFAULT_RATE_HZ}, or the nearest the device offers)"
         ),
     )
     p.add_argument(
         "--batch",
         type=int,
-        default=DEFAULT_SAMPLES_PER_BATCH,
+        default=None,
         metavar="N",
         help=(
             f"samples per batch, 1-{MAX_SAMPLES_PER_BATCH} (default "
-            f"{DEFAULT_SAMPLES_PER_BATCH}; ble:// may carry fewer)"
+            f"{DEFAULT_SAMPLES_PER_BATCH}, at most 20 ms of samples; ble:// may carry fewer)"
         ),
     )
     p.add_argument(
@@ -105,6 +106,11 @@ class _Meter:
                 "Ctrl-C to stop",
                 file=sys.stderr,
             )
+        # on stderr in both modes: stdout stays one JSON object per batch
+        print(
+            f"{describe_rate(session.rate_hz)}; {session.samples_per_batch} sample(s) per batch",
+            file=sys.stderr,
+        )
 
     def show(self, session, batch, force_n) -> None:
         if self.json:
@@ -168,9 +174,9 @@ def _link_options(args) -> dict:
 async def run(args) -> int:
     from device.errors import UsageError
 
-    if not RATE_MIN_HZ <= args.rate <= RATE_MAX_HZ:
+    if args.rate is not None and not RATE_MIN_HZ <= args.rate <= RATE_MAX_HZ:
         raise UsageError(f"--rate must be {RATE_MIN_HZ}-{RATE_MAX_HZ} Hz, got {args.rate}")
-    if not 1 <= args.batch <= MAX_SAMPLES_PER_BATCH:
+    if args.batch is not None and not 1 <= args.batch <= MAX_SAMPLES_PER_BATCH:
         raise UsageError(f"--batch must be 1-{MAX_SAMPLES_PER_BATCH}, got {args.batch}")
     if args.duration is not None and args.duration <= 0:
         raise UsageError("--duration must be positive")
