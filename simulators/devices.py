@@ -10,6 +10,9 @@ from simulators.firmware import BALL, HANDHELD, Firmware, FirmwareConfig
 from simulators.scenario import MotorConfig, Scenario, load_scenario
 
 DEVICES: dict[str, FirmwareConfig] = {"ball": BALL, "handheld": HANDHELD}
+#: Which firmware runs the simulated device: the Python one (simulators.firmware) or the
+#: reference C core (firmware_bridge/c, through simulators.c_firmware).
+FIRMWARES = ("python", "c")
 
 #: The handheld's motor when the scenario does not describe one: percussive, slows ~0.4 %
 #: per newton pressed, leaks more into its sensor than the ball's.
@@ -23,13 +26,28 @@ HANDHELD_MOTOR = MotorConfig(
 )
 
 
-def make_firmware(name: str, scenario: Scenario | str | Path | None = None) -> Firmware:
+def firmware_class(kind: str = "python"):
+    """The firmware class of ``kind`` ("python" or "c"; the C core is built on first use and
+    raises ``simulators.c_firmware.CFirmwareError`` when it cannot be)."""
+    if kind == "python":
+        return Firmware
+    if kind == "c":
+        from simulators.c_firmware import CFirmware
+
+        return CFirmware
+    raise ValueError(f"no firmware {kind!r} (known: {', '.join(FIRMWARES)})")
+
+
+def make_firmware(
+    name: str, scenario: Scenario | str | Path | None = None, firmware: str = "python"
+) -> Firmware:
     """A fresh firmware for device ``name`` running ``scenario`` (a Scenario, a TOML path, or
-    None for the default scenario)."""
+    None for the default scenario); ``firmware``: "python" or "c"."""
+    cls = firmware_class(firmware)
     if name not in DEVICES:
         raise ValueError(f"no simulated device {name!r} (known: {', '.join(DEVICES)})")
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     if name == "handheld" and scenario.motor == MotorConfig():
         scenario = replace(scenario, motor=HANDHELD_MOTOR)
-    return Firmware(scenario, DEVICES[name])
+    return cls(scenario, DEVICES[name])
