@@ -11,6 +11,7 @@ from device.links.base import FramedLink
 from device.timebase import TimeBase
 from firmware_bridge.framing import encode_frame
 from firmware_bridge.messages import Message
+from simulators.c_firmware import CFirmwareError
 from simulators.devices import make_firmware
 from simulators.runtime import SimulatorRunner
 from simulators.scenario import ScenarioError
@@ -31,8 +32,12 @@ class SimLink(FramedLink):
         super().__init__(url, timebase=timebase)
         self.timebase.drive()
         try:
-            self.firmware = make_firmware(url.target, scenario or url.params.get("scenario"))
-        except ScenarioError as exc:
+            self.firmware = make_firmware(
+                url.target,
+                scenario or url.params.get("scenario"),
+                firmware=url.params.get("firmware", "python"),
+            )
+        except (ScenarioError, CFirmwareError) as exc:
             raise UsageError(str(exc)) from exc
         if user is None and url.params.get("user") == "scripted":
             user = ScriptedUser()
