@@ -61,7 +61,7 @@ def _initializer(type_name: str, fields: dict) -> str:
 
 def _expect_fields(fields: dict) -> str:
     items = [f'{{"{k}", {int(v)}LL}}' for k, v in fields.items()]
-    return "{" + ", ".join(items + ['{NULL, 0}']) + "}"
+    return "{" + ", ".join(items + ["{NULL, 0}"]) + "}"
 
 
 def c_source(vectors: dict | None = None) -> str:

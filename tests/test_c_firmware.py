@@ -144,7 +144,9 @@ def test_the_neck_routine_gives_the_same_holds_and_stop_on_both_firmwares():
     stops = {fw: [(u["label"], s["cause"]) for u in units[fw] for s in u["stops"]] for fw in runs}
     assert stops["python"] == stops["c"]
     assert [c for _, c in stops["c"]] == ["over_limit"]
-    assert [u["outcome"] for u in units["python"]] == [u["outcome"] for u in units["c"]]
+    for key in ("completed", "restarts"):
+        assert [u[key] for u in units["python"]] == [u[key] for u in units["c"]], key
+    assert runs["python"]["end"] == runs["c"]["end"]
 
 
 if __name__ == "__main__":  # pragma: no cover
