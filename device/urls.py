@@ -15,6 +15,8 @@ from device.errors import BadUrlError, UsageError
 
 SCHEMES = ("serial", "ble", "sim", "replay")
 SIM_DEVICES = ("ball", "handheld")
+#: Which firmware a simulated device runs (``firmware=``): the Python one or the C core.
+SIM_FIRMWARES = ("python", "c")
 _BLE_ADDRESS = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 
 
@@ -73,7 +75,7 @@ def parse_url(url: str) -> DeviceUrl:
     if scheme == "sim":
         if target not in SIM_DEVICES:
             raise BadUrlError(f"{url!r}: simulated devices are {', '.join(SIM_DEVICES)}")
-        unknown = set(params) - {"scenario", "speed", "user", "rate"}
+        unknown = set(params) - {"scenario", "speed", "user", "rate", "firmware"}
         if unknown:
             raise BadUrlError(f"{url!r}: unknown parameter(s) {', '.join(sorted(unknown))}")
         if "speed" in params:
@@ -85,6 +87,8 @@ def parse_url(url: str) -> DeviceUrl:
             rate = params["rate"]
             if not (rate.isdigit() and 10 <= int(rate) <= 2000):
                 raise BadUrlError(f"{url!r}: rate must be a whole number of Hz, 10-2000")
+        if params.get("firmware", "python") not in SIM_FIRMWARES:
+            raise BadUrlError(f"{url!r}: firmware= is one of {', '.join(SIM_FIRMWARES)}")
         if params.get("user", "scripted") != "scripted":
             raise BadUrlError(f"{url!r}: user= takes one value, 'scripted'")
     elif scheme == "replay":

@@ -10,6 +10,9 @@ from simulators.firmware import BALL, HANDHELD, Firmware, FirmwareConfig
 from simulators.scenario import MotorConfig, Scenario, load_scenario
 
 DEVICES: dict[str, FirmwareConfig] = {"ball": BALL, "handheld": HANDHELD}
+#: Which firmware runs the simulated device: the Python one (simulators.firmware) or the
+#: reference C core (firmware_bridge/c, through simulators.c_firmware).
+FIRMWARES = ("python", "c")
 
 #: The handheld's motor when the scenario does not describe one: percussive, slows ~0.4 %
 #: per newton pressed, leaks more into its sensor than the ball's.
@@ -23,13 +26,29 @@ HANDHELD_MOTOR = MotorConfig(
 )
 
 
+def firmware_class(kind: str = "python"):
+    """The firmware class of ``kind`` ("python" or "c"; the C core is built on first use and
+    raises ``simulators.c_firmware.CFirmwareError`` when it cannot be)."""
+    if kind == "python":
+        return Firmware
+    if kind == "c":
+        from simulators.c_firmware import CFirmware
+
+        return CFirmware
+    raise ValueError(f"no firmware {kind!r} (known: {', '.join(FIRMWARES)})")
+
+
 def make_firmware(
-    name: str, scenario: Scenario | str | Path | None = None, rate_hz: int | None = None
+    name: str,
+    scenario: Scenario | str | Path | None = None,
+    rate_hz: int | None = None,
+    firmware: str = "python",
 ) -> Firmware:
     """A fresh firmware for device ``name`` running ``scenario`` (a Scenario, a TOML path, or
     None for the default scenario). ``rate_hz`` (or the scenario's ``[adc] rate_hz``): the one
     rate its ADC runs at (DeviceInfo rate_min = rate_max), integrating at <= 80 Hz unless
-    the scenario picks the ADC."""
+    the scenario picks the ADC. ``firmware``: "python" or "c"."""
+    cls = firmware_class(firmware)
     if name not in DEVICES:
         raise ValueError(f"no simulated device {name!r} (known: {', '.join(DEVICES)})")
     if not isinstance(scenario, Scenario):
@@ -43,4 +62,4 @@ def make_firmware(
             raise ValueError(f"a simulated ADC runs at 10-2000 Hz, not {rate}")
         scenario = replace(scenario, adc=replace(scenario.adc, rate_hz=int(rate)))
         config = replace(config, rate_min_hz=int(rate), rate_max_hz=int(rate))
-    return Firmware(scenario, config)
+    return cls(scenario, config)

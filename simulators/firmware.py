@@ -4,7 +4,8 @@ sends what it returns (``simulators.runtime``).
 
 Behaviour (docs/protocol.md, "Device behaviour"):
 - Hello -> DeviceInfo; a protocol version it does not speak -> Nack(BAD_VERSION).
-- SetStream -> streams ForceBatch at the set rate from a device clock with drift (ppm);
+- SetStream -> streams ForceBatch at the set rate of the device's own clock, which drifts
+  (ppm) against simulator time (samples are 1/rate apart in device time, as on a board);
   ForceBatch ``seq`` counts batches; every other device message has its own counter.
 - Vibrate/Stop/SetLimit/Tare are range-checked: a bad value gets Nack(OUT_OF_RANGE), an unknown
   type Nack(UNKNOWN_TYPE), never a crash. Only a command the firmware accepts (answered with
@@ -162,6 +163,11 @@ class Firmware:
         self._replies: OrderedDict[int, tuple[bytes, list[Message]]] = OrderedDict()
 
     # ---- clock ----------------------------------------------------------------------------
+
+    @property
+    def _clock_rate(self) -> float:
+        """Device seconds per simulator second (the drift)."""
+        return 1.0 + self.scenario.clock.drift_ppm * 1e-6
 
     def device_us(self, t_s: float) -> int:
         """Device clock at simulator time ``t_s``: drifts by ``drift_ppm`` and wraps at 2^32."""
@@ -338,7 +344,9 @@ class Firmware:
     def advance(self, t_s: float) -> list[Message]:
         """Run the device up to simulator time ``t_s``; returns messages it sends meanwhile."""
         if self.rate_hz:
-            period = 1.0 / self.rate_hz
+            # the device samples on its own clock (its timer, as the C core does): one
+            # period of device time is a little less simulator time when that clock is fast
+            period = 1.0 / self.rate_hz / self._clock_rate
             while self._next_sample_s is not None and self._next_sample_s <= t_s:
                 self._sample(self._next_sample_s, period)
                 self._next_sample_s += period
@@ -350,7 +358,7 @@ class Firmware:
 
     def _idle_to(self, t_s: float) -> None:
         """No streaming: still run physics and the watchdogs, at 1 kHz."""
-        step = 0.001
+        step = 0.001 / self._clock_rate
         while self.t_s + step <= t_s:
             self._sample(self.t_s + step, step, emit=False)
 

@@ -1,4 +1,7 @@
-"""Real processes on a real pseudo-terminal: ``massagectl sim serial`` and a host."""
+"""Real processes on a real pseudo-terminal: ``massagectl sim serial`` and a host.
+
+Back to back: the simulator runs the Python firmware, then the reference C core
+(``--firmware c``), with the same expectations."""
 
 from __future__ import annotations
 
@@ -22,12 +25,14 @@ noise_n = 0.05
 """
 
 
-@pytest.fixture
-def simulator(tmp_path):
-    """A ``massagectl sim serial`` process; yields (url, reader)."""
+@pytest.fixture(params=["python", "c"])
+def simulator(tmp_path, request):
+    """A ``massagectl sim serial`` process on each firmware; yields (url, reader)."""
     scenario = tmp_path / "press.toml"
     scenario.write_text(SCENARIO)
-    proc = spawn(MASSAGECTL, "sim", "serial", "--scenario", str(scenario))
+    proc = spawn(
+        MASSAGECTL, "sim", "serial", "--scenario", str(scenario), "--firmware", request.param
+    )
     reader = LineReader(proc)
     try:
         url = reader.wait_for(r"^READY (serial://\S+)$").group(1)

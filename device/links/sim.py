@@ -13,6 +13,7 @@ from device.links.base import FramedLink
 from device.timebase import TimeBase
 from firmware_bridge.framing import encode_frame
 from firmware_bridge.messages import Message
+from simulators.c_firmware import CFirmwareError
 from simulators.devices import make_firmware
 from simulators.runtime import SimulatorRunner
 from simulators.scenario import ScenarioError
@@ -35,9 +36,12 @@ class SimLink(FramedLink):
         try:
             rate = url.params.get("rate")
             self.firmware = make_firmware(
-                url.target, scenario or url.params.get("scenario"), int(rate) if rate else None
+                url.target,
+                scenario or url.params.get("scenario"),
+                int(rate) if rate else None,
+                firmware=url.params.get("firmware", "python"),
             )
-        except ScenarioError as exc:
+        except (ScenarioError, CFirmwareError) as exc:
             raise UsageError(str(exc)) from exc
         if user is None and url.params.get("user") == "scripted":
             user = ScriptedUser()

@@ -9,7 +9,8 @@ import sys
 
 from device.errors import LinkError, UsageError
 from device.urls import MAX_SIM_SPEED, check_sim_speed
-from simulators.devices import DEVICES, make_firmware
+from simulators.c_firmware import CFirmwareError
+from simulators.devices import DEVICES, FIRMWARES, make_firmware
 from simulators.scenario import ScenarioError
 
 
@@ -44,6 +45,13 @@ def register(sub) -> None:
         ),
     )
     s.add_argument(
+        "--firmware",
+        choices=FIRMWARES,
+        default="python",
+        help="the Python firmware or the reference C core (built with cc on first use); "
+        "default: python",
+    )
+    s.add_argument(
         "--speed",
         type=float,
         default=1.0,
@@ -69,6 +77,12 @@ def _register_ble(kinds) -> None:
         ),
     )
     b.add_argument("--scenario", metavar="FILE", help="scenario TOML (docs/scenarios.md)")
+    b.add_argument(
+        "--firmware",
+        choices=FIRMWARES,
+        default="python",
+        help="the Python firmware or the reference C core; default: python",
+    )
     b.add_argument(
         "--hci",
         default="tcp-server:127.0.0.1:0",
@@ -100,8 +114,8 @@ async def run_ble(args) -> int:
     check_sim_speed(args.speed)
     host, port = _tcp_server_address(args.hci)
     try:
-        firmware = make_firmware("ball", args.scenario)
-    except ScenarioError as exc:
+        firmware = make_firmware("ball", args.scenario, firmware=args.firmware)
+    except (ScenarioError, CFirmwareError) as exc:
         raise UsageError(str(exc)) from exc
 
     def show(event) -> None:
@@ -152,8 +166,10 @@ async def run_serial(args) -> int:
     if args.rate is not None and not 10 <= args.rate <= 2000:
         raise UsageError(f"--rate must be 10-2000 Hz, got {args.rate}")
     try:
-        firmware = make_firmware(args.device, args.scenario, rate_hz=args.rate)
-    except ScenarioError as exc:
+        firmware = make_firmware(
+            args.device, args.scenario, rate_hz=args.rate, firmware=args.firmware
+        )
+    except (ScenarioError, CFirmwareError) as exc:
         raise UsageError(str(exc)) from exc
 
     def show(event) -> None:
