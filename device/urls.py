@@ -14,9 +14,11 @@ from urllib.parse import parse_qsl, unquote
 from device.errors import BadUrlError, UsageError
 
 SCHEMES = ("serial", "ble", "sim", "replay")
-SIM_DEVICES = ("ball", "handheld")
+SIM_DEVICES = ("ball", "handheld", "progressor", "forceboard", "whc06")
 #: Which firmware a simulated device runs (``firmware=``): the Python one or the C core.
 SIM_FIRMWARES = ("python", "c")
+#: what ``ble://ADDRESS?kind=K`` takes (a name picks its kind from the registry)
+BLE_KINDS = ("ball", "progressor", "forceboard", "whc06")
 _BLE_ADDRESS = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 
 
@@ -101,6 +103,8 @@ def parse_url(url: str) -> DeviceUrl:
                 raise ValueError
         except ValueError:
             raise BadUrlError(f"{url!r}: speed must be a positive number or 'max'") from None
+    elif scheme == "ble" and params.get("kind", "ball") not in BLE_KINDS:
+        raise BadUrlError(f"{url!r}: kind= is one of {', '.join(BLE_KINDS)}")
     elif scheme == "ble" and ":" in target and not _BLE_ADDRESS.match(target):
         raise BadUrlError(f"{url!r}: a BLE address is six hex pairs, like AA:BB:CC:DD:EE:FF")
     return DeviceUrl(scheme, target, params)

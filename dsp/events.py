@@ -538,6 +538,9 @@ class Stop(Event):
     was_vibrating: bool | None = field(default=None, metadata=_FACT)
     #: user_reported_symptom: what the person reported
     symptom: str | None = field(default=None, metadata=_FACT)
+    #: "none" on a device without a motor (monitor mode): the alarm was raised, nothing
+    #: was stopped
+    motor: str | None = field(default=None, metadata=_FACT)
 
 
 @dataclass(frozen=True, kw_only=True)

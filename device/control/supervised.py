@@ -131,6 +131,9 @@ class SupervisedSession:
         self.timebase = session.timebase
         check_motor_hz(motor_hz, session.info)
         self.motor_hz = motor_hz or default_motor_hz(session.info)
+        #: False on a device without a motor: monitor mode (no Stop sent, no vibration, a
+        #: stop is an alarm with ``motor: "none"``)
+        self.has_motor = bool(getattr(session, "has_motor", True))
         self.state = LiveState(link_kind=session.link.kind, nominal_rate_hz=session.rate_hz)
         self.coalescer = CommandCoalescer(
             self._send_vibrate, self._send_stop, on_error=self._on_command_error
@@ -235,7 +238,9 @@ class SupervisedSession:
         The motor band-stop follows the pattern's life, not each of its pulses: a pulsing
         motor keeps leaking while it spins down, and re-tuning filters on every pulse would
         put their transients into the force."""
-        on = pattern is not None and intensity_pct > 0
+        on = pattern is not None and intensity_pct > 0 and self.has_motor
+        if not on:
+            pattern, intensity_pct = None, 0.0
         self.player.play(pattern, intensity_pct if on else 0.0, self.motor_hz)
         self.pipeline.filters.set_motor_hz(self.motor_hz if on else None)
 
@@ -264,6 +269,8 @@ class SupervisedSession:
         self.player.silence()
         self.pipeline.supervisor.set_vibration(0.0, None)
         self.state.vibration_pct = 0.0
+        if not self.has_motor:
+            return  # no motor: nothing to stop, and no Stop pretends otherwise
         await self.coalescer.stop()
 
     async def user_stop(
@@ -274,7 +281,13 @@ class SupervisedSession:
         self.player.play(None, 0.0)
         await self.halt_vibration()
         self.stops += 1
-        d = Stop(cause=cause, t_s=self.state.t_s, force_n=self.state.filtered_n, symptom=symptom)
+        d = Stop(
+            cause=cause,
+            t_s=self.state.t_s,
+            force_n=self.state.filtered_n,
+            symptom=symptom,
+            motor=None if self.has_motor else "none",
+        )
         for hook in self._decision_hooks:
             hook(d)
         self._publish(d)
@@ -508,6 +521,8 @@ class SupervisedSession:
             if not was_vibrating and isinstance(d, Stop):
                 self.state.prompt = EASE_OFF_PROMPT
             d = replace(d, was_vibrating=was_vibrating)
+            if isinstance(d, Stop) and not self.has_motor:
+                d = replace(d, motor="none", was_vibrating=False)
         for hook in self._decision_hooks:
             hook(d)
         self._publish(d)

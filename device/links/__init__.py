@@ -10,6 +10,9 @@ from device.links.base import Link, LinkStats
 from device.timebase import TimeBase
 from device.urls import DeviceUrl, parse_url
 
+#: the in-process simulators of the sensors that speak their own protocols
+SENSOR_SIMS = ("progressor", "forceboard", "whc06")
+
 
 def open_link(
     url: str | DeviceUrl,
@@ -32,10 +35,23 @@ def open_link(
 
         return SerialLink(parsed, timebase=timebase)
     if parsed.scheme == "sim":
+        if parsed.target in SENSOR_SIMS:
+            from device.links.sim import SensorSimLink
+
+            return SensorSimLink(parsed, timebase=timebase, **options)
         from device.links.sim import SimLink
 
         return SimLink(parsed, timebase=timebase, **options)
     if parsed.scheme == "ble":
+        from device.links.drivers import kind_for_name
+
+        kind = parsed.params.get("kind") or (
+            None if parsed.is_ble_address else kind_for_name(parsed.target)
+        )
+        if kind not in (None, "ball"):
+            from device.links.sensor_ble import open_sensor_ble
+
+            return open_sensor_ble(parsed, kind, timebase=timebase, **options)
         from device.links.ble import BleLink
 
         return BleLink(parsed, timebase=timebase, **options)

@@ -81,7 +81,7 @@ class BleLink(Link):
         timebase=None,
     ) -> None:
         super().__init__(url, timebase=timebase)
-        unknown = set(url.params) - {"timeout"}
+        unknown = set(url.params) - {"timeout", "kind"}
         if unknown:
             raise BadUrlError(f"{url}: unknown parameter(s) {', '.join(sorted(unknown))}")
         if "timeout" in url.params:

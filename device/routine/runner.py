@@ -64,6 +64,9 @@ from dsp.pipeline import BatchResult, ForcePipeline
 from dsp.session_summary import MIN_REPORTED_HOLD_S  # passes through the band are not holds
 
 #: A press-and-hold unit with no completed hold ends after hold_max + this (device time).
+#: said on a step that would vibrate, on a device without a motor
+NO_MOTOR_PROMPT = "This device has no motor: this step runs without vibration (pressure only)."
+
 HOLD_TIMEOUT_EXTRA_S = 30.0
 #: A unit with a target band that was not pressed into within this time (device seconds from
 #: its start) ends with the outcome ``band_not_reached`` (docs/routines.md: why).
@@ -459,6 +462,10 @@ class RoutineRunner:
         vib = unit.vibration
         self.session.link.announce_step(self._step_data(unit))
         pattern = get_pattern(vib.pattern) if vib.is_on and vib.pattern is not None else None
+        if pattern is not None and not self.live.has_motor:
+            # monitor mode: the step runs without its vibration, and says so
+            self.state.prompt = NO_MOTOR_PROMPT
+            pattern = None
         self.live.play(pattern, vib.intensity_pct)
 
     def _step_data(self, unit: StepUnit) -> dict:

@@ -46,6 +46,7 @@ from firmware_bridge.messages import (
     Hello,
     Keepalive,
     Message,
+    MotorKind,
     Nack,
     NackCode,
     SetLimit,
@@ -124,6 +125,14 @@ class SessionCounters:
     commands_retried: int = 0
     #: commands that got no answer within their whole budget
     commands_unanswered: int = 0
+
+
+def no_motor_message(info: DeviceInfo | None) -> str:
+    model = (info.model if info is not None else "") or "this device"
+    return (
+        f"{model} has no motor: it measures force only (massagectl watches the pressure and "
+        "raises the alarm, but cannot vibrate)"
+    )
 
 
 def check_device_info(info: DeviceInfo, url: object, *, uses_scale: bool = True) -> None:
@@ -418,9 +427,21 @@ class DeviceSession:
                 f"vibration intensity must be a finite percentage, got {intensity_pct}"
             )
         permille = round(max(0.0, min(100.0, intensity_pct)) * 10)
+        if permille > 0 and not self.has_motor:
+            raise UsageError(no_motor_message(self.info))
         await self.command(Vibrate(intensity_permille=permille, frequency_hz=frequency_hz, **kw))
 
+    @property
+    def has_motor(self) -> bool:
+        """The device has a motor (DeviceInfo's motor_kind). A device without one (the force
+        sensors of docs/devices.md) runs in monitor mode: no limit to set, nothing to stop."""
+        return self.info is None or self.info.motor_kind != MotorKind.NONE
+
     async def set_limit(self, limit_n: float) -> None:
+        """The firmware's hard limit; a device without a motor has no firmware limit (the host
+        supervisor is all there is): nothing is sent."""
+        if not self.has_motor:
+            return
         await self.command(SetLimit(limit_mn=max(0, round(limit_n * 1000))))
 
     async def tare(self) -> int:

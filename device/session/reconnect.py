@@ -172,6 +172,10 @@ class ReconnectingSession:
         return self._session.status
 
     @property
+    def has_motor(self) -> bool:
+        return self._session.has_motor
+
+    @property
     def calibration(self) -> Calibration | None:
         """The initial calibration (``DeviceSession.calibration``): every new link's session
         starts from the same one; the pipeline keeps the one in use across reconnects."""

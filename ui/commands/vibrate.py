@@ -10,6 +10,7 @@ import time
 
 from device.control.vibration import PATTERN_NAMES, get_pattern
 from device.errors import UsageError
+from device.session.device_session import no_motor_message
 from dsp.events import Event, Fault, LinkLost, LinkRestored, StepStarted, Stop, describe_cause
 from dsp.zones import DEFAULT_ZONES, get_zone
 from ui.commands.recordings import add_record_option, record_folder
@@ -108,6 +109,8 @@ async def run(args) -> int:
         pattern=args.pattern,
     ) as run:
         live = run.live
+        if not live.has_motor:
+            raise UsageError(no_motor_message(run.session.info))
 
         def on_event(e: Event) -> None:
             nonlocal resume
