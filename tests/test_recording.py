@@ -469,7 +469,8 @@ async def test_replay_streams_the_recorded_forces_back(short_recording):
         assert session.link.kind == "replay" and session.info.model == rec.meta["device"]["model"]
         assert session.calibration.scale_counts_per_n == cal.scale_counts_per_n
         pipeline = ForcePipeline(session.rate_hz, session.calibration, get_zone(None))
-        await session.vibrate(30.0, 100)  # acknowledged; nothing moves
+        with pytest.raises(UsageError, match="no motor"):  # a replay has no motor
+            await session.vibrate(30.0, 100)
         async for batch in session.batches():
             t_parts.append(batch.t_s)
             raw_parts.append(batch.raw_counts)
