@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from dataclasses import replace
 
 from device.errors import LinkError, UsageError
 from device.urls import MAX_SIM_SPEED, check_sim_speed
 from simulators.devices import DEVICES, make_firmware
-from simulators.scenario import ScenarioError
+from simulators.scenario import ScenarioError, load_scenario
 
 
 def register(sub) -> None:
@@ -46,6 +47,11 @@ def register(sub) -> None:
     _register_ble(kinds)
 
 
+#: ``sim ble`` without --scenario: the default scenario, after this long at rest (simulator
+#: seconds), so that a ``pair`` right after the simulator starts finds the ball unloaded.
+SIM_BLE_REST_S = 30.0
+
+
 def _register_ble(kinds) -> None:
     b = kinds.add_parser(
         "ble",
@@ -59,7 +65,14 @@ def _register_ble(kinds) -> None:
             "Firmware events are printed as 'EVENT t_s=...' lines in simulator time."
         ),
     )
-    b.add_argument("--scenario", metavar="FILE", help="scenario TOML (docs/scenarios.md)")
+    b.add_argument(
+        "--scenario",
+        metavar="FILE",
+        help=(
+            "scenario TOML (docs/scenarios.md); default: the ball lies at rest for "
+            f"{SIM_BLE_REST_S:g} s (time to pair it), then the default press-hold-release"
+        ),
+    )
     b.add_argument(
         "--hci",
         default="tcp-server:127.0.0.1:0",
@@ -91,7 +104,10 @@ async def run_ble(args) -> int:
     check_sim_speed(args.speed)
     host, port = _tcp_server_address(args.hci)
     try:
-        firmware = make_firmware("ball", args.scenario)
+        scenario = args.scenario
+        if scenario is None:
+            scenario = replace(load_scenario(None), start_s=SIM_BLE_REST_S)
+        firmware = make_firmware("ball", scenario)
     except ScenarioError as exc:
         raise UsageError(str(exc)) from exc
 
