@@ -35,6 +35,7 @@ COMMAND_MODULES = [
     "ui.commands.analyze",
     "ui.commands.report",
     "ui.commands.recordings",
+    "ui.commands.export",
     "ui.commands.plot",
 ]
 

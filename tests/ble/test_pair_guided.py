@@ -10,6 +10,8 @@ import os
 import socket
 import subprocess
 
+import pytest
+
 from device.config.known_devices import KnownDevices
 from device.links import open_link
 from device.pairing.pair import WaitReading, pair_device
@@ -113,6 +115,7 @@ def test_sim_ble_default_scenario_rests_long_enough_to_pair_then_presses():
     assert max(default.force_at(t / 10) for t in range(160)) == 6.0
 
 
+@pytest.mark.timeout(40 + 30 * PAIR_RUNS)
 def test_pair_with_no_terminal_against_a_fresh_sim_ble_succeeds_without_waiting():
     """Failed before: the default scenario pressed 6 N from its first second, so a pair
     started right after the simulator said "let go" (and, before the wait, failed 6 in 10)."""
