@@ -36,6 +36,7 @@ COMMAND_MODULES = [
     "ui.commands.report",
     "ui.commands.recordings",
     "ui.commands.export",
+    "ui.commands.doctor",
     "ui.commands.plot",
 ]
 
