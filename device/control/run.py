@@ -27,6 +27,7 @@ loop (stream, Stop, coalescer), the recording, the session.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -159,13 +160,30 @@ async def supervised_run(
     motor_hz: int = 0,
     record_dir: str | Path | None = None,
     record_meta: dict[str, Any] | None = None,
+    lsl: bool = False,
+    lsl_wait_s: float = 0.0,
     **link_options: Any,
 ) -> AsyncIterator[SupervisedRun]:
     """Open ``url`` and supervise it on ``zone`` (see the module docstring). ``vibrates``:
     the face may drive the motor, so ``screening`` must clear it (a real device needs a
     passed screening by a person); a face that only watches (``stream``) leaves vibration
-    refused."""
+    refused. ``lsl``: publish the force and every event on LSL outlets (docs/lsl.md),
+    created before the device is opened; ``lsl_wait_s``: wait that long for a consumer
+    (LabRecorder) first, so that it gets the session from its first sample."""
     zone = zone or get_zone(None)
+    outlets = None
+    if lsl:
+        from device.recording.lsl import LslOutlets
+        from device.timebase import TimeBase
+        from device.urls import parse_url
+
+        outlets = LslOutlets(
+            rate_hz=rate_hz,
+            source_id=f"massagectl:{url}",
+            speed=TimeBase.for_url(parse_url(url), speed).speed,
+        )
+        if lsl_wait_s > 0:
+            await asyncio.to_thread(outlets.wait_for_consumers, lsl_wait_s)
     session = open_device_session(
         url,
         rate_hz=rate_hz,
@@ -180,6 +198,9 @@ async def supervised_run(
         pipeline = live_pipeline(session, zone)
         live = SupervisedSession(session, pipeline, motor_hz=motor_hz)
         run = SupervisedRun(session, pipeline, live, zone)
+        if outlets is not None:
+            live.add_batch_listener(outlets.on_batch)
+            live.add_listener(outlets.on_event)
         try:
             if record_dir is not None:
                 screening_record = screening.to_record() if screening is not None else None
@@ -190,3 +211,5 @@ async def supervised_run(
         finally:
             await live.close()
             run.finish(None)
+            if outlets is not None:
+                outlets.close()
