@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,7 @@ class SupervisedRun:
         self.recording_error: MassagectlError | None = None
         live.add_listener(self._record_event)
         live.add_batch_listener(self._record_batch)
+        live.add_listener(_log_event)
 
     def watch_step(self, step: str = "stream") -> None:
         """Mark the start of a run that only watches (no routine, nothing vibrates): a
@@ -136,6 +138,12 @@ class SupervisedRun:
         self.recording_error = exc
         abandon_recording(recorder, exc)
         self.live.fail(exc)
+
+
+def _log_event(event: Event) -> None:
+    """Every event into the debug log (``--log``): stops and faults with their cause."""
+    level = logging.WARNING if str(event.kind) in ("stop", "fault") else logging.INFO
+    logging.getLogger("massagectl.events").log(level, "event %s", event.to_dict())
 
 
 def abandon_recording(recorder: Recorder | None, exc: MassagectlError) -> None:
