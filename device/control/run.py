@@ -74,7 +74,7 @@ class SupervisedRun:
         self.recording_error: MassagectlError | None = None
         live.add_listener(self._record_event)
         live.add_batch_listener(self._record_batch)
-        live.add_listener(_log_event)
+        live.add_listener(log_event)
 
     def watch_step(self, step: str = "stream") -> None:
         """Mark the start of a run that only watches (no routine, nothing vibrates): a
@@ -140,7 +140,7 @@ class SupervisedRun:
         self.live.fail(exc)
 
 
-def _log_event(event: Event) -> None:
+def log_event(event: Event) -> None:
     """Every event into the debug log (``--log``): stops and faults with their cause."""
     level = logging.WARNING if str(event.kind) in ("stop", "fault") else logging.INFO
     logging.getLogger("massagectl.events").log(level, "event %s", event.to_dict())
