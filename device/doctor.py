@@ -103,10 +103,9 @@ async def _bluez_on_dbus() -> tuple[bool, str]:
 
 
 async def _open_hci(transport: str) -> None:
-    from bumble.transport import open_transport
+    from device.ble.bumble_host import probe_transport
 
-    opened = await open_transport(transport)
-    await opened.close()
+    await probe_transport(transport)
 
 
 async def check_ble(hci: str | None = None) -> Check:

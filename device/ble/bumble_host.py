@@ -215,6 +215,13 @@ async def _power_on(device: Device, transport: Transport, spec: str) -> None:
         host_log.setLevel(level)
 
 
+async def probe_transport(spec: str) -> None:
+    """Open the HCI transport ``spec`` and close it again (``massagectl doctor``); raises
+    what opening raised."""
+    opened = await open_transport(spec)
+    await opened.close()
+
+
 def link_security(spec: str, address: str) -> dict | None:
     """``{"encrypted": bool}`` for this loop's connection to
     ``address`` on ``spec``, or None when there is none."""
