@@ -110,6 +110,9 @@ class Scenario:
     press: tuple[PressPoint, ...] = ()
     #: When set, the press script starts over every ``repeat_s`` seconds.
     repeat_s: float | None = None
+    #: The ball lies at rest (nothing pressed) for this long before the press script starts
+    #: (its times, and ``repeat_s``, count from then).
+    start_s: float = 0.0
     seed: int = 1
     sensor: SensorConfig = field(default_factory=SensorConfig)
     motor: MotorConfig = field(default_factory=MotorConfig)
@@ -121,6 +124,9 @@ class Scenario:
 
     def force_at(self, t_s: float) -> float:
         """The true pressing force at scenario time ``t_s`` (newtons)."""
+        if t_s < self.start_s:
+            return 0.0
+        t_s -= self.start_s
         if self.repeat_s:
             t_s = t_s % self.repeat_s
         force = 0.0
@@ -180,6 +186,7 @@ class _Top(msgspec.Struct):
     name: str = "unnamed"
     press: list[dict[str, Any]] = []
     repeat_s: Annotated[float, msgspec.Meta(gt=0.0, le=1e6)] | None = None
+    start_s: _Seconds = 0.0
     seed: _Seed = 1
     sensor: dict[str, Any] = {}
     motor: dict[str, Any] = {}
@@ -222,6 +229,7 @@ def parse_scenario(data: Any, source: str = "<scenario>") -> Scenario:
         name=top.name if "name" in data else Path(source).stem,
         press=tuple(presses),
         repeat_s=top.repeat_s,
+        start_s=top.start_s,
         seed=top.seed,
         sensor=sensor,
         motor=_section(MotorConfig, top.motor, f"{source}: motor"),

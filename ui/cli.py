@@ -35,8 +35,16 @@ COMMAND_MODULES = [
     "ui.commands.analyze",
     "ui.commands.report",
     "ui.commands.recordings",
+    "ui.commands.export",
+    "ui.commands.doctor",
     "ui.commands.plot",
 ]
+
+
+#: The commands that talk to a device: each takes ``--log FILE``.
+DEVICE_COMMANDS = ("demo", "routine", "vibrate", "stream", "sim", "scan", "pair", "plot")
+#: The loggers of the debug log (device/: massagectl.session, massagectl.events).
+LOG_NAME = "massagectl"
 
 
 def _version() -> str:
@@ -64,6 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    for name in DEVICE_COMMANDS:
+        sub.choices[name].add_argument(
+            "--log",
+            metavar="FILE",
+            help=(
+                "append a debug log to FILE: links opened, lost and closed, every command "
+                "sent and reply received (not keepalives or force batches), every event, "
+                "faults (docs/architecture.md, 'The debug log')"
+            ),
+        )
     return parser
 
 
@@ -87,6 +105,40 @@ def _setup_logging() -> None:
     else:
         handler.setFormatter(_OneLineFormatter("%(message)s"))
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    # our own log is the debug log: it never reaches stderr (the faces say what matters)
+    ours = logging.getLogger(LOG_NAME)
+    ours.propagate = False
+    ours.setLevel(logging.DEBUG)
+    ours.handlers[:] = [logging.NullHandler()]
+
+
+@contextlib.contextmanager
+def _debug_log(path: str | None, argv: list[str]):
+    """``--log FILE``: our log at DEBUG and the libraries' warnings, appended to FILE."""
+    if not path:
+        yield
+        return
+    from device.errors import UsageError
+
+    try:
+        handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--log {path}: cannot write: {exc.strerror or exc}") from None
+    handler.setFormatter(
+        logging.Formatter(
+            "%(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"
+        )
+    )
+    ours, root = logging.getLogger(LOG_NAME), logging.getLogger()
+    ours.addHandler(handler)
+    root.addHandler(handler)
+    ours.info("massagectl %s: %s", _version(), " ".join(argv))
+    try:
+        yield
+    finally:
+        ours.removeHandler(handler)
+        root.removeHandler(handler)
+        handler.close()
 
 
 class Terminated(Exception):
@@ -136,9 +188,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        if inspect.iscoroutinefunction(func):
-            return _run_async(func, args)
-        return int(func(args) or 0)
+        with _debug_log(getattr(args, "log", None), sys.argv[1:] if argv is None else argv):
+            try:
+                if inspect.iscoroutinefunction(func):
+                    return _run_async(func, args)
+                return int(func(args) or 0)
+            except MassagectlError as exc:
+                logging.getLogger(LOG_NAME).error("%s: error: %s", args.command, exc)
+                raise
     except MassagectlError as exc:
         print(f"massagectl {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from device.control.pipeline_factory import live_pipeline
-from device.control.run import abandon_recording
+from device.control.run import abandon_recording, log_event
 from device.control.supervised import LiveState, SupervisedSession
 from device.control.vibration import get_pattern
 from device.errors import MassagectlError
@@ -110,6 +110,8 @@ class LiveController:
         #: The last STOP the user pressed (shown until vibration is started again).
         self.user_stopped = False
         self.on_event: Callable[[Event], None] | None = None
+        #: LSL outlets fed with every batch and event (``plot --lsl``), if any
+        self.lsl: Any = None
         #: The recording in progress (``device.recording.folder.Recorder``), if any.
         self.recorder = None
         #: Why the last recording stopped on its own (a write failed), if it did.
@@ -295,10 +297,15 @@ class LiveController:
 
     def _on_batch(self, batch: SampleBatch, result: BatchResult) -> None:
         self.ring.append(batch.t_s, result.force_n, result.filtered_n)
+        if self.lsl is not None:
+            self.lsl.on_batch(batch, result)
         if self.recorder is not None:
             self._record(self.recorder.on_batch, batch, result)
 
     def _on_event(self, event: Event) -> None:
+        log_event(event)
+        if self.lsl is not None:
+            self.lsl.on_event(event)
         if self.recorder is not None:
             self._record(self.recorder.on_event, event)
         if self.runner is not None:

@@ -805,6 +805,7 @@ def run_window(
     screening: ScreeningResult | None = None,
     close_when_done: bool = False,
     zones: Mapping[str, Zone] | None = None,
+    lsl=None,
 ) -> int:
     """Open the live window on ``url`` and block until it is closed.
 
@@ -814,7 +815,8 @@ def run_window(
     ``screening``: a passed screening for a real device (else the window asks before any
     vibration or routine). ``close_when_done``: close once the routine has ended.
     ``zones``: the zone table in force (the user's profile; default the built-in one).
-    ``url`` None: the window opens unconnected with its Connect dialog.
+    ``url`` None: the window opens unconnected with its Connect dialog. ``lsl``: LSL outlets
+    (``device.recording.lsl.LslOutlets``) fed with every batch and event (``plot --lsl``).
 
     Returns 0 when closed normally or the routine completed (or the user stopped it), 1 when
     the routine ended otherwise (a stop policy, a lost link, an error), 2 when the device
@@ -840,6 +842,7 @@ def run_window(
                     close_when_done,
                     record_dir,
                     zones,
+                    lsl,
                 )
             )
     finally:
@@ -847,11 +850,22 @@ def run_window(
 
 
 async def _run(
-    url, routine, speed, unattended, window_s, fps, screening, close_when_done, record_dir, zones
+    url,
+    routine,
+    speed,
+    unattended,
+    window_s,
+    fps,
+    screening,
+    close_when_done,
+    record_dir,
+    zones,
+    lsl=None,
 ) -> int:
     controller = LiveController(
         speed=speed, unattended=unattended, screening=screening, zones=zones
     )
+    controller.lsl = lsl
     window = LiveWindow(controller, window_s=window_s, fps=fps)
     closed = window.closed()
     window.show()

@@ -74,6 +74,8 @@ def open_run(
     record_dir: str | None = None,
     motor_hz: int = 0,
     reconnect_timeout_s: float = DEFAULT_RECONNECT_TIMEOUT_S,
+    lsl: bool = False,
+    lsl_wait_s: float = 0.0,
     **record_meta,
 ) -> contextlib.AbstractAsyncContextManager[SupervisedRun]:
     """The supervised run (``device.control.run``) for a prepared face: its URL and speed,
@@ -87,4 +89,43 @@ def open_run(
         reconnect_timeout_s=reconnect_timeout_s,
         record_dir=record_dir,
         record_meta={"url": str(prepared.url), "profile": prepared.profile, **record_meta},
+        lsl=lsl,
+        lsl_wait_s=lsl_wait_s,
     )
+
+
+def add_lsl_options(parser) -> None:
+    """``--lsl`` and ``--lsl-wait S`` (docs/lsl.md)."""
+    parser.add_argument(
+        "--lsl",
+        action="store_true",
+        help=(
+            "publish the force (raw and filtered, N) and every event on Lab Streaming Layer "
+            "outlets for LabRecorder (needs the lsl extra; docs/lsl.md)"
+        ),
+    )
+    parser.add_argument(
+        "--lsl-wait",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="with --lsl: wait up to S seconds for a consumer (LabRecorder) before starting",
+    )
+
+
+def check_lsl_options(args) -> None:
+    """Refuse bad --lsl options, and --lsl without the extra, before any device is opened."""
+    import math
+
+    from device.errors import UsageError
+
+    args.lsl = getattr(args, "lsl", False)  # a Namespace built by hand has neither
+    args.lsl_wait = getattr(args, "lsl_wait", 0.0)
+    if not math.isfinite(args.lsl_wait) or args.lsl_wait < 0:
+        raise UsageError("--lsl-wait must be a number of seconds, 0 or more")
+    if args.lsl_wait and not args.lsl:
+        raise UsageError("--lsl-wait goes with --lsl")
+    if args.lsl:
+        from device.recording.lsl import require_lsl
+
+        require_lsl()

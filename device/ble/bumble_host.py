@@ -178,6 +178,50 @@ async def discard(host: BumbleHost) -> None:
     await host.close()
 
 
+#: The words for a transport whose other end hung up while we powered the controller on.
+RADIO_HELD_TEXT = (
+    "the HCI transport {spec!r} hung up as soon as it was opened: another process holds "
+    "the radio ('massagectl sim ble' serves one host at a time: end the other massagectl "
+    "using it, or start another 'massagectl sim ble' and use its READY line)"
+)
+
+
+async def _power_on(device: Device, transport: Transport, spec: str) -> None:
+    """Power the controller on, or say at once that the other end hung up (a software radio
+    that already serves a host closes a second one's connection at once; without this the
+    host waited POWER_ON_TIMEOUT_S and said the controller did not power up)."""
+    terminated = getattr(transport.source, "terminated", None)
+    host_log = logging.getLogger("bumble.host")
+    level = host_log.level
+    # bumble logs the lost transport's failed Reset with a traceback; the one line is ours
+    host_log.setLevel(logging.CRITICAL)
+    try:
+        async with asyncio.timeout(POWER_ON_TIMEOUT_S):
+            powering = asyncio.ensure_future(device.power_on())
+            if terminated is None:
+                await powering
+                return
+            await asyncio.wait({powering, terminated}, return_when=asyncio.FIRST_COMPLETED)
+            if not terminated.done():
+                powering.result()
+                return
+            powering.cancel()
+            try:
+                await powering
+            except BaseException:  # noqa: BLE001 - cancelled or lost: the hang-up is the news
+                pass
+            raise HostUnavailableError(RADIO_HELD_TEXT.format(spec=spec))
+    finally:
+        host_log.setLevel(level)
+
+
+async def probe_transport(spec: str) -> None:
+    """Open the HCI transport ``spec`` and close it again (``massagectl doctor``); raises
+    what opening raised."""
+    opened = await open_transport(spec)
+    await opened.close()
+
+
 def link_security(spec: str, address: str) -> dict | None:
     """``{"encrypted": bool}`` for this loop's connection to
     ``address`` on ``spec``, or None when there is none."""
@@ -213,9 +257,11 @@ async def _open(spec: str) -> BumbleHost:
     device.keystore = bonds.KnownDevicesKeyStore(identity, f"bumble:{spec}")
     device.pairing_config_factory = bonds.pairing_config
     try:
-        await asyncio.wait_for(device.power_on(), POWER_ON_TIMEOUT_S)
+        await _power_on(device, transport, spec)
     except BaseException as exc:
         await transport.close()
+        if isinstance(exc, HostUnavailableError):
+            raise
         if isinstance(exc, TimeoutError):
             raise HostUnavailableError(
                 f"the controller on {spec!r} did not power up within {POWER_ON_TIMEOUT_S:g} s"

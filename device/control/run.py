@@ -27,7 +27,9 @@ loop (stream, Stop, coalescer), the recording, the session.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,7 @@ from device.errors import MassagectlError
 from device.recording.folder import Recorder, session_meta
 from device.screening.gate import ScreeningResult
 from device.session.device_session import (
+    DEFAULT_RATE_HZ,
     DeviceSession,
     SampleBatch,
 )
@@ -70,6 +73,7 @@ class SupervisedRun:
         self.recording_error: MassagectlError | None = None
         live.add_listener(self._record_event)
         live.add_batch_listener(self._record_batch)
+        live.add_listener(log_event)
 
     def watch_step(self, step: str = "stream") -> None:
         """Mark the start of a run that only watches (no routine, nothing vibrates): a
@@ -135,6 +139,12 @@ class SupervisedRun:
         self.live.fail(exc)
 
 
+def log_event(event: Event) -> None:
+    """Every event into the debug log (``--log``): stops and faults with their cause."""
+    level = logging.WARNING if str(event.kind) in ("stop", "fault") else logging.INFO
+    logging.getLogger("massagectl.events").log(level, "event %s", event.to_dict())
+
+
 def abandon_recording(recorder: Recorder | None, exc: MassagectlError) -> None:
     """Close a recording whose write failed, keeping what was written readable and the
     reason in session.json (best effort: the disk that failed may fail again)."""
@@ -157,13 +167,32 @@ async def supervised_run(
     motor_hz: int = 0,
     record_dir: str | Path | None = None,
     record_meta: dict[str, Any] | None = None,
+    lsl: bool = False,
+    lsl_wait_s: float = 0.0,
     **link_options: Any,
 ) -> AsyncIterator[SupervisedRun]:
     """Open ``url`` and supervise it on ``zone`` (see the module docstring). ``vibrates``:
     the face may drive the motor, so ``screening`` must clear it (a real device needs a
     passed screening by a person); a face that only watches (``stream``) leaves vibration
-    refused."""
+    refused. ``lsl``: publish the force and every event on LSL outlets (docs/lsl.md),
+    created before the device is opened; ``lsl_wait_s``: wait that long for a consumer
+    (LabRecorder) first, so that it gets the session from its first sample."""
     zone = zone or get_zone(None)
+    outlets = None
+    if lsl:
+        from device.recording.lsl import LslOutlets
+        from device.timebase import TimeBase
+        from device.urls import parse_url
+
+        outlets = LslOutlets(
+            # declared before the device answers: the asked rate, else the usual one (a slower
+            # device's stream is still timestamped sample by sample)
+            rate_hz=float(rate_hz or DEFAULT_RATE_HZ),
+            source_id=f"massagectl:{url}",
+            speed=TimeBase.for_url(parse_url(url), speed).speed,
+        )
+        if lsl_wait_s > 0:
+            await asyncio.to_thread(outlets.wait_for_consumers, lsl_wait_s)
     session = open_device_session(
         url,
         rate_hz=rate_hz,
@@ -178,6 +207,9 @@ async def supervised_run(
         pipeline = live_pipeline(session, zone)
         live = SupervisedSession(session, pipeline, motor_hz=motor_hz)
         run = SupervisedRun(session, pipeline, live, zone)
+        if outlets is not None:
+            live.add_batch_listener(outlets.on_batch)
+            live.add_listener(outlets.on_event)
         try:
             if record_dir is not None:
                 screening_record = screening.to_record() if screening is not None else None
@@ -188,3 +220,5 @@ async def supervised_run(
         finally:
             await live.close()
             run.finish(None)
+            if outlets is not None:
+                outlets.close()

@@ -55,6 +55,21 @@ SAY_AGAIN_S = 5.0
 DEFAULT_PRESS_TIMEOUT_S = 60.0
 
 
+@dataclass(frozen=True)
+class WaitReading:
+    """One look at the device during the guided wait for an unloaded, still device (the
+    tare's wait; any force device that must be zeroed empty waits the same way): what it
+    reads against its factory zero, whether that is good enough, and the time left."""
+
+    #: "loaded" (over the bound), "moving" (not still), "zeroed" (pressed as it zeroed),
+    #: "ready" (unloaded and still: zeroing now)
+    state: str
+    force_n: float
+    #: device seconds left before the wait gives up
+    left_s: float
+    timeout_s: float
+
+
 @dataclass
 class PairResult:
     device: KnownDevice
@@ -70,9 +85,12 @@ async def pair_device(
     tare_timeout_s: float = DEFAULT_TARE_TIMEOUT_S,
     say: Callable[[str], None] = lambda _text: None,
     store: KnownDevices | None = None,
+    watch: Callable[[WaitReading], None] = lambda _reading: None,
 ) -> PairResult:
     """Pair the device behind ``link`` (not yet open) and store it; returns what was stored.
-    Waits are in device time on the link's time base (``link.timebase``)."""
+    Waits are in device time on the link's time base (``link.timebase``). ``watch`` gets a
+    live reading and the time left at every look during the wait for the tare (a face shows
+    it: a line rewritten on a terminal, a countdown line now and then without one)."""
     if known_force_n is not None and not known_force_n > 0:
         raise UsageError("--known-n must be a positive force in newtons")
     if not tare_timeout_s > 0:
@@ -84,7 +102,7 @@ async def pair_device(
     # would refuse them), so a failure leaves the file, and the old bond, as they were.
     with holding_bonds() as held:
         record, bond, offset = await _pair(
-            link, old, store, held, known_force_n, press_timeout_s, tare_timeout_s, say
+            link, old, store, held, known_force_n, press_timeout_s, tare_timeout_s, say, watch
         )
         store.put(record, host=held.host)
     return PairResult(store.find(record.address) or record, bond, offset)
@@ -99,6 +117,7 @@ async def _pair(
     press_timeout_s: float,
     tare_timeout_s: float,
     say: Callable[[str], None],
+    watch: Callable[[WaitReading], None],
 ) -> tuple[KnownDevice, BondResult, int]:
     """Everything but the final write: the record to store, the bond, the device's zero."""
     if old is not None and old.bond is not None:
@@ -114,12 +133,14 @@ async def _pair(
     else:
         say(f"not bonded: {bond.note}; the device is remembered without keys")
     async with DeviceSession(link) as session:
-        window = _RawWindow(session)
+        window = RawWindow(session)
         device_cal = session.calibration
         assert device_cal is not None and session.info is not None
         known = (store.find(link.address) if link.address else None) or old
         references = _references(device_cal, known.calibration if known else None, say)
-        offset = await _tare(session, window, references, tare_timeout_s, say)
+        offset = await wait_unloaded_and_tare(
+            session, window, references, tare_timeout_s, say, watch
+        )
         say(f"tare: zero at {offset} counts")
         stored = StoredCalibration(device_cal.scale_counts_per_n, float(offset), "tare", now_iso())
         if known_force_n is not None:
@@ -187,12 +208,13 @@ def _references(
     return references
 
 
-async def _tare(
+async def wait_unloaded_and_tare(
     session: DeviceSession,
-    window: _RawWindow,
+    window: RawWindow,
     references: list[Calibration],
     timeout_s: float,
     say: Callable[[str], None],
+    watch: Callable[[WaitReading], None] = lambda _reading: None,
 ) -> int:
     """Zero the device once its last samples are still and within PAIR_TARE_MAX_SHIFT_N of
     every reference zero, and check the zero it reports against the same bound; until
@@ -208,18 +230,27 @@ async def _tare(
             said = (key, window.t_s)
 
     bound = f"{PAIR_TARE_MAX_SHIFT_N:g} N"
+    started_s = session.timebase.now_s()
+
+    def show(state: str, force_n: float) -> None:
+        left_s = max(0.0, timeout_s - (session.timebase.now_s() - started_s))
+        watch(WaitReading(state, force_n, left_s, timeout_s))
+
     try:
         async with session.timebase.timeout(timeout_s):
             while True:
                 await window.collect_fresh(TARE_WINDOW)
                 raw = window.raw(TARE_WINDOW)
+                mean_n = float(np.mean(references[0].to_newtons(raw)))
                 try:
                     load_n = max((check_tare_window(raw, ref) for ref in references), key=abs)
                 except CalibrationError as exc:
                     problem = f"it kept moving ({exc})"
+                    show("moving", mean_n)
                     guide("moving", "Keep the ball still: let it lie with nothing on it.")
                     continue
                 if abs(load_n) > PAIR_TARE_MAX_SHIFT_N:
+                    show("loaded", load_n)
                     problem = (
                         f"it read {load_n:.1f} N, more than {bound} from its factory zero "
                         "(if nothing was on it, its sensor has drifted that far)"
@@ -230,11 +261,13 @@ async def _tare(
                         f"everything off it (waiting up to {timeout_s:g} s).",
                     )
                     continue
+                show("ready", load_n)
                 offset = await session.tare()
                 shift_n = zero_shift_n(offset, references)
                 if shift_n > PAIR_TARE_MAX_SHIFT_N:
                     # pressed between the window and the Tare: zero again once let go
                     problem = f"it was pressed as it zeroed ({shift_n:.1f} N off)"
+                    show("zeroed", shift_n)
                     guide(
                         "zeroed",
                         f"The ball was pressed as it zeroed ({shift_n:.1f} N off): let go of "
@@ -255,7 +288,7 @@ def _security_text(bond: BondResult) -> str:
     return "link encrypted" if bond.encrypted else "link NOT encrypted"
 
 
-class _RawWindow:
+class RawWindow:
     """The session's batches as they come, raw counts and device time kept for a while."""
 
     def __init__(self, session: DeviceSession) -> None:

@@ -16,6 +16,7 @@ calls ``tare()`` hands the offset it returns to ``pipeline.apply_device_tare``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections import deque
@@ -58,6 +59,8 @@ from firmware_bridge.messages import (
     Vibrate,
 )
 
+#: The debug log (``--log FILE``): links, commands sent, replies, faults.
+log = logging.getLogger("massagectl.session")
 HANDSHAKE_TIMEOUT_S = 2.0
 #: The whole budget of one command (loop seconds): COMMAND_ATTEMPTS sends of the same message
 #: (same seq), each waited on for COMMAND_TIMEOUT_S / COMMAND_ATTEMPTS. A version 2 device
@@ -240,8 +243,17 @@ class DeviceSession:
     async def __aexit__(self, *exc_info) -> None:
         await self.close()
 
+    async def _link_send(self, msg: Message) -> None:
+        """Every message this session sends goes here: the debug log (``--log``) gets each
+        but the keepalives."""
+        if not isinstance(msg, Keepalive):
+            log.debug("%s send %s", self.link.url, msg)
+        await self.link.send(msg)
+
     async def start(self) -> None:
+        log.info("%s opening (%s link)", self.link.url, self.link.kind)
         await self.link.open()
+        log.info("%s open", self.link.url)
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._read_loop(), name="session-reader"))
         self._info_waiter = loop.create_future()
@@ -294,10 +306,11 @@ class DeviceSession:
         if self._closed:
             return
         self._closed = True
+        log.info("%s closing", self.link.url)
         try:
             for msg in (Stop(seq=self._next_seq()), SetStream(seq=self._next_seq())):
                 try:
-                    await self.link.send(msg)
+                    await self._link_send(msg)
                 except MassagectlError:
                     # the link is gone or failing: the firmware's deadman stops the motor
                     break
@@ -344,7 +357,7 @@ class DeviceSession:
     async def send(self, msg: Message) -> None:
         """Send without waiting for an answer."""
         self._check_clearance(msg)
-        await self.link.send(msg)
+        await self._link_send(msg)
 
     async def command(self, msg: Message, timeout_s: float = COMMAND_TIMEOUT_S) -> Message:
         """Send ``msg`` with a fresh sequence number and wait for its Ack (or TareResult),
@@ -371,7 +384,7 @@ class DeviceSession:
             for attempt in range(COMMAND_ATTEMPTS):
                 if attempt:
                     self.counters.commands_retried += 1
-                await self.link.send(msg)
+                await self._link_send(msg)
                 done, _ = await asyncio.wait({fut}, timeout=attempt_s)
                 if done:
                     return fut.result()
@@ -389,7 +402,7 @@ class DeviceSession:
         within the command budget the stream ends with that error (the run fails closed, and
         a link that is gone lets the firmware's deadman stop the motor)."""
         msg = Stop(seq=self._next_seq())
-        await self.link.send(msg)
+        await self._link_send(msg)
         self._tasks = [t for t in self._tasks if not t.done()]
         self._tasks.append(
             asyncio.get_running_loop().create_task(self._confirm_stop(msg), name="session-stop")
@@ -404,7 +417,7 @@ class DeviceSession:
             for attempt in range(COMMAND_ATTEMPTS):
                 if attempt:
                     self.counters.commands_retried += 1
-                    await self.link.send(msg)
+                    await self._link_send(msg)
                 done, _ = await asyncio.wait({fut}, timeout=attempt_s)
                 if done:
                     return
@@ -468,6 +481,7 @@ class DeviceSession:
             async for msg in self.link:
                 self._dispatch(msg)
         except (LinkClosedError, DeviceDataError) as exc:
+            log.warning("%s link ended: %s: %s", self.link.url, type(exc).__name__, exc)
             # bad device data ends the stream like a lost link: the supervised loop stops
             # vibration and the run ends with the error
             self._batches.put_nowait(exc)
@@ -477,6 +491,8 @@ class DeviceSession:
         self._batches.put_nowait(None)
 
     def _dispatch(self, msg: Message) -> None:
+        if not isinstance(msg, ForceBatch | Status):
+            log.debug("%s recv %s", self.link.url, msg)
         match msg:
             case ForceBatch():
                 # Batches before our handshake (a stream an earlier host left running) are
@@ -550,7 +566,7 @@ class DeviceSession:
         try:
             while True:
                 await asyncio.sleep(period)
-                await self.link.send(Keepalive(seq=self._next_seq()))
+                await self._link_send(Keepalive(seq=self._next_seq()))
         except LinkClosedError:
             return  # the reader reports the lost link
         except Exception as exc:  # noqa: BLE001 - a fault must reach the stream's reader

@@ -28,6 +28,7 @@ backend (our Bumble one included), so a small backoff loop is simpler and fits.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, fields
@@ -295,6 +296,7 @@ class ReconnectingSession:
                 await self._reconnect(exc)
 
     def _emit(self, event: LinkEvent) -> None:
+        logging.getLogger("massagectl.session").warning("link %s", event)
         for fn in list(self._listeners):
             fn(event)
 

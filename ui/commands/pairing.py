@@ -99,7 +99,10 @@ async def run_pair(args) -> int:
     options = {"hci": args.hci} if args.hci is not None else {}
     link = open_link(_target_url(args.target), speed=args.speed, **options)
 
+    waiting = WaitView(sys.stderr)
+
     def say(text: str) -> None:
+        waiting.clear()
         print(text, file=sys.stderr, flush=True)
 
     store = KnownDevices()
@@ -110,7 +113,9 @@ async def run_pair(args) -> int:
         tare_timeout_s=args.tare_timeout,
         say=say,
         store=store,
+        watch=waiting.show,
     )
+    waiting.clear()
     record = result.device
     if args.json:
         print(json.dumps(_public(record.to_dict())))
@@ -124,6 +129,56 @@ async def run_pair(args) -> int:
         )
         print(f"saved in {store.path}", file=sys.stderr)
     return 0
+
+
+_STATE_WORDS = {
+    "loaded": "let go of the ball",
+    "moving": "keep the ball still",
+    "zeroed": "let go: zeroing again",
+    "ready": "still and unloaded: zeroing",
+}
+
+
+class WaitView:
+    """The guided wait's live reading and countdown (``device.pairing.pair.WaitReading``).
+    On a terminal one line rewritten in place at every look; without one (a log, a pipe, a
+    service) nothing is asked of anyone: a plain countdown line when the wait starts and then
+    every ``EVERY_S`` seconds of the countdown, so the log shows that it waits and for how
+    long."""
+
+    EVERY_S = 5.0
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self._open_line = False
+        self._last_bucket: int | None = None
+
+    def text(self, reading) -> str:
+        return (
+            f"waiting for the ball: {reading.force_n:+.1f} N, {_STATE_WORDS[reading.state]}; "
+            f"{reading.left_s:.0f} s left of {reading.timeout_s:g} s"
+        )
+
+    def show(self, reading) -> None:
+        if self.tty:
+            self.stream.write("\r\x1b[2K" + self.text(reading))
+            self.stream.flush()
+            self._open_line = True
+            return
+        if reading.state == "ready":
+            return
+        bucket = int((reading.timeout_s - reading.left_s) // self.EVERY_S)
+        if bucket != self._last_bucket:
+            self._last_bucket = bucket
+            print(self.text(reading), file=self.stream, flush=True)
+
+    def clear(self) -> None:
+        """End the rewritten line before any other text."""
+        if self._open_line:
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
+            self._open_line = False
 
 
 def _public(data: dict) -> dict:

@@ -6,6 +6,7 @@ from device.errors import UsageError
 from device.routine.routines import load_routine
 from device.timebase import check_face_speed
 from device.urls import parse_url
+from ui.session_setup import add_lsl_options, check_lsl_options
 
 
 def register(sub) -> None:
@@ -40,6 +41,7 @@ def register(sub) -> None:
         help="zone profile (TOML) lowering limits and caps (default: profile.toml in the "
         "config folder, if present)",
     )
+    add_lsl_options(p)
     p.set_defaults(func=run)
 
 
@@ -57,6 +59,21 @@ def run(args) -> int:
     check_window_can_open()  # before Qt, which would abort the process
     if args.routine is not None:
         load_routine(args.routine, zones=zones)  # refuse a bad routine before Qt starts
+    check_lsl_options(args)
+    outlets = None
+    if args.lsl:
+        from device.recording.lsl import LslOutlets
+        from device.timebase import TimeBase
+
+        if args.url is None:
+            raise UsageError("--lsl needs the device URL on the command line")
+        outlets = LslOutlets(
+            rate_hz=1000,
+            source_id=f"massagectl:{args.url}",
+            speed=TimeBase.for_url(parse_url(args.url), args.speed).speed,
+        )
+        if args.lsl_wait > 0:
+            outlets.wait_for_consumers(args.lsl_wait)
     return run_window(
         args.url,
         routine=args.routine,
@@ -64,4 +81,5 @@ def run(args) -> int:
         window_s=args.window_s,
         fps=args.fps,
         zones=zones,
+        lsl=outlets,
     )

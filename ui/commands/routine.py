@@ -15,7 +15,13 @@ from device.session.reconnect import DEFAULT_RECONNECT_TIMEOUT_S
 from dsp.pipeline import describe_rate
 from ui.commands.recordings import add_record_option, record_folder
 from ui.link_notice import LinkNotice, add_reconnect_option, check_reconnect_timeout
-from ui.session_setup import open_run, prepare, zone_table
+from ui.session_setup import (
+    add_lsl_options,
+    check_lsl_options,
+    open_run,
+    prepare,
+    zone_table,
+)
 from ui.terminal_view import TerminalView, summary_table
 
 EXIT_CODES = {RunEnd.COMPLETED: 0, RunEnd.SYMPTOM: 3}
@@ -47,6 +53,7 @@ def register(sub) -> None:
     p.add_argument("routine", metavar="NAME|FILE", help="built-in routine name or TOML file")
     p.add_argument("--device", required=True, metavar="URL", help="e.g. serial:///dev/ttyACM0")
     add_record_option(p)
+    add_lsl_options(p)
     p.add_argument("--screening", metavar="FILE", help="screening answers (TOML or JSON)")
     add_reconnect_option(p)
     p.add_argument(
@@ -72,6 +79,7 @@ def register(sub) -> None:
 
 async def run(args) -> int:
     check_reconnect_timeout(args.reconnect_timeout)
+    check_lsl_options(args)
     args.record = record_folder(args.record, Path(str(args.routine)).stem)
     load_routine(args.routine, zones=zone_table(args.profile)[0])  # refuse bad input first
     prepared = prepare(
@@ -88,6 +96,8 @@ async def run(args) -> int:
         record_dir=args.record,
         unattended=args.unattended,
         reconnect_timeout_s=args.reconnect_timeout,
+        lsl=args.lsl,
+        lsl_wait_s=args.lsl_wait,
     )
 
 
@@ -98,12 +108,19 @@ async def run_routine(
     record_dir=None,
     unattended=False,
     reconnect_timeout_s: float = DEFAULT_RECONNECT_TIMEOUT_S,
+    lsl: bool = False,
+    lsl_wait_s: float = 0.0,
 ) -> int:
     # a pipe or a log gets full-width lines rather than 80-column wraps
     console = Console() if sys.stdout.isatty() else Console(width=160)
     notice = LinkNotice(reconnect_timeout_s)
     async with open_run(
-        prepared, record_dir=record_dir, reconnect_timeout_s=reconnect_timeout_s, routine=routine
+        prepared,
+        record_dir=record_dir,
+        reconnect_timeout_s=reconnect_timeout_s,
+        lsl=lsl,
+        lsl_wait_s=lsl_wait_s,
+        routine=routine,
     ) as run:
         interactive = sys.stdin.isatty() and console.is_terminal
         runner = RoutineRunner(

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from dataclasses import replace
 
 from device.errors import LinkError, UsageError
 from device.urls import MAX_SIM_SPEED, check_sim_speed
 from simulators.c_firmware import CFirmwareError
 from simulators.devices import DEVICES, FIRMWARES, make_firmware
-from simulators.scenario import ScenarioError
+from simulators.scenario import ScenarioError, load_scenario
 
 
 def register(sub) -> None:
@@ -63,6 +64,11 @@ def register(sub) -> None:
     _register_ble(kinds)
 
 
+#: ``sim ble`` without --scenario: the default scenario, after this long at rest (simulator
+#: seconds), so that a ``pair`` right after the simulator starts finds the ball unloaded.
+SIM_BLE_REST_S = 30.0
+
+
 def _register_ble(kinds) -> None:
     b = kinds.add_parser(
         "ble",
@@ -76,7 +82,14 @@ def _register_ble(kinds) -> None:
             "Firmware events are printed as 'EVENT t_s=...' lines in simulator time."
         ),
     )
-    b.add_argument("--scenario", metavar="FILE", help="scenario TOML (docs/scenarios.md)")
+    b.add_argument(
+        "--scenario",
+        metavar="FILE",
+        help=(
+            "scenario TOML (docs/scenarios.md); default: the ball lies at rest for "
+            f"{SIM_BLE_REST_S:g} s (time to pair it), then the default press-hold-release"
+        ),
+    )
     b.add_argument(
         "--firmware",
         choices=FIRMWARES,
@@ -114,7 +127,10 @@ async def run_ble(args) -> int:
     check_sim_speed(args.speed)
     host, port = _tcp_server_address(args.hci)
     try:
-        firmware = make_firmware("ball", args.scenario, firmware=args.firmware)
+        scenario = args.scenario
+        if scenario is None:
+            scenario = replace(load_scenario(None), start_s=SIM_BLE_REST_S)
+        firmware = make_firmware("ball", scenario, firmware=args.firmware)
     except (ScenarioError, CFirmwareError) as exc:
         raise UsageError(str(exc)) from exc
 

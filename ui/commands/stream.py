@@ -12,6 +12,7 @@ from device.session.device_session import DEFAULT_RATE_HZ, DEFAULT_SAMPLES_PER_B
 from device.session.reconnect import DEFAULT_RECONNECT_TIMEOUT_S, open_device_session
 from dsp.pipeline import describe_rate
 from firmware_bridge.messages import MAX_SAMPLES_PER_BATCH
+from ui.session_setup import add_lsl_options, check_lsl_options
 
 #: The sample rates a device may advertise in DeviceInfo (the ball: 10-2000 Hz). The
 #: device's own range is checked again at the handshake (the handheld stops at 1000 Hz).
@@ -74,6 +75,7 @@ def register(sub) -> None:
             "session info; see docs/recording.md"
         ),
     )
+    add_lsl_options(p)
     p.add_argument(
         "--reconnect-timeout",
         type=float,
@@ -184,8 +186,9 @@ async def run(args) -> int:
         check_record_folder(args.record)
     if args.reconnect_timeout < 0:
         raise UsageError("--reconnect-timeout must not be negative")
+    check_lsl_options(args)
     meter = _Meter(args)
-    if args.record:
+    if args.record or args.lsl:
         await _stream_supervised(args, meter)
         return 0
     # the calibration stored at pairing, and a reconnecting session for ble:// (issue 5)
@@ -212,9 +215,10 @@ async def run(args) -> int:
 
 
 async def _stream_supervised(args, meter: _Meter) -> None:
-    """``stream --record``: the supervised run (device.control.run) on zone neck_back, so
-    the recording's filtered force, warnings and stops come from the one safety loop (with
-    its tick) rather than from a second pipeline; nothing vibrates."""
+    """``stream --record`` and ``--lsl``: the supervised run (device.control.run) on zone
+    neck_back, so the recording's (and the LSL outlets') filtered force, warnings and stops
+    come from the one safety loop (with its tick) rather than from a second pipeline;
+    nothing vibrates."""
     from device.control.run import supervised_run
     from dsp.zones import get_zone
 
@@ -228,6 +232,8 @@ async def _stream_supervised(args, meter: _Meter) -> None:
         reconnect_timeout_s=args.reconnect_timeout,
         record_dir=args.record,
         record_meta={"command": "stream"},
+        lsl=args.lsl,
+        lsl_wait_s=args.lsl_wait,
         **_link_options(args),
     ) as run:
         live, session = run.live, run.session

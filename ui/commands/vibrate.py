@@ -20,7 +20,13 @@ from ui.link_notice import (
     add_reconnect_option,
     check_reconnect_timeout,
 )
-from ui.session_setup import open_run, prepare, zone_table
+from ui.session_setup import (
+    add_lsl_options,
+    check_lsl_options,
+    open_run,
+    prepare,
+    zone_table,
+)
 
 
 def register(sub) -> None:
@@ -66,6 +72,7 @@ def register(sub) -> None:
     p.add_argument("--screening", metavar="FILE", help="screening answers (TOML or JSON)")
     p.add_argument("--profile", metavar="FILE", help="zone profile that lowers limits")
     add_record_option(p)
+    add_lsl_options(p)
     add_reconnect_option(p)
     p.add_argument(
         "--speed",
@@ -86,6 +93,7 @@ async def run(args) -> int:
     if not 0 <= args.hz <= 0xFFFF:
         raise UsageError("--hz must be 0 (the device's usual frequency) or a frequency in Hz")
     check_reconnect_timeout(args.reconnect_timeout)
+    check_lsl_options(args)
     zone = get_zone(args.zone, zone_table(args.profile)[0])
     if zone.vibration_cap_pct <= 0:
         raise UsageError(f"no vibration is allowed on {zone.name} ({zone.meaning})")
@@ -106,6 +114,8 @@ async def run(args) -> int:
         record_dir=args.record,
         motor_hz=args.hz,
         reconnect_timeout_s=args.reconnect_timeout,
+        lsl=args.lsl,
+        lsl_wait_s=args.lsl_wait,
         pattern=args.pattern,
     ) as run:
         live = run.live
