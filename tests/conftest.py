@@ -26,6 +26,20 @@ settings.register_profile("dev", deadline=None)
 settings.register_profile("long", deadline=None, max_examples=2000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+#: ``make test-long`` (or MASSAGECTL_LONG=1): tests marked ``long`` run too.
+LONG = os.environ.get("HYPOTHESIS_PROFILE") == "long" or bool(os.environ.get("MASSAGECTL_LONG"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``long`` (the full form of a test whose short form runs in ``make
+    test``) are skipped unless LONG."""
+    if LONG:
+        return
+    skip = pytest.mark.skip(reason="long: make test-long (or MASSAGECTL_LONG=1)")
+    for item in items:
+        if item.get_closest_marker("long") is not None:
+            item.add_marker(skip)
+
 
 @pytest.fixture(autouse=True)
 def _isolated_config(tmp_path_factory, monkeypatch):

@@ -13,7 +13,7 @@ import pytest
 
 from device.errors import BadUrlError
 from device.links import open_link
-from device.routine.routines import load_routine
+from device.routine.routines import load_routine, parse_routine
 from device.routine.runner import RoutineRunner
 from device.session.device_session import DeviceSession
 from device.urls import parse_url
@@ -123,16 +123,54 @@ def test_the_sim_url_takes_the_firmware():
 # ---- back to back: the neck routine on both firmwares --------------------------------------
 
 
-async def _neck_relief(firmware: str) -> dict:
+ONE_SQUEEZE = """
+format = 1
+name = "one-squeeze"
+title = "One squeeze"
+summary = "One light press beside the spine."
+mode = "self"
+[[steps]]
+id = "neck"
+kind = "press_and_hold"
+title = "Neck"
+instruction = "Press lightly beside the spine, then let go slowly."
+zone = "neck_back"
+band_n = [3, 7]
+hold_min_s = 3
+hold_max_s = 6
+release_s = 2
+vibration = { pattern = "constant", intensity_pct = 20 }
+resume = { policy = "auto_after_reset", after_s = 1 }
+"""
+
+
+async def _neck_relief(firmware: str, routine=None) -> dict:
     link = open_link(f"sim://ball?user=scripted&firmware={firmware}", speed=10.0)
     async with DeviceSession(link) as session:
         pipeline = ForcePipeline(session.rate_hz, session.calibration, get_zone(None))
-        runner = RoutineRunner(session, load_routine("neck-relief"), pipeline, unattended=True)
+        routine = routine or load_routine("neck-relief")
+        runner = RoutineRunner(session, routine, pipeline, unattended=True)
         summary = await runner.run()
         assert type(link.firmware).__name__ == ("CFirmware" if firmware == "c" else "Firmware")
     return summary.to_dict()
 
 
+def test_a_short_routine_gives_the_same_holds_and_stop_on_both_firmwares():
+    """The short form of the next test (make test): one squeeze with the scripted over-press."""
+    routine = parse_routine(ONE_SQUEEZE, "one-squeeze")
+    runs = {fw: run_virtual(_neck_relief(fw, routine)) for fw in ("python", "c")}
+    units = {fw: run["units"] for fw, run in runs.items()}
+    holds = {fw: [h for u in units[fw] for h in u["holds"]] for fw in runs}
+    assert len(holds["python"]) == len(holds["c"]) >= 1
+    for a, b in zip(holds["python"], holds["c"], strict=True):
+        assert abs(a["duration_s"] - b["duration_s"]) <= 0.010, (a, b)
+    stops = {fw: [(u["label"], s["cause"]) for u in units[fw] for s in u["stops"]] for fw in runs}
+    assert stops["python"] == stops["c"]
+    assert [c for _, c in stops["c"]] == ["over_limit"]
+    assert runs["python"]["end"] == runs["c"]["end"]
+
+
+@pytest.mark.long
 def test_the_neck_routine_gives_the_same_holds_and_stop_on_both_firmwares():
     runs = {fw: run_virtual(_neck_relief(fw)) for fw in ("python", "c")}
     units = {fw: run["units"] for fw, run in runs.items()}

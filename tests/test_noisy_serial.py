@@ -9,7 +9,6 @@ The short form (3 s, 5 % of frames corrupted each way, seeded) runs in
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 
 import pytest
@@ -19,8 +18,6 @@ from device.links import open_link
 from device.session.device_session import DeviceSession
 from simulators.faults import FrameFaults, PtyRelay
 from tests.helpers import MASSAGECTL, LineReader, person_screening, spawn, stop
-
-LONG = os.environ.get("HYPOTHESIS_PROFILE") == "long" or bool(os.environ.get("MASSAGECTL_LONG"))
 
 
 @pytest.fixture
@@ -110,7 +107,7 @@ async def test_a_noisy_cable_ends_no_session(simulator):
     assert "duplicate" in "\n".join(sim.lines)  # a retry the firmware had already acted on
 
 
-@pytest.mark.skipif(not LONG, reason="60 s: make test-long (or MASSAGECTL_LONG=1)")
+@pytest.mark.long  # 60 s
 @pytest.mark.timeout(180)
 async def test_sixty_seconds_at_0_2_percent_corruption(simulator):
     port, sim = simulator
