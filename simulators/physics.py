@@ -46,6 +46,8 @@ class BallPhysics:
         self.motor = MotorState()
         self._rng = random.Random(scenario.seed)
         self.battery_pct = scenario.battery.start_pct
+        #: The motor's braking time constant at a time (a fault may slow it down).
+        self.brake_s: Callable[[float], float] = lambda _t_s: scenario.motor.brake_s
 
     def true_hz(self, commanded_hz: float, load_n: float = 0.0) -> float:
         """The motor's real speed: the command, off by the scenario's detuning, slower
@@ -59,7 +61,7 @@ class BallPhysics:
         raw counts the ADC reads)."""
         sc = self.scenario
         m = self.motor
-        m.step(dt_s, sc.motor.spinup_s, sc.motor.brake_s)
+        m.step(dt_s, sc.motor.spinup_s, self.brake_s(t_s))
         pressing_n = self.force_source(t_s)
         leak_n = 0.0
         if m.level > 0.0:
