@@ -3,6 +3,8 @@ and checked, and each fault doing what it says to the simulated firmware and its
 
 from __future__ import annotations
 
+import os
+import subprocess
 import tomllib
 
 import pytest
@@ -191,3 +193,58 @@ def test_link_faults_in_the_runner_stall_then_release_and_disconnect():
             assert len(decoded) >= 10  # the stalled batches, late and in order
     assert unplugged == [1] and runner.disconnected
     assert not LinkFaults((FaultSpec("battery_low"),))  # device faults are not the link's
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["serial", "--fault", "corrupt:pct=200"],
+            "massagectl sim: error: --fault corrupt:pct=200.pct: 200.0 is outside 0 to 100",
+        ),
+        (
+            ["ble", "--fault", "stall@1"],
+            "massagectl sim: error: fault stall: not on BLE (its link layer checks, orders "
+            "and retransmits every packet); BLE takes disconnect and the device faults: "
+            "saturation, flatline, battery_low, brownout, motor_slow_stop, "
+            "keepalive_ignored, clock_jump",
+        ),
+    ],
+)
+def test_a_bad_fault_flag_is_one_clear_line(args, message, capsys):
+    from ui.cli import main
+
+    assert main(["sim", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == message and err.count("\n") == 1
+
+
+LONG = os.environ.get("HYPOTHESIS_PROFILE") == "long" or bool(os.environ.get("MASSAGECTL_LONG"))
+
+
+@pytest.mark.skipif(not LONG, reason="real processes, 5 s: make test-long (or MASSAGECTL_LONG=1)")
+def test_sim_serial_disconnect_fault_ends_the_host_with_one_line():
+    """``--fault disconnect@T`` closes the pseudo-terminal at T: the host's stream ends with
+    one line naming the lost port, never a traceback."""
+    from tests.helpers import MASSAGECTL, LineReader, spawn, stop, wait_or_dump
+
+    sim = spawn(MASSAGECTL, "sim", "serial", "--fault", "disconnect@25", "--speed", "5")
+    reader = LineReader(sim)
+    host = None
+    try:
+        url = reader.wait_for(r"^READY (serial://\S+)$").group(1)
+        host = spawn(
+            MASSAGECTL, "stream", url, "--json", "--duration", "60", stderr=subprocess.PIPE
+        )
+        out = LineReader(host)
+        out.wait_for(r'^\{"seq"', timeout_s=4.0)  # streaming before the cable is pulled
+        reader.wait_for(r"EVENT t_s=\S+ disconnect", timeout_s=15)
+        assert wait_or_dump(host, out, 15) != 0
+        err = host.stderr.read()
+    finally:
+        stop(sim)
+        if host is not None:
+            stop(host)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert url.removeprefix("serial://") in lines[0]
