@@ -296,6 +296,7 @@ def parse_faults(tables: object, source: str = "<scenario>") -> tuple[FaultSpec,
 def parse_fault_flag(text: str) -> FaultSpec:
     """A fault from a ``sim --fault`` flag: ``KIND[@AT_S][:FIELD=VALUE,...]``, e.g.
     ``corrupt@5:pct=2,for_s=10`` or ``disconnect@12``."""
+    where = f"--fault {text}" if text.isprintable() else f"--fault {text!r}"
     head, _, rest = text.partition(":")
     kind, at, at_s = head.partition("@")
     table: dict = {"kind": kind.strip()}
@@ -305,14 +306,14 @@ def parse_fault_flag(text: str) -> FaultSpec:
         for item in filter(None, (p.strip() for p in rest.split(","))):
             key, eq, value = item.partition("=")
             if not eq:
-                raise FaultSpecError(f"--fault {text}: {item!r} is not FIELD=VALUE")
+                raise FaultSpecError(f"{where}: {item!r} is not FIELD=VALUE")
             key = key.strip()
             table[key] = value.strip() if key == "direction" else float(value)
     except ValueError as exc:
         if isinstance(exc, FaultSpecError):
             raise
-        raise FaultSpecError(f"--fault {text}: not a number ({exc})") from None
-    return parse_fault(table, f"--fault {text}")
+        raise FaultSpecError(f"{where}: not a number ({exc})") from None
+    return parse_fault(table, where)
 
 
 class LinkFaults:

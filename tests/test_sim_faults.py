@@ -8,6 +8,8 @@ import subprocess
 import tomllib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from firmware_bridge.framing import FrameDecoder, encode_frame
 from firmware_bridge.messages import (
@@ -22,6 +24,7 @@ from firmware_bridge.messages import (
 from simulators.devices import make_firmware
 from simulators.faults import (
     ADC_RAIL_COUNTS,
+    FAULT_KINDS,
     FaultSpec,
     FaultSpecError,
     LinkFaults,
@@ -248,3 +251,14 @@ def test_sim_serial_disconnect_fault_ends_the_host_with_one_line():
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err, err
     assert url.removeprefix("serial://") in lines[0]
+
+
+@settings(max_examples=50 if os.environ.get("HYPOTHESIS_PROFILE", "ci") == "ci" else 2000)
+@given(st.text(max_size=60))
+def test_a_fault_flag_of_any_text_is_a_fault_or_one_clear_error(text):
+    try:
+        spec = parse_fault_flag(text)
+    except FaultSpecError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith("--fault ")
+        return
+    assert spec.kind in FAULT_KINDS and spec.end_s() >= spec.at_s
