@@ -213,7 +213,7 @@ class Firmware:
         batches and status it produced up to ``t_s``, then the replies."""
         produced = self.advance(t_s)
         if self._dead(t_s):
-            return []
+            return produced  # what it sent before it died; the command is lost
         self.commands_received += 1
         if msg.TYPE >= 0x80:
             return produced + self._nack(msg, NackCode.UNKNOWN_TYPE)

@@ -136,7 +136,9 @@ def test_a_brownout_cuts_the_motor_goes_silent_and_reboots_blank():
     fw = _firmware(FaultSpec("brownout", 0.5, ms=200))
     fw.handle(Vibrate(seq=3, intensity_permille=400, frequency_hz=150), 0.0)
     assert fw.advance(0.49)
-    assert fw.handle(Keepalive(seq=4), 0.55) == []  # dead: nothing answers
+    replies = fw.handle(SetLimit(seq=4, limit_mn=5000), 0.55)
+    assert not [m for m in replies if not hasattr(m, "samples")]  # dead: nothing answers
+    assert fw.limit_mn == 0  # reset by the brown-out; the SetLimit sent while dead is lost
     assert fw.advance(0.69) == []
     assert not fw.motor_on and [e.name for e in fw.events][-2:] == ["motor_off", "brownout"]
     after = fw.advance(1.0)
