@@ -15,9 +15,11 @@ Rules (DESIGN.md "Safety model"), all judged in device time except the stale str
 * warning at 80 % of the limit on ``filtered_n`` (cleared under 70 %), with a REDUCE of the
   vibration when it runs; REDUCE also when the commanded intensity exceeds the zone's cap.
 * faults: stale stream (tick: no batch for max(150 ms, 3 batch periods) of host time while
-  vibrating), sequence gaps (over GAP_BLIND_MAX_S of lost data at once, or GAP_COUNT_MAX
-  gaps within 1 s), CRC bursts (CRC_BURST_COUNT errors within 1 s), flatline (raw counts
-  identical for ``flatline_s``), saturation (a raw count at the ADC rails).
+  vibrating; without vibration a silent stream, max(SILENT_S, that): a device that died
+  while nothing vibrated must not leave a frozen reading on screen), sequence gaps (over
+  GAP_BLIND_MAX_S of lost data at once, or GAP_COUNT_MAX gaps within 1 s), CRC bursts
+  (CRC_BURST_COUNT errors within 1 s), flatline (raw counts identical for ``flatline_s``),
+  saturation (a raw count at the ADC rails).
 * max_vibration_time: vibration on for ``max_vibration_s`` in total -> STOP.
 
 Windows are in seconds, not samples, so the rules work at every rate from 10 Hz; a rule whose
@@ -64,6 +66,8 @@ SETTLE_S = 0.05
 #: Stale stream: no batch for max(STALE_MIN_S, STALE_BATCH_PERIODS * batch period).
 STALE_MIN_S = 0.15
 STALE_BATCH_PERIODS = 3
+#: Without vibration, a stream silent this long (host seconds) is a stale-stream fault too.
+SILENT_S = 1.0
 #: A single sequence gap losing more than this much data (seconds) is a fault.
 GAP_BLIND_MAX_S = 0.05
 #: This many separate gaps within FAULT_WINDOW_S is a fault.
@@ -292,12 +296,18 @@ class Supervisor:
         return max(STALE_MIN_S, STALE_BATCH_PERIODS * self._batch_period_s, self.stale_floor_s)
 
     def tick(self, t_host_s: float) -> list[Event]:
-        """Host-time check (call at least every 50 ms): stale stream while vibrating."""
+        """Host-time check (call at least every 50 ms): stale stream while vibrating, or a
+        silent stream (SILENT_S) while not."""
         out, self._pending = self._pending, []
-        if self._last_host_s is None or not self.vibrating:
+        if self._last_host_s is None:
             return out
         waited_s = t_host_s - self._last_host_s
-        if waited_s > self.stale_after_s():
+        allowed_s = self.stale_after_s()
+        if not self.vibrating:
+            if self.latched:
+                return out
+            allowed_s = max(SILENT_S, allowed_s)
+        if waited_s > allowed_s:
             self._stale = True
             t = self._last_t_s if self._last_t_s is not None else 0.0
             self._latch(
@@ -308,7 +318,7 @@ class Supervisor:
                     detection_delay_s=waited_s,
                     force_n=self._last_f_n,
                     waited_s=waited_s,
-                    stale_after_s=self.stale_after_s(),
+                    stale_after_s=allowed_s,
                 ),
             )
         return out

@@ -165,6 +165,14 @@ class SoftwareRadio:
         if controller in self.link.controllers:
             self.link.remove_controller(controller)
 
+    def drop_ball_links(self) -> None:
+        """The ball's links end at every host (a ``disconnect`` fault); it advertises again."""
+        self.firmware.events.append(SimEvent(self.firmware.t_s, "disconnect"))
+        reason = hci.HCI_ErrorCode.CONNECTION_TIMEOUT_ERROR
+        for connection in list(self.ball_controller.le_connections.values()):
+            connection.send_ll_control_pdu(ll.TerminateInd(reason))  # the host hears it
+            self.ball_controller.on_le_disconnected(connection, reason)  # and the ball
+
     async def serve_forever(self) -> None:
         """Until cancelled; raises if the peripheral fails."""
         tick = self.ball.tick_task

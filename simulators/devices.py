@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from simulators.faults import DEVICE_KINDS
 from simulators.firmware import BALL, HANDHELD, Firmware, FirmwareConfig
 from simulators.scenario import MotorConfig, Scenario, load_scenario
 
@@ -53,6 +54,13 @@ def make_firmware(
         raise ValueError(f"no simulated device {name!r} (known: {', '.join(DEVICES)})")
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
+    if firmware == "c" and any(f.kind in DEVICE_KINDS for f in scenario.faults):
+        from simulators.c_firmware import CFirmwareError
+
+        raise CFirmwareError(
+            "device faults (" + ", ".join(sorted({f.kind for f in scenario.faults})) + ") "
+            "run on the Python firmware only; link faults work with both"
+        )
     if name == "handheld" and scenario.motor == MotorConfig():
         scenario = replace(scenario, motor=HANDHELD_MOTOR)
     config = DEVICES[name]

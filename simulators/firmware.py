@@ -25,6 +25,9 @@ Behaviour (docs/protocol.md, "Device behaviour"):
   KEEPALIVE_LOST.
 - Tare: the mean of the last 64 raw samples becomes the zero; TareResult reports it. The
   zero is a working value: DeviceInfo keeps reporting the factory calibration.
+- Injected device faults (the scenario's ``[[fault]]`` tables, ``simulators.faults``): a
+  saturated or stuck sensor, a low battery, a brown-out (dead for ``ms``, then a device that
+  rebooted: no stream, no limit), a motor slow to stop, keepalives ignored, a clock jump.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ from firmware_bridge.messages import (
     Waveform,
     encode_message,
 )
+from simulators.faults import DeviceFaults
 from simulators.physics import BallPhysics
 from simulators.scenario import Scenario
 
@@ -130,6 +134,10 @@ class Firmware:
         self.scenario = scenario
         self.config = config
         self.physics = BallPhysics(scenario)
+        self.faults = DeviceFaults(scenario.faults)
+        if self.faults.specs:
+            brake_s = scenario.motor.brake_s
+            self.physics.brake_s = lambda t_s: self.faults.brake_s(t_s, brake_s)
         self.t_s = 0.0
         self.zero_counts = scenario.sensor.offset_counts
         self.scale = scenario.sensor.scale_counts_per_n
@@ -172,7 +180,8 @@ class Firmware:
     def device_us(self, t_s: float) -> int:
         """Device clock at simulator time ``t_s``: drifts by ``drift_ppm`` and wraps at 2^32."""
         c = self.scenario.clock
-        return (c.start_us + round(t_s * 1e6 * (1.0 + c.drift_ppm * 1e-6))) & 0xFFFFFFFF
+        us = c.start_us + round(t_s * 1e6 * (1.0 + c.drift_ppm * 1e-6))
+        return (us + self.faults.clock_offset_us(t_s)) & 0xFFFFFFFF
 
     # ---- motor ----------------------------------------------------------------------------
 
@@ -210,6 +219,8 @@ class Firmware:
         """Process one command at simulator time ``t_s``. Returns what the device sends: the
         batches and status it produced up to ``t_s``, then the replies."""
         produced = self.advance(t_s)
+        if self._dead(t_s):
+            return produced  # what it sent before it died; the command is lost
         self.commands_received += 1
         if msg.TYPE >= 0x80:
             return produced + self._nack(msg, NackCode.UNKNOWN_TYPE)
@@ -224,7 +235,8 @@ class Firmware:
         if isinstance(msg, Hello):
             self._replies.clear()
         replies = self._handle(msg, t_s)
-        if not any(isinstance(r, Nack) for r in replies):
+        ignored = isinstance(msg, Keepalive) and self.faults.keepalive_ignored(t_s)
+        if not ignored and not any(isinstance(r, Nack) for r in replies):
             # accepted: only now does it count as a sign of life
             self.last_command_s = t_s
             self.flags &= ~StatusFlags.KEEPALIVE_LOST
@@ -347,7 +359,7 @@ class Firmware:
             # the device samples on its own clock (its timer, as the C core does): one
             # period of device time is a little less simulator time when that clock is fast
             period = 1.0 / self.rate_hz / self._clock_rate
-            while self._next_sample_s is not None and self._next_sample_s <= t_s:
+            while self.rate_hz and self._next_sample_s is not None and self._next_sample_s <= t_s:
                 self._sample(self._next_sample_s, period)
                 self._next_sample_s += period
         else:
@@ -362,11 +374,29 @@ class Firmware:
         while self.t_s + step <= t_s:
             self._sample(self.t_s + step, step, emit=False)
 
+    def _dead(self, t_s: float) -> bool:
+        """A brown-out: the device resets when it begins (motor, stream, limit, counters and
+        the reply cache gone) and is dead (no output, no input) until it ends."""
+        if self.faults.reboot_due(t_s):
+            self._motor_off(t_s, "brownout")
+            self._event(t_s, "brownout")
+            self.rate_hz = self.samples_per_batch = self.limit_mn = self.flags = 0
+            self._batch = []
+            self._batch_seq = self._other_seq = 0
+            self._replies.clear()
+            self._last_status = None
+            self.zero_counts = self.scenario.sensor.offset_counts
+        return self.faults.browned_out(t_s) is not None
+
     def _sample(self, t_s: float, dt_s: float, emit: bool = True) -> None:
         self.t_s = t_s
+        if self._dead(t_s):
+            self.physics.step(t_s, dt_s)
+            return
         self._watchdogs(t_s)
         integrating = emit and self.integrating_adc
         self.true_force_n, raw = self.physics.step(t_s, dt_s, integrating=integrating)
+        raw = self.faults.raw(t_s, raw)
         self._recent_raw.append(raw)
         if self._over_limit(raw) and not self.flags & StatusFlags.LIMIT_TRIPPED:
             self.flags |= StatusFlags.LIMIT_TRIPPED
@@ -396,6 +426,8 @@ class Firmware:
 
     def _tick(self, t_s: float) -> None:
         self.t_s = max(self.t_s, t_s)
+        if self._dead(t_s):
+            return
         flags = self.flags | (StatusFlags.MOTOR_ON if self.motor_on else 0)
         motor_permille = round(self.physics.motor.drive * 1000)
         state = (flags, motor_permille)
@@ -405,7 +437,7 @@ class Firmware:
             self._out.append(
                 self._other(
                     Status,
-                    battery_pct=round(self.physics.battery_pct),
+                    battery_pct=round(self.faults.battery_pct(t_s, self.physics.battery_pct)),
                     motor_permille=motor_permille,
                     flags=flags,
                 )

@@ -52,6 +52,8 @@ class BallPhysics:
         self.motor = MotorState()
         self._rng = random.Random(scenario.seed)
         self.battery_pct = scenario.battery.start_pct
+        #: The motor's braking time constant at a time (a fault may slow it down).
+        self.brake_s: Callable[[float], float] = lambda _t_s: scenario.motor.brake_s
 
     def true_hz(self, commanded_hz: float, load_n: float = 0.0) -> float:
         """The motor's real speed: the command, off by the scenario's detuning, slower
@@ -72,7 +74,7 @@ class BallPhysics:
         pressing_n = 0.0
         for j in range(n_sub):
             ts = t_s - dt_s + (j + 1) * h
-            m.step(h, sc.motor.spinup_s, sc.motor.brake_s)
+            m.step(h, sc.motor.spinup_s, self.brake_s(ts))
             pressing_n = self.force_source(ts)
             leak_n = 0.0
             if m.level > 0.0:

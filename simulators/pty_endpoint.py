@@ -26,6 +26,8 @@ class PtyEndpoint:
         self.bytes_dropped = 0
 
     def write(self, frame: bytes) -> bool:
+        if self.master_fd < 0:
+            return False
         try:
             n = os.write(self.master_fd, frame)
         except BlockingIOError:
@@ -59,6 +61,9 @@ class PtyEndpoint:
             self.runner.feed(data)
 
     def close(self) -> None:
+        """Close both ends (safe twice)."""
+        if self.master_fd < 0:
+            return
         try:
             asyncio.get_running_loop().remove_reader(self.master_fd)
         except RuntimeError:
@@ -68,3 +73,4 @@ class PtyEndpoint:
                 os.close(fd)
             except OSError:
                 pass
+        self.master_fd = self.slave_fd = -1

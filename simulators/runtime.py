@@ -11,6 +11,7 @@ from typing import Protocol
 
 from firmware_bridge.framing import FrameDecoder, encode_frame
 from firmware_bridge.messages import HEADER, Message
+from simulators.faults import LinkFaults
 from simulators.firmware import DEADMAN_S, Firmware, SimEvent, undecodable_code
 
 #: How often the simulator wakes up to produce samples (real seconds).
@@ -64,6 +65,9 @@ class SimulatorRunner:
     ``clock``: a clock the host shares (an in-process ``sim://`` link hands in its time base,
     which this runner steps); without one, the runner keeps its own real-time clock at
     ``speed`` and stretches the deadman to a real-time floor (``compress_time``).
+    The scenario's link faults (``simulators.faults.LinkFaults``: stall, corrupt, duplicate,
+    reorder, drop) apply to the frames both ways; at a ``disconnect`` nothing passes any more
+    and ``on_disconnect`` is called once (the transport closes).
     """
 
     def __init__(
@@ -74,6 +78,7 @@ class SimulatorRunner:
         speed: float = 1.0,
         on_event: Callable[[SimEvent], None] | None = None,
         clock: Clock | None = None,
+        on_disconnect: Callable[[], None] | None = None,
     ) -> None:
         self.firmware = firmware
         self.clock: Clock = compress_time(firmware, speed) if clock is None else clock
@@ -83,6 +88,10 @@ class SimulatorRunner:
         self._task: asyncio.Task | None = None
         self.frames_sent = 0
         self.frames_dropped = 0
+        scenario = firmware.scenario
+        self.link_faults = LinkFaults(scenario.faults, seed=scenario.seed)
+        self._on_disconnect = on_disconnect
+        self.disconnected = False
 
     @property
     def decoder_stats(self):
@@ -91,6 +100,13 @@ class SimulatorRunner:
     def feed(self, data: bytes) -> None:
         """Bytes from the host: decode, let the firmware answer at the current time."""
         t_s = self.clock.now_s()
+        if self.link_faults:
+            data = self.link_faults.to_device(data, t_s)
+            if self._check_disconnect(t_s):
+                return
+        self._feed_now(data, t_s)
+
+    def _feed_now(self, data: bytes, t_s: float) -> None:
         messages = self._decoder.feed(data)
         rejected, self._decoder.rejected = self._decoder.rejected, []
         for payload, _why in rejected:
@@ -104,14 +120,40 @@ class SimulatorRunner:
 
     def _send_all(self, messages: list[Message]) -> None:
         for msg in messages:
-            if self._write(encode_frame(msg)):
-                self.frames_sent += 1
-            else:
-                self.frames_dropped += 1
+            self._write_frame(encode_frame(msg))
+
+    def _write_frame(self, frame: bytes) -> None:
+        if self.link_faults:
+            frame = self.link_faults.to_host(frame, self.firmware.t_s)
+            if not frame:
+                return
+        if self._write(frame):
+            self.frames_sent += 1
+        else:
+            self.frames_dropped += 1
+
+    def _check_disconnect(self, t_s: float) -> bool:
+        if not self.link_faults.disconnected(t_s):
+            return False
+        if not self.disconnected:
+            self.disconnected = True
+            self.firmware.events.append(SimEvent(t_s, "disconnect"))
+            if self._on_disconnect is not None:
+                self._on_disconnect()
+        return True
 
     def step(self) -> None:
         """Advance the firmware to now and send what it produced."""
-        self._send_all(self.firmware.advance(self.clock.advance()))
+        t_s = self.clock.advance()
+        self._send_all(self.firmware.advance(t_s))
+        if self.link_faults:
+            late_in = self.link_faults.release("to_device", t_s)
+            if late_in:
+                self._feed_now(late_in, t_s)
+            late_out = self.link_faults.release("to_host", t_s)
+            if late_out and self._write(late_out):
+                self.frames_sent += 1
+            self._check_disconnect(t_s)
         self._flush_events()
 
     def _flush_events(self) -> None:

@@ -11,6 +11,8 @@ from typing import Annotated, Any
 
 import msgspec
 
+from simulators.faults import FaultSpec, FaultSpecError, parse_faults
+
 
 class ScenarioError(ValueError):
     """A scenario file that cannot be read or has a bad value; the message names the field."""
@@ -119,8 +121,8 @@ class Scenario:
     clock: ClockConfig = field(default_factory=ClockConfig)
     battery: BatteryConfig = field(default_factory=BatteryConfig)
     adc: AdcConfig = field(default_factory=AdcConfig)
-    #: Reserved for fault injection (a later issue): raw tables, validated then.
-    faults: tuple[dict, ...] = ()
+    #: Injected faults (``[[fault]]`` tables; ``simulators.faults``).
+    faults: tuple[FaultSpec, ...] = ()
 
     def force_at(self, t_s: float) -> float:
         """The true pressing force at scenario time ``t_s`` (newtons)."""
@@ -236,8 +238,15 @@ def parse_scenario(data: Any, source: str = "<scenario>") -> Scenario:
         clock=_section(ClockConfig, top.clock, f"{source}: clock"),
         battery=_section(BatteryConfig, top.battery, f"{source}: battery"),
         adc=_adc(top.adc, f"{source}: adc"),
-        faults=tuple(top.fault),
+        faults=_faults(top.fault, source),
     )
+
+
+def _faults(tables: list, source: str) -> tuple[FaultSpec, ...]:
+    try:
+        return parse_faults(tables, source)
+    except FaultSpecError as exc:
+        raise ScenarioError(str(exc)) from None
 
 
 def load_scenario(path: str | Path | None = None) -> Scenario:

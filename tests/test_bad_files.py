@@ -43,6 +43,7 @@ from device.session.device_session import check_device_info, check_force_batch
 from dsp.calibration import Calibration
 from dsp.events import Cause as C
 from dsp.events import Fault, HoldEnded, HoldStarted, StepStarted, Stop
+from firmware_bridge.framing import encode_frame
 from firmware_bridge.messages import (
     PROTOCOL_VERSION,
     DeviceInfo,
@@ -51,6 +52,7 @@ from firmware_bridge.messages import (
     decode_message,
 )
 from simulators.devices import make_firmware
+from simulators.runtime import SimulatorRunner
 from simulators.scenario import ScenarioError, load_scenario
 
 #: Examples per property: few in CI (the suite stays fast), the profile's own otherwise.
@@ -274,6 +276,14 @@ SCENARIO = {
               "default_hz": 150, "load_slowdown_pct_per_n": 0.0},
     "clock": {"drift_ppm": 30.0, "start_us": 0},
     "battery": {"start_pct": 96.0, "idle_drain_pct_per_h": 4.0, "motor_drain_pct_per_h": 30.0},
+    "fault": [
+        {"kind": "clock_jump", "at_s": 0.0, "jump_s": -1.0},
+        {"kind": "saturation", "at_s": 0.002, "for_s": 0.01},
+        {"kind": "brownout", "at_s": 0.015, "ms": 3.0},
+        {"kind": "corrupt", "at_s": 0.0, "pct": 50.0, "direction": "both"},
+        {"kind": "stall", "at_s": 0.004, "ms": 5.0},
+        {"kind": "motor_slow_stop", "brake_s": 0.5},
+    ],
 }  # fmt: skip
 
 
@@ -293,6 +303,23 @@ def _check_scenario(path: Path) -> None:
             for msg in firmware.advance(k * 0.005):
                 if isinstance(msg, ForceBatch):
                     msg.payload()  # encodes: raw counts fit the wire's i32
+    # and on a framed stream, with its link faults
+    clock = _StepClock()
+    runner = SimulatorRunner(make_firmware("ball", scenario), lambda _b: True, clock=clock)
+    runner.feed(encode_frame(Hello(seq=1)) + encode_frame(SetStream(seq=2, rate_hz=1000)))
+    for k in range(1, 6):
+        clock.t_s = k * 0.005
+        runner.step()
+
+
+class _StepClock:
+    t_s = 0.0
+
+    def now_s(self) -> float:
+        return self.t_s
+
+    def advance(self) -> float:
+        return self.t_s
 
 
 @FUZZ

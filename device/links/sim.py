@@ -59,7 +59,9 @@ class SimLink(FramedLink):
             self.user.on_step(step, self.timebase.now_s())
 
     async def _open(self) -> None:
-        self.runner = SimulatorRunner(self.firmware, self._from_device, clock=self.timebase)
+        self.runner = SimulatorRunner(
+            self.firmware, self._from_device, clock=self.timebase, on_disconnect=self._unplugged
+        )
         self.runner.start().add_done_callback(self._runner_ended)
 
     def _runner_ended(self, task: asyncio.Task) -> None:
@@ -71,6 +73,10 @@ class SimLink(FramedLink):
         exc = task.exception()
         assert exc is not None
         self._fail(LinkError(f"the simulated device stopped: {type(exc).__name__}: {exc}"))
+
+    def _unplugged(self) -> None:
+        """The scenario's ``disconnect`` fault: the device is gone, as a cable pulled out."""
+        self._fail(LinkClosedError(f"{self.url}: the device disconnected"))
 
     def _from_device(self, frame: bytes) -> bool:
         if self.state.value == "closed":

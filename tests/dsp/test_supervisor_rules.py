@@ -85,13 +85,28 @@ def test_stale_stream_only_while_vibrating():
     f = np.full(t.size, 1.0)
     pipe = make_pipe(RATE, get_zone("neck_back"))
     run_trace(pipe, t, f)
-    assert pipe.tick(10.0) == []  # vibration off: silence is no fault
+    assert pipe.tick(0.099 + 0.9) == []  # vibration off: a short silence is no fault
     pipe.set_vibration(20.0, 50.0)
     assert pipe.tick(0.099 + 0.14) == []
     [fault] = pipe.tick(0.099 + 0.16)
     assert (fault.kind, fault.cause) == (EventKind.FAULT, Cause.STALE_STREAM)
     assert fault.detection_delay_s > 0.15 and pipe.state is SafetyState.FAULT
     assert not pipe.rearm(0.3)  # stream still stale
+
+
+def test_a_silent_stream_without_vibration_is_a_fault_after_silent_s():
+    """A device that dies while nothing vibrates (a brown-out at rest) left the last reading
+    on screen for ever; now its silence is a stale-stream fault after SILENT_S."""
+    from dsp.supervisor import SILENT_S
+
+    t = times(RATE, 0.1)
+    pipe = make_pipe(RATE, get_zone("upper_back"))
+    run_trace(pipe, t, np.full(t.size, 5.0))
+    assert pipe.tick(0.099 + SILENT_S - 0.01) == []
+    [fault] = pipe.tick(0.099 + SILENT_S + 0.01)
+    assert (fault.kind, fault.cause) == (EventKind.FAULT, Cause.STALE_STREAM)
+    assert fault.stale_after_s == SILENT_S and pipe.state is SafetyState.FAULT
+    assert pipe.tick(0.099 + 5.0) == []  # reported once per latch
 
 
 def test_sequence_gaps_and_crc_bursts_are_faults():

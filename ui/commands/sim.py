@@ -12,7 +12,44 @@ from device.errors import LinkError, UsageError
 from device.urls import MAX_SIM_SPEED, check_sim_speed
 from simulators.c_firmware import CFirmwareError
 from simulators.devices import DEVICES, FIRMWARES, make_firmware
+from simulators.faults import DEVICE_KINDS, FaultSpecError, parse_fault_flag
 from simulators.scenario import ScenarioError, load_scenario
+
+FAULT_HELP = (
+    "inject a fault, KIND[@AT_S][:FIELD=VALUE,...] (e.g. corrupt@5:pct=2,for_s=10 or "
+    "disconnect@30); repeat for more; added to the scenario's [[fault]] tables "
+    "(docs/scenarios.md)"
+)
+
+
+def _firmware(device: str, args, *, ble: bool = False):
+    """The firmware for ``device`` with the scenario and the ``--fault`` flags (one clear
+    UsageError for a bad file or flag, or a fault the transport cannot produce)."""
+    try:
+        scenario = load_scenario(args.scenario)
+        if ble and args.scenario is None:  # the default ball rests first: time to pair
+            scenario = replace(scenario, start_s=SIM_BLE_REST_S)
+        flags = tuple(parse_fault_flag(text) for text in args.fault or ())
+    except (ScenarioError, FaultSpecError) as exc:
+        raise UsageError(str(exc)) from exc
+    faults = scenario.faults + flags
+    if ble:
+        for f in faults:
+            if f.kind not in DEVICE_KINDS and f.kind != "disconnect":
+                raise UsageError(
+                    f"fault {f.kind}: not on BLE (its link layer checks, orders and "
+                    "retransmits every packet); BLE takes disconnect and the device faults: "
+                    + ", ".join(DEVICE_KINDS)
+                )
+    try:
+        return make_firmware(
+            device,
+            replace(scenario, faults=faults),
+            rate_hz=getattr(args, "rate", None),
+            firmware=args.firmware,
+        )
+    except (ScenarioError, CFirmwareError, ValueError) as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def register(sub) -> None:
@@ -59,6 +96,7 @@ def register(sub) -> None:
         metavar="K",
         help=f"run K times faster than real time (at most {MAX_SIM_SPEED:g})",
     )
+    s.add_argument("--fault", action="append", metavar="SPEC", help=FAULT_HELP)
     s.add_argument("--quiet", action="store_true", help="do not print firmware events")
     s.set_defaults(func=run_serial)
     _register_ble(kinds)
@@ -109,6 +147,7 @@ def _register_ble(kinds) -> None:
         metavar="K",
         help=f"run K times faster than real time (at most {MAX_SIM_SPEED:g})",
     )
+    b.add_argument("--fault", action="append", metavar="SPEC", help=FAULT_HELP)
     b.add_argument("--quiet", action="store_true", help="do not print firmware events")
     b.set_defaults(func=run_ble)
 
@@ -126,13 +165,7 @@ async def run_ble(args) -> int:
 
     check_sim_speed(args.speed)
     host, port = _tcp_server_address(args.hci)
-    try:
-        scenario = args.scenario
-        if scenario is None:
-            scenario = replace(load_scenario(None), start_s=SIM_BLE_REST_S)
-        firmware = make_firmware("ball", scenario, firmware=args.firmware)
-    except (ScenarioError, CFirmwareError) as exc:
-        raise UsageError(str(exc)) from exc
+    firmware = _firmware("ball", args, ble=True)
 
     def show(event) -> None:
         if not args.quiet:
@@ -148,6 +181,11 @@ async def run_ble(args) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    for f in firmware.scenario.faults:
+        if f.kind == "disconnect":
+            # the radio drops the ball's links at AT_S, as a supervision timeout on air; the
+            # ball advertises again and a host may reconnect
+            loop.call_later(f.at_s / args.speed, radio.drop_ball_links)
     print(f"READY hci={transport}", flush=True)
     serving = loop.create_task(radio.serve_forever(), name="sim-ble")
     stopping = loop.create_task(stop.wait(), name="sim-ble-stop")
@@ -181,19 +219,17 @@ async def run_serial(args) -> int:
     check_sim_speed(args.speed)
     if args.rate is not None and not 10 <= args.rate <= 2000:
         raise UsageError(f"--rate must be 10-2000 Hz, got {args.rate}")
-    try:
-        firmware = make_firmware(
-            args.device, args.scenario, rate_hz=args.rate, firmware=args.firmware
-        )
-    except (ScenarioError, CFirmwareError) as exc:
-        raise UsageError(str(exc)) from exc
+    firmware = _firmware(args.device, args)
 
     def show(event) -> None:
         if not args.quiet:
             print(event.line(), flush=True)
 
     endpoint = PtyEndpoint()
-    runner = SimulatorRunner(firmware, endpoint.write, speed=args.speed, on_event=show)
+    # a ``disconnect`` fault closes the pseudo-terminal: the host's port fails as unplugged
+    runner = SimulatorRunner(
+        firmware, endpoint.write, speed=args.speed, on_event=show, on_disconnect=endpoint.close
+    )
     endpoint.attach(runner)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
