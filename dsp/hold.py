@@ -212,7 +212,10 @@ class HoldTracker:
                 self._rel_from_s, self._rel_level_n = float(tt[k]), float(level[k])
         # keep at least LEVEL_WINDOW_S of history, and the running maximum of its batches
         t_last = float(tt[-1])
-        self._chunks.append((tt.copy(), ff.copy()))  # the caller may reuse its arrays
+        # only the last LEVEL_WINDOW_S can be in a later window: keep that much (an offline
+        # batch may be minutes long)
+        keep = int(np.searchsorted(tt, t_last - LEVEL_WINDOW_S, side="right"))
+        self._chunks.append((tt[keep:].copy(), ff[keep:].copy()))  # the caller may reuse them
         while self._maxes and self._maxes[-1][1] <= hi_f:
             self._maxes.pop()
         self._maxes.append((t_last, hi_f))
