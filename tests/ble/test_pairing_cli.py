@@ -12,8 +12,11 @@ from device.config.known_devices import KnownDevices
 from firmware_bridge import gatt
 from tests.helpers import MASSAGECTL, LineReader, spawn, stop
 
+# the press comes back every 20 s: a pair that starts late (a loaded machine) and finds the
+# ball pressed waits for the let-go, tares, then meets the next press
 SCENARIO = """
 name = "known-press"
+repeat_s = 20.0
 press = [
   { t_s = 10.0, force_n = 20.0, ramp_s = 0.3 },
   { t_s = 14.0, force_n = 0.0, ramp_s = 0.5 },
