@@ -106,7 +106,7 @@ class SensorBleLink(SensorLink):
         found = asyncio.get_running_loop().create_future()
 
         def seen(device: BLEDevice, adv: AdvertisementData) -> None:
-            if not self._matches(device, adv):
+            if not self._matches(device, adv) or _is_scan_response(adv):
                 return
             if not found.done():
                 self.address, self.name = device.address, adv.local_name or ""
@@ -149,3 +149,11 @@ class SensorBleLink(SensorLink):
         client, self.client = self.client, None
         if client is not None:
             await client.disconnect()
+
+
+def _is_scan_response(adv: AdvertisementData) -> bool:
+    """A scan response that repeats an advertisement already taken: Bumble's software
+    controller reports every advertising event twice (as ADV_IND and as SCAN_RSP, even to a
+    passive scanner), which would double the WH-C06's rate. A real scale's advertisements
+    are not scannable, so nothing is lost on air."""
+    return any(getattr(p, "is_scan_response", False) for p in adv.platform_data or ())

@@ -1,5 +1,6 @@
 """``massagectl sim serial``: a simulated device on a real pseudo-terminal.
-``massagectl sim ble``: the simulated ball as a BLE peripheral on a software radio."""
+``massagectl sim ble``: the simulated ball (or a force sensor: ``--device``) as a BLE
+peripheral on a software radio."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from device.errors import LinkError, UsageError
 from device.urls import MAX_SIM_SPEED, check_sim_speed
 from simulators.c_firmware import CFirmwareError
 from simulators.devices import DEVICES, FIRMWARES, make_firmware
-from simulators.scenario import ScenarioError
+from simulators.firmware import Firmware
+from simulators.scenario import ScenarioError, load_scenario
+from simulators.sensors import SENSORS, SensorSim, make_sensor
 
 
 def register(sub) -> None:
@@ -76,6 +79,16 @@ def _register_ble(kinds) -> None:
             "Firmware events are printed as 'EVENT t_s=...' lines in simulator time."
         ),
     )
+    b.add_argument(
+        "--device",
+        choices=("ball", *SENSORS),
+        default="ball",
+        help=(
+            "the ball (default), or a force sensor from its public protocol: a Tindeq "
+            "Progressor, a PitchSix Force Board (GATT peripherals) or a WH-C06 scale "
+            "(advertising only); docs/devices.md"
+        ),
+    )
     b.add_argument("--scenario", metavar="FILE", help="scenario TOML (docs/scenarios.md)")
     b.add_argument(
         "--firmware",
@@ -113,8 +126,14 @@ async def run_ble(args) -> int:
 
     check_sim_speed(args.speed)
     host, port = _tcp_server_address(args.hci)
+    firmware: Firmware | SensorSim
     try:
-        firmware = make_firmware("ball", args.scenario, firmware=args.firmware)
+        if args.device == "ball":
+            firmware = make_firmware("ball", args.scenario, firmware=args.firmware)
+        elif args.firmware != "python":
+            raise UsageError(f"--firmware {args.firmware}: only the ball runs our firmware")
+        else:
+            firmware = make_sensor(args.device, load_scenario(args.scenario))
     except (ScenarioError, CFirmwareError) as exc:
         raise UsageError(str(exc)) from exc
 
@@ -132,6 +151,8 @@ async def run_ble(args) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if isinstance(firmware, SensorSim):
+        print(f"sim ble: {firmware.name} at {radio.ball.address} ({args.device})", file=sys.stderr)
     print(f"READY hci={transport}", flush=True)
     serving = loop.create_task(radio.serve_forever(), name="sim-ble")
     stopping = loop.create_task(stop.wait(), name="sim-ble-stop")
