@@ -122,7 +122,14 @@ class SensorPeripheral:
         async def written(_connection: Connection, value: bytes) -> None:
             await self._on_write(uuid, bytes(value))
 
-        char = Characteristic(uuid, props, _WRITE, CharacteristicValue(write=written))
+        def not_readable(_connection: Connection) -> bytes:
+            # Bumble 0.0.236 answers nothing (the client waits 30 s) when a value without a
+            # read function is read: answer as a device does, with an ATT error
+            raise att.ATT_Error(att.ErrorCode.READ_NOT_PERMITTED)
+
+        char = Characteristic(
+            uuid, props, _WRITE, CharacteristicValue(read=not_readable, write=written)
+        )
         self.chars[uuid] = char
         return char
 
