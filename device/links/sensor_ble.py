@@ -22,6 +22,7 @@ from bleak.exc import BleakError
 
 from device.ble import factory
 from device.errors import BadUrlError, DeviceNotFoundError, LinkClosedError, LinkError
+from device.links.ble import BondResult
 from device.links.drivers import driver_class, kind_of
 from device.links.drivers.base import SensorLink
 from device.urls import DeviceUrl
@@ -55,6 +56,13 @@ class SensorBleLink(SensorLink):
         self.address: str | None = None
         self.name = ""
         self._closing = False
+
+    async def pair(self) -> BondResult:
+        """No bond: none of these devices asks for one (their public clients connect
+        without pairing); ``pair`` remembers the device and its zero without keys."""
+        return BondResult(
+            False, None, f"the {self.driver.model} does not bond (its protocol has no pairing)"
+        )
 
     def _matches(self, device: BLEDevice, adv: AdvertisementData) -> bool:
         if self.url.is_ble_address:

@@ -26,8 +26,8 @@ def sim_ble():
         stop(proc)
 
 
-def run(*args: str, timeout_s: float = 40) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "MASSAGECTL_BLE"}
+def run(*args: str, timeout_s: float = 40, env: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**{k: v for k, v in os.environ.items() if k != "MASSAGECTL_BLE"}, **(env or {})}
     return subprocess.run(
         [MASSAGECTL, *args], capture_output=True, text=True, timeout=timeout_s, env=env
     )

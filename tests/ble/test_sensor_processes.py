@@ -122,3 +122,31 @@ def test_scan_then_stream_a_sensor_in_another_process(sim_sensor):
             assert line is not None, f"{uuid} missing from:\n{services}"
             if prop is not None:
                 assert prop in line, line
+
+
+def test_pair_remembers_a_sensor_and_its_address_then_opens_it(tmp_path):
+    """``pair`` tares the Progressor (its own tare) against the bound, stores a record of
+    kind ``progressor``; ``stream ble://ADDRESS`` then opens the right driver from it."""
+    rest = tmp_path / "rest.toml"
+    rest.write_text('name = "rest"\nseed = 2\npress = []\n[sensor]\ndrift_n_per_min = 0.0\n')
+    proc = spawn(MASSAGECTL, "sim", "ble", "--device", "progressor", "--scenario", str(rest))
+    reader = LineReader(proc)
+    env = {"MASSAGECTL_CONFIG_DIR": str(tmp_path / "config")}
+    try:
+        hci = reader.wait_for(r"^READY hci=(tcp-client:127\.0\.0\.1:\d+)$", 30).group(1)
+        paired = run("pair", "Progressor_7301", "--json", "--hci", hci, env=env)
+        assert paired.returncode == 0, paired.stderr
+        record = json.loads(paired.stdout)
+        assert record["kind"] == "progressor"
+        assert record["calibration"]["how"] == "tare"
+        assert "tare: zero at" in paired.stderr
+        address = record["address"]
+        streamed = run(
+            "stream", f"ble://{address}", "--duration", "0.5", "--json", "--hci", hci, env=env
+        )
+        assert streamed.returncode == 0, streamed.stderr
+        batches = [json.loads(ln) for ln in streamed.stdout.splitlines() if ln.startswith("{")]
+        assert sum(len(b["force_n"]) for b in batches) >= 35  # 80 Hz
+        assert all(abs(f) < 0.3 for b in batches for f in b["force_n"])  # at rest, tared
+    finally:
+        stop(proc)
