@@ -7,8 +7,8 @@ subscribe the driver's characteristics, write its commands with response. The WH
 connection: a scanner listens to its advertisements (every one: no duplicate filtering, or
 a steady weight would look like a lost link) and 10 s without one is a lost link.
 
-Not yet run against the software-radio peripherals (issue 15 leaves them to do); the
-in-process simulators (``sim://progressor`` ...) drive the same drivers and adapter.
+Run against the software-radio peripherals of ``massagectl sim ble --device K``
+(``tests/ble/test_sensor_processes.py``); never yet against a real device.
 """
 
 from __future__ import annotations
