@@ -17,6 +17,7 @@ from ui.commands.recordings import add_record_option, record_folder
 from ui.link_notice import LinkNotice, add_reconnect_option, check_reconnect_timeout
 from ui.session_setup import open_run, prepare, zone_table
 from ui.terminal_view import TerminalView, summary_table
+from ui.units import add_units_option
 
 EXIT_CODES = {RunEnd.COMPLETED: 0, RunEnd.SYMPTOM: 3}
 EPILOG = """\
@@ -47,6 +48,7 @@ def register(sub) -> None:
     p.add_argument("routine", metavar="NAME|FILE", help="built-in routine name or TOML file")
     p.add_argument("--device", required=True, metavar="URL", help="e.g. serial:///dev/ttyACM0")
     add_record_option(p)
+    add_units_option(p)
     p.add_argument("--screening", metavar="FILE", help="screening answers (TOML or JSON)")
     add_reconnect_option(p)
     p.add_argument(
@@ -88,6 +90,7 @@ async def run(args) -> int:
         record_dir=args.record,
         unattended=args.unattended,
         reconnect_timeout_s=args.reconnect_timeout,
+        units=args.units,
     )
 
 
@@ -98,6 +101,7 @@ async def run_routine(
     record_dir=None,
     unattended=False,
     reconnect_timeout_s: float = DEFAULT_RECONNECT_TIMEOUT_S,
+    units: str = "N",
 ) -> int:
     # a pipe or a log gets full-width lines rather than 80-column wraps
     console = Console() if sys.stdout.isatty() else Console(width=160)
@@ -125,7 +129,7 @@ async def run_routine(
             )
         runner.add_listener(notice.on_event)
         countdown = asyncio.get_running_loop().create_task(notice.run(), name="link-notice")
-        view = TerminalView(runner, console)
+        view = TerminalView(runner, console, units=units)
         try:
             summary = await view.run(runner.run)
         except asyncio.CancelledError:
