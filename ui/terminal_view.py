@@ -46,6 +46,7 @@ from dsp.events import (
 )
 from dsp.pipeline import describe_rate
 from dsp.session_summary import SessionSummary, summarize_session
+from ui.battery import battery_text
 from ui.units import figure, label, shown
 
 REDRAW_S = 0.125
@@ -159,7 +160,7 @@ def render(
         rows.append(Text("Near the limit: ease off a little", style="bold black on yellow"))
     if state.prompt and not paused:
         rows.append(Text(state.prompt, style="bold"))
-    battery = f"{state.battery_pct} %" if state.battery_pct is not None else "?"
+    battery = battery_text(state.battery_pct)
     nominal = state.nominal_rate_hz
     sensor = f" ({describe_rate(nominal, short=True)})" if nominal else ""
     rows.append(

@@ -12,6 +12,7 @@ from device.session.device_session import DEFAULT_RATE_HZ, DEFAULT_SAMPLES_PER_B
 from device.session.reconnect import DEFAULT_RECONNECT_TIMEOUT_S, open_device_session
 from dsp.pipeline import describe_rate
 from firmware_bridge.messages import MAX_SAMPLES_PER_BATCH
+from ui.battery import battery_text
 from ui.units import add_units_option, label, shown
 
 #: The sample rates a device may advertise in DeviceInfo (the ball: 10-2000 Hz). The
@@ -141,7 +142,7 @@ class _Meter:
         stats = session.link.stats
         elapsed = max(1e-9, batch.t_s[-1])
         rate = c.samples / elapsed if c.samples > len(batch.t_s) else batch.rate_hz
-        battery = f"{session.status.battery_pct}%" if session.status else "?"
+        battery = battery_text(session.status.battery_pct if session.status else None)
         return (
             f"t {batch.t_s[-1]:7.2f} s  "
             f"force {shown(float(force_n.mean()), self.units):7.2f} {label(self.units)}  "
