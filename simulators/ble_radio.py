@@ -28,6 +28,8 @@ from bumble.transport.common import PacketParser
 
 from simulators.ble_peripheral import BallPeripheral
 from simulators.firmware import Firmware, SimEvent
+from simulators.sensor_peripheral import SensorPeripheral
+from simulators.sensors import SensorSim
 
 #: LE data-length extension maximum (Core spec Vol 6, Part B, 4.5.10).
 LE_MAX_DATA_OCTETS = 251
@@ -93,13 +95,14 @@ class _HciClient(asyncio.Protocol):
 
 
 class SoftwareRadio:
-    """The ball and a host controller on one LocalLink; the host controller's HCI is served
-    on TCP. ``start(host, port)`` returns the transport a host opens:
-    ``tcp-client:HOST:PORT`` (the real port when 0 was asked)."""
+    """The ball (or a simulated force sensor: ``firmware`` a ``SensorSim``) and a host
+    controller on one LocalLink; the host controller's HCI is served on TCP.
+    ``start(host, port)`` returns the transport a host opens: ``tcp-client:HOST:PORT``
+    (the real port when 0 was asked)."""
 
     def __init__(
         self,
-        firmware: Firmware,
+        firmware: Firmware | SensorSim,
         *,
         speed: float = 1.0,
         on_event: Callable[[SimEvent], None] | None = None,
@@ -110,13 +113,17 @@ class SoftwareRadio:
         self.ball_controller = SoftwareController("ball", link=self.link)
         # legacy advertising only, like a small device: the ball sends ADV_IND PDUs
         self.ball_controller.le_features &= ~hci.LeFeatureMask.LE_EXTENDED_ADVERTISING
-        self.ball = BallPeripheral(
-            firmware,
-            self.ball_controller,
-            speed=speed,
-            on_event=on_event,
-            require_encryption=require_encryption,
-        )
+        self.ball: BallPeripheral | SensorPeripheral
+        if isinstance(firmware, SensorSim):
+            self.ball = SensorPeripheral(firmware, self.ball_controller, speed=speed)
+        else:
+            self.ball = BallPeripheral(
+                firmware,
+                self.ball_controller,
+                speed=speed,
+                on_event=on_event,
+                require_encryption=require_encryption,
+            )
         self._log = log or (lambda text: print(text, file=sys.stderr, flush=True))
         self._server: asyncio.Server | None = None
         self._client: _HciClient | None = None
@@ -125,7 +132,7 @@ class SoftwareRadio:
         self.transport_spec: str | None = None
 
     @property
-    def firmware(self) -> Firmware:
+    def firmware(self) -> Firmware | SensorSim:
         return self.ball.firmware
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:

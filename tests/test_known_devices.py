@@ -222,3 +222,20 @@ def test_a_file_that_cannot_be_read_is_an_error_not_an_empty_store(monkeypatch):
         store.devices()
     with pytest.raises(KnownDevicesError, match="Permission denied"):
         store.put(_record(name="OTHER", address="11:22:33:44:55:66"))
+
+
+def test_records_hold_a_kind_and_old_records_read_as_balls():
+    store = KnownDevices()
+    store.folder.mkdir(parents=True, exist_ok=True)
+    old = {"name": "MBALL", "address": "F3:4D:42:41:4C:4C"}  # written before the sensors
+    store.path.write_text(json.dumps({"version": 1, "devices": [old]}))
+    assert [d.kind for d in store.devices()] == ["ball"]
+    sensor = _record(name="Progressor_7301", address="F3:4D:50:52:4F:47")
+    sensor.kind = "progressor"
+    store.put(sensor)
+    again = KnownDevices()
+    assert again.find("Progressor_7301").kind == "progressor"
+    assert json.loads(again.path.read_text())["devices"][1]["kind"] == "progressor"
+    store.path.write_text(json.dumps({"version": 1, "devices": [{**old, "kind": "toaster"}]}))
+    with pytest.raises(KnownDevicesError, match=r"devices\[0\]\.kind: invalid enum value"):
+        store.devices()

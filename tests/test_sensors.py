@@ -180,3 +180,30 @@ def test_a_progressor_sample_in_the_recording_keeps_its_raw_value(tmp_path):
     # raw counts are milligrams: force_n = raw / (1e6 / g) (offset 0)
     assert np.allclose(r.force_n, r.raw_counts * 9.80665e-6, atol=1e-3)
     assert struct.calcsize("<fI") == 8
+
+
+def test_scan_results_get_their_kind_and_unknown_devices_only_with_all():
+    from device.ble.discovery import FoundDevice
+    from device.links.drivers import with_kinds
+    from firmware_bridge.gatt import SERVICE_UUID
+
+    heard = [
+        FoundDevice("MBALL", "F3:4D:42:41:4C:4C", -50, (SERVICE_UUID,)),
+        FoundDevice("Progressor_1234", "C0:00:00:00:00:01", -60),
+        FoundDevice("IF_B7", "C0:00:00:00:00:02", -70, (), (0x0100,)),
+        FoundDevice("IF_B7", "C0:00:00:00:00:03", -70, (), (0x0059,)),  # another company
+        FoundDevice("Headphones", "C0:00:00:00:00:04", -40),
+    ]
+    known = with_kinds(heard)
+    assert [(d.name, d.kind) for d in known] == [
+        ("MBALL", "ball"),
+        ("Progressor_1234", "progressor"),
+        ("IF_B7", "whc06"),
+    ]
+    assert [d.url for d in known] == [
+        "ble://F3:4D:42:41:4C:4C",
+        "ble://C0:00:00:00:00:01?kind=progressor",
+        "ble://C0:00:00:00:00:02?kind=whc06",
+    ]
+    everything = with_kinds(heard, include_unknown=True)
+    assert [d.kind for d in everything] == ["ball", "progressor", "whc06", None, None]

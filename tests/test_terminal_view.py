@@ -148,3 +148,26 @@ async def test_frames_show_progress_time_left_a_hold_countdown_and_a_pause_until
     summary = view.summary()
     assert [s.state for s in summary.steps[:2]] == ["completed", "completed"]
     assert summary.steps[1].holds_s and summary.steps[1].time_in_band_s
+
+
+def test_a_frame_in_kilograms_force_for_gauge_owners():
+    # issue 15: --units kg shows kgf in the face (data stays in newtons)
+    state = LiveState(filtered_n=19.6133, link_kind="sim", rate_hz=80)
+    console = Console(record=True, width=200, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(render(state, "test", units="kg"))
+    console.print(render(state, "test"))
+    text = console.export_text()
+    console.file.close()
+    assert "  2.0 kgf  (limit 1.02 kgf" in text  # 10 N default limit
+    assert " 19.6 N  (limit 10 N" in text
+
+
+def test_a_low_battery_or_a_sensor_low_power_warning_is_said_in_words():
+    # issue 15: the Progressor's low-power warning reaches the face as a Status of <= 5 %
+    console = Console(record=True, width=200, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(render(LiveState(link_kind="ble", rate_hz=80, battery_pct=5), "test"))
+    console.print(render(LiveState(link_kind="ble", rate_hz=80, battery_pct=96), "test"))
+    text = console.export_text()
+    console.file.close()
+    assert "battery 5 % LOW: charge it soon" in text
+    assert "battery 96 %  " in text

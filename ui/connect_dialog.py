@@ -62,9 +62,10 @@ class ConnectDialog(QtWidgets.QDialog):
 
     async def _scan(self) -> None:
         from device.ble.discovery import scan_for_devices
+        from device.links.drivers import with_kinds
 
         try:
-            devices = await scan_for_devices(SCAN_S)
+            devices = with_kinds(await scan_for_devices(SCAN_S))
         except MassagectlError as exc:
             # e.g. no Bluetooth adapter: the same line the CLI prints, with the ways out
             self.note.setText(f"scan failed: {exc}")
@@ -77,8 +78,10 @@ class ConnectDialog(QtWidgets.QDialog):
             self.scan_button.setEnabled(True)
         self.found.clear()
         for d in devices:
-            item = QtWidgets.QListWidgetItem(f"{d.name or '?'}  {d.address}  {d.rssi_dbm} dBm")
-            item.setData(256, f"ble://{d.address}")
+            item = QtWidgets.QListWidgetItem(
+                f"{d.name or '?'}  {d.address}  {d.kind}  {d.rssi_dbm} dBm"
+            )
+            item.setData(256, d.url)
             self.found.addItem(item)
         self.note.setText(f"{len(devices)} device(s) found" if devices else "no device found")
 

@@ -45,6 +45,7 @@ from dsp.events import Event, HoldReachedMin, HoldStarted
 from dsp.pipeline import describe_rate
 from dsp.session_summary import SessionSummary
 from dsp.zones import Zone
+from ui.battery import battery_text
 from ui.event_words import describe_event
 from ui.live_controller import AlarmLevel, LiveController
 from ui.plot_buffers import decimate_peak
@@ -742,7 +743,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         if not c.connected:
             text = "not connected: use Connect..."
         else:
-            battery = f"{st.battery_pct} %" if st.battery_pct is not None else "?"
+            battery = battery_text(st.battery_pct)
             text = (
                 f"{c.session.link.url}  |  link {st.link_kind}  |  battery {battery}  |  "
                 f"rate {c.measured_rate_hz():5.0f} Hz  |  "

@@ -46,6 +46,8 @@ from dsp.events import (
 )
 from dsp.pipeline import describe_rate
 from dsp.session_summary import SessionSummary, summarize_session
+from ui.battery import battery_text
+from ui.units import figure, label, shown
 
 REDRAW_S = 0.125
 GAUGE_WIDTH = 40
@@ -54,7 +56,7 @@ KEY_HELP = (
 )
 
 
-def _gauge(state: LiveState) -> Text:
+def _gauge(state: LiveState, units: str = "N") -> Text:
     unit = state.unit
     limit = getattr(unit, "limit_n", None) or 10.0
     band = getattr(unit, "band_n", None)
@@ -74,9 +76,14 @@ def _gauge(state: LiveState) -> Text:
     text = Text()
     for ch, style in cells:
         text.append(ch, style=style)
-    text.append(f"  {state.filtered_n:5.1f} N  (limit {limit:g} N", style="bold")
+    u = label(units)
+    text.append(
+        f"  {shown(state.filtered_n, units):5.1f} {u}  (limit {figure(limit, units)} {u}",
+        style="bold",
+    )
     if band:
-        text.append(f", aim {band[0]:g}-{band[1]:g} N", style="cyan")
+        lo, hi = figure(band[0], units), figure(band[1], units)
+        text.append(f", aim {lo}-{hi} {u}", style="cyan")
     text.append(")")
     return text
 
@@ -109,10 +116,16 @@ def progress_line(progress: Progress) -> str:
 
 
 def render(
-    state: LiveState, title: str, *, progress: Progress | None = None, paused: bool = False
+    state: LiveState,
+    title: str,
+    *,
+    progress: Progress | None = None,
+    paused: bool = False,
+    units: str = "N",
 ) -> Panel:
     """One frame of the live panel. ``progress``: the routine's, when known; ``paused``: the
-    person paused the routine (shown until resumed, whatever else changes)."""
+    person paused the routine (shown until resumed, whatever else changes); ``units``: "N"
+    or "kg" (kilograms-force) for the force figures."""
     unit = state.unit
     head = Text()
     if unit is not None:
@@ -139,7 +152,7 @@ def render(
         rows.append(
             _bar(state.hold_s / state.hold_min_s, "green") + Text(f"  {hold_countdown(state)}")
         )
-    rows.append(_gauge(state))
+    rows.append(_gauge(state, units))
     rows.append(Text(f"Vibration {state.vibration_pct:4.0f} %"))
     if state.alarm:
         rows.append(Text(f"STOPPED: {describe_cause(state.alarm)}", style="bold white on red"))
@@ -147,7 +160,7 @@ def render(
         rows.append(Text("Near the limit: ease off a little", style="bold black on yellow"))
     if state.prompt and not paused:
         rows.append(Text(state.prompt, style="bold"))
-    battery = f"{state.battery_pct} %" if state.battery_pct is not None else "?"
+    battery = battery_text(state.battery_pct)
     nominal = state.nominal_rate_hz
     sensor = f" ({describe_rate(nominal, short=True)})" if nominal else ""
     rows.append(
@@ -207,8 +220,11 @@ def _cbreak(fd: int) -> Iterator[None]:
 class TerminalView:
     """Shows ``runner`` in a terminal while it runs, with keys; plain lines otherwise."""
 
-    def __init__(self, runner: RoutineRunner, console: Console | None = None) -> None:
+    def __init__(
+        self, runner: RoutineRunner, console: Console | None = None, *, units: str = "N"
+    ) -> None:
         self.runner = runner
+        self.units = units
         self.console = console or Console()
         self.interactive = sys.stdin.isatty() and self.console.is_terminal
         self._last_unit = None
@@ -224,7 +240,11 @@ class TerminalView:
         title = f"massagectl: {self.runner.routine.title}"
         state = self.runner.state
         return render(
-            state, title, progress=self.progress.at(state), paused=bool(self.runner.paused)
+            state,
+            title,
+            progress=self.progress.at(state),
+            paused=bool(self.runner.paused),
+            units=self.units,
         )
 
     def summary(self) -> SessionSummary:

@@ -1,5 +1,8 @@
-"""Finding devices that offer the massagectl service (for ``massagectl scan`` and pairing),
-on whichever backend ``device.ble.factory`` picks. bleak's errors become ours here."""
+"""Finding devices (for ``massagectl scan`` and the connect dialog) on whichever backend
+``device.ble.factory`` picks: every device heard, with what its advertisement says (name,
+service UUIDs, manufacturer company ids); the driver registry (``device.links.drivers.
+with_kinds``, a layer above) tells which are ours and of what kind. bleak's errors become
+ours here."""
 
 from __future__ import annotations
 
@@ -10,7 +13,6 @@ from bleak.exc import BleakError
 
 from device.ble import factory
 from device.errors import LinkError
-from firmware_bridge.gatt import SERVICE_UUID
 
 
 @dataclass(frozen=True)
@@ -18,11 +20,22 @@ class FoundDevice:
     name: str | None
     address: str
     rssi_dbm: int
+    service_uuids: tuple[str, ...] = ()
+    company_ids: tuple[int, ...] = ()
+    #: ``ball``, ``progressor``, ``forceboard``, ``whc06``; None: not known (yet)
+    kind: str | None = None
+
+    @property
+    def url(self) -> str:
+        """The URL that opens it by address (a sensor's kind is not in its address)."""
+        if self.kind in (None, "ball"):
+            return f"ble://{self.address}"
+        return f"ble://{self.address}?kind={self.kind}"
 
 
 async def scan_for_devices(timeout_s: float, *, hci: str | None = None) -> list[FoundDevice]:
-    """Devices heard advertising our service during ``timeout_s``, strongest first."""
-    scanner = factory.make_scanner(hci=hci, service_uuids=[SERVICE_UUID])
+    """Every device heard during ``timeout_s``, strongest first."""
+    scanner = factory.make_scanner(hci=hci)
     try:
         async with scanner:
             await asyncio.sleep(timeout_s)
@@ -34,7 +47,13 @@ async def scan_for_devices(timeout_s: float, *, hci: str | None = None) -> list[
             raise
         raise LinkError(f"cannot scan ({factory.describe(hci)}): {exc}") from exc
     found = [
-        FoundDevice(adv.local_name or device.name, device.address, adv.rssi)
+        FoundDevice(
+            adv.local_name or device.name,
+            device.address,
+            adv.rssi,
+            tuple(adv.service_uuids),
+            tuple(adv.manufacturer_data),
+        )
         for device, adv in scanner.discovered_devices_and_advertisement_data.values()
     ]
     return sorted(found, key=lambda d: (-d.rssi_dbm, d.address))

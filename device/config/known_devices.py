@@ -118,6 +118,10 @@ class StoredCalibration:
         return cal
 
 
+#: the kinds of device a record can hold (``device.links.drivers.KINDS``, a layer above)
+DEVICE_KINDS = ("ball", "progressor", "forceboard", "whc06")
+
+
 @dataclass
 class KnownDevice:
     """One paired device."""
@@ -137,9 +141,14 @@ class KnownDevice:
     paired_at: str = ""
     #: the BLE backend used to pair ("os" or "bumble:<transport>")
     backend: str = ""
+    #: what it is: "ball", "progressor", "forceboard" or "whc06" (records from before the
+    #: force sensors have none: they are balls)
+    kind: str = "ball"
 
     def __post_init__(self) -> None:
         self.address = normalize_address(self.address)
+        if self.kind not in DEVICE_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(DEVICE_KINDS)}")
 
     def matches(self, target: str) -> bool:
         """True if ``target`` is this device's name or address (any case)."""
@@ -196,6 +205,7 @@ class _DeviceSchema(msgspec.Struct, forbid_unknown_fields=True):
     bond_note: str = ""
     paired_at: str = ""
     backend: str = ""
+    kind: Literal["ball", "progressor", "forceboard", "whc06"] = "ball"
 
 
 class _HostSchema(msgspec.Struct):

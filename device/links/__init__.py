@@ -46,7 +46,7 @@ def open_link(
         from device.links.drivers import kind_for_name
 
         kind = parsed.params.get("kind") or (
-            None if parsed.is_ble_address else kind_for_name(parsed.target)
+            _recorded_kind(parsed) if parsed.is_ble_address else kind_for_name(parsed.target)
         )
         if kind not in (None, "ball"):
             from device.links.sensor_ble import open_sensor_ble
@@ -62,6 +62,14 @@ def open_link(
     from device.errors import BadUrlError
 
     raise BadUrlError(f"{parsed}: the {parsed.scheme}:// link is not available yet")
+
+
+def _recorded_kind(url: DeviceUrl) -> str | None:
+    """The kind the known-devices record of ``ble://ADDRESS`` holds (None: no record)."""
+    from device.config.known_devices import record_for
+
+    record = record_for(url)
+    return record.kind if record is not None else None
 
 
 __all__ = ["Link", "LinkStats", "open_link"]

@@ -7,8 +7,8 @@ subscribe the driver's characteristics, write its commands with response. The WH
 connection: a scanner listens to its advertisements (every one: no duplicate filtering, or
 a steady weight would look like a lost link) and 10 s without one is a lost link.
 
-Not yet run against the software-radio peripherals (issue 15 leaves them to do); the
-in-process simulators (``sim://progressor`` ...) drive the same drivers and adapter.
+Run against the software-radio peripherals of ``massagectl sim ble --device K``
+(``tests/ble/test_sensor_processes.py``); never yet against a real device.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from bleak.exc import BleakError
 
 from device.ble import factory
 from device.errors import BadUrlError, DeviceNotFoundError, LinkClosedError, LinkError
+from device.links.ble import BondResult
 from device.links.drivers import driver_class, kind_of
 from device.links.drivers.base import SensorLink
 from device.urls import DeviceUrl
@@ -55,6 +56,13 @@ class SensorBleLink(SensorLink):
         self.address: str | None = None
         self.name = ""
         self._closing = False
+
+    async def pair(self) -> BondResult:
+        """No bond: none of these devices asks for one (their public clients connect
+        without pairing); ``pair`` remembers the device and its zero without keys."""
+        return BondResult(
+            False, None, f"the {self.driver.model} does not bond (its protocol has no pairing)"
+        )
 
     def _matches(self, device: BLEDevice, adv: AdvertisementData) -> bool:
         if self.url.is_ble_address:
@@ -106,7 +114,7 @@ class SensorBleLink(SensorLink):
         found = asyncio.get_running_loop().create_future()
 
         def seen(device: BLEDevice, adv: AdvertisementData) -> None:
-            if not self._matches(device, adv):
+            if not self._matches(device, adv) or _is_scan_response(adv):
                 return
             if not found.done():
                 self.address, self.name = device.address, adv.local_name or ""
@@ -149,3 +157,11 @@ class SensorBleLink(SensorLink):
         client, self.client = self.client, None
         if client is not None:
             await client.disconnect()
+
+
+def _is_scan_response(adv: AdvertisementData) -> bool:
+    """A scan response that repeats an advertisement already taken: Bumble's software
+    controller reports every advertising event twice (as ADV_IND and as SCAN_RSP, even to a
+    passive scanner), which would double the WH-C06's rate. A real scale's advertisements
+    are not scannable, so nothing is lost on air."""
+    return any(getattr(p, "is_scan_response", False) for p in adv.platform_data or ())

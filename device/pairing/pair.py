@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,6 +34,7 @@ from device.ble.pending_bonds import HeldBonds, holding_bonds
 from device.config.known_devices import KnownDevice, KnownDevices, StoredCalibration, now_iso
 from device.errors import DeviceTimeoutError, UsageError
 from device.links.ble import BleLink, BondResult
+from device.links.drivers.base import SensorLink
 from device.session.device_session import DeviceSession
 from dsp.calibration import (
     PAIR_TARE_MAX_SHIFT_N,
@@ -45,6 +47,9 @@ from dsp.calibration import (
     two_point_calibration,
     zero_shift_n,
 )
+
+if TYPE_CHECKING:
+    from device.links.sensor_ble import SensorBleLink
 
 #: The device zeroes on its last 64 samples; the host checks the same number it last saw.
 TARE_WINDOW = 64
@@ -78,7 +83,7 @@ class PairResult:
 
 
 async def pair_device(
-    link: BleLink,
+    link: BleLink | SensorBleLink,
     *,
     known_force_n: float | None = None,
     press_timeout_s: float = DEFAULT_PRESS_TIMEOUT_S,
@@ -109,7 +114,7 @@ async def pair_device(
 
 
 async def _pair(
-    link: BleLink,
+    link: BleLink | SensorBleLink,
     old: KnownDevice | None,
     store: KnownDevices,
     held: HeldBonds,
@@ -169,17 +174,20 @@ async def _pair(
             say(f"two-point: {two.scale_counts_per_n:.2f} counts/N ({ratio:.3f} x the device's)")
             say("Release the ball.")
         info = session.info
+        # Device Information strings: the ball's (a sensor's protocol has none we read)
+        strings = link.device_info if isinstance(link, BleLink) else {}
         record = KnownDevice(
             name=link.name or link.address or link.url.target,
             address=link.address or link.url.target,
-            model=link.device_info.get("model", "") or info.model,
-            serial_number=link.device_info.get("serial_number", "") or info.serial_number,
-            firmware=link.device_info.get("firmware", "") or info.firmware,
-            manufacturer=link.device_info.get("manufacturer", ""),
+            model=strings.get("model", "") or info.model,
+            serial_number=strings.get("serial_number", "") or info.serial_number,
+            firmware=strings.get("firmware", "") or info.firmware,
+            manufacturer=strings.get("manufacturer", ""),
             calibration=stored,
             bond_note="" if bond.bonded else bond.note,
             paired_at=now_iso(),
             backend=link.backend,
+            kind=link.driver.kind if isinstance(link, SensorLink) else "ball",
         )
         if bond.bonded and bond.encrypted is None:
             record.bond = {"keys": None, "managed_by": "os", "backend": link.backend}

@@ -26,8 +26,8 @@ def sim_ble():
         stop(proc)
 
 
-def run(*args: str, timeout_s: float = 40) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "MASSAGECTL_BLE"}
+def run(*args: str, timeout_s: float = 40, env: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**{k: v for k, v in os.environ.items() if k != "MASSAGECTL_BLE"}, **(env or {})}
     return subprocess.run(
         [MASSAGECTL, *args], capture_output=True, text=True, timeout=timeout_s, env=env
     )
@@ -44,7 +44,12 @@ def test_scan_stream_killed_host_and_new_stream_against_one_simulator(sim_ble):
     assert scanned.returncode == 0, scanned.stderr
     devices = [json.loads(line) for line in scanned.stdout.splitlines()]
     assert devices == [
-        {"name": gatt.BALL_ADVERTISED_NAME, "address": gatt.SIM_BALL_ADDRESS, "rssi_dbm": -50}
+        {
+            "kind": "ball",
+            "name": gatt.BALL_ADVERTISED_NAME,
+            "address": gatt.SIM_BALL_ADDRESS,
+            "rssi_dbm": -50,
+        }
     ]
 
     streamed = run(

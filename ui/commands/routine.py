@@ -23,6 +23,7 @@ from ui.session_setup import (
     zone_table,
 )
 from ui.terminal_view import TerminalView, summary_table
+from ui.units import add_units_option
 
 EXIT_CODES = {RunEnd.COMPLETED: 0, RunEnd.SYMPTOM: 3}
 EPILOG = """\
@@ -54,6 +55,7 @@ def register(sub) -> None:
     p.add_argument("--device", required=True, metavar="URL", help="e.g. serial:///dev/ttyACM0")
     add_record_option(p)
     add_lsl_options(p)
+    add_units_option(p)
     p.add_argument("--screening", metavar="FILE", help="screening answers (TOML or JSON)")
     add_reconnect_option(p)
     p.add_argument(
@@ -98,6 +100,7 @@ async def run(args) -> int:
         reconnect_timeout_s=args.reconnect_timeout,
         lsl=args.lsl,
         lsl_wait_s=args.lsl_wait,
+        units=args.units,
     )
 
 
@@ -110,6 +113,7 @@ async def run_routine(
     reconnect_timeout_s: float = DEFAULT_RECONNECT_TIMEOUT_S,
     lsl: bool = False,
     lsl_wait_s: float = 0.0,
+    units: str = "N",
 ) -> int:
     # a pipe or a log gets full-width lines rather than 80-column wraps
     console = Console() if sys.stdout.isatty() else Console(width=160)
@@ -142,7 +146,7 @@ async def run_routine(
             )
         runner.add_listener(notice.on_event)
         countdown = asyncio.get_running_loop().create_task(notice.run(), name="link-notice")
-        view = TerminalView(runner, console)
+        view = TerminalView(runner, console, units=units)
         try:
             summary = await view.run(runner.run)
         except asyncio.CancelledError:

@@ -1,5 +1,6 @@
 """``massagectl sim serial``: a simulated device on a real pseudo-terminal.
-``massagectl sim ble``: the simulated ball as a BLE peripheral on a software radio."""
+``massagectl sim ble``: the simulated ball (or a force sensor: ``--device``) as a BLE
+peripheral on a software radio."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from device.urls import MAX_SIM_SPEED, check_sim_speed
 from simulators.c_firmware import CFirmwareError
 from simulators.devices import DEVICES, FIRMWARES, make_firmware
 from simulators.faults import DEVICE_KINDS, FaultSpecError, parse_fault_flag
+from simulators.firmware import Firmware
 from simulators.scenario import ScenarioError, load_scenario
+from simulators.sensors import SENSORS, SensorSim, make_sensor
 
 FAULT_HELP = (
     "inject a fault, KIND[@AT_S][:FIELD=VALUE,...] (e.g. corrupt@5:pct=2,for_s=10 or "
@@ -121,6 +124,16 @@ def _register_ble(kinds) -> None:
         ),
     )
     b.add_argument(
+        "--device",
+        choices=("ball", *SENSORS),
+        default="ball",
+        help=(
+            "the ball (default), or a force sensor from its public protocol: a Tindeq "
+            "Progressor, a PitchSix Force Board (GATT peripherals) or a WH-C06 scale "
+            "(advertising only); docs/devices.md"
+        ),
+    )
+    b.add_argument(
         "--scenario",
         metavar="FILE",
         help=(
@@ -165,7 +178,18 @@ async def run_ble(args) -> int:
 
     check_sim_speed(args.speed)
     host, port = _tcp_server_address(args.hci)
-    firmware = _firmware("ball", args, ble=True)
+    firmware: Firmware | SensorSim
+    if args.device == "ball":
+        firmware = _firmware("ball", args, ble=True)
+    elif args.firmware != "python":
+        raise UsageError(f"--firmware {args.firmware}: only the ball runs our firmware")
+    elif args.fault:
+        raise UsageError("--fault: fault injection is for the ball only")
+    else:
+        try:
+            firmware = make_sensor(args.device, load_scenario(args.scenario))
+        except ScenarioError as exc:
+            raise UsageError(str(exc)) from exc
 
     def show(event) -> None:
         if not args.quiet:
@@ -181,11 +205,14 @@ async def run_ble(args) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    for f in firmware.scenario.faults:
-        if f.kind == "disconnect":
-            # the radio drops the ball's links at AT_S, as a supervision timeout on air; the
-            # ball advertises again and a host may reconnect
-            loop.call_later(f.at_s / args.speed, radio.drop_ball_links)
+    if isinstance(firmware, SensorSim):
+        print(f"sim ble: {firmware.name} at {radio.ball.address} ({args.device})", file=sys.stderr)
+    else:
+        for f in firmware.scenario.faults:
+            if f.kind == "disconnect":
+                # the radio drops the ball's links at AT_S, as a supervision timeout on air; the
+                # ball advertises again and a host may reconnect
+                loop.call_later(f.at_s / args.speed, radio.drop_ball_links)
     print(f"READY hci={transport}", flush=True)
     serving = loop.create_task(radio.serve_forever(), name="sim-ble")
     stopping = loop.create_task(stop.wait(), name="sim-ble-stop")

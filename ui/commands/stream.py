@@ -12,7 +12,9 @@ from device.session.device_session import DEFAULT_RATE_HZ, DEFAULT_SAMPLES_PER_B
 from device.session.reconnect import DEFAULT_RECONNECT_TIMEOUT_S, open_device_session
 from dsp.pipeline import describe_rate
 from firmware_bridge.messages import MAX_SAMPLES_PER_BATCH
+from ui.battery import battery_text
 from ui.session_setup import add_lsl_options, check_lsl_options
+from ui.units import add_units_option, label, shown
 
 #: The sample rates a device may advertise in DeviceInfo (the ball: 10-2000 Hz). The
 #: device's own range is checked again at the handshake (the handheld stops at 1000 Hz).
@@ -35,6 +37,7 @@ def register(sub) -> None:
         "url", metavar="URL", help="device URL, e.g. serial:///dev/ttyACM0 or sim://ball"
     )
     p.add_argument("--json", action="store_true", help="one JSON object per batch on stdout")
+    add_units_option(p)
     p.add_argument(
         "--duration", type=float, metavar="S", help="stop after S seconds of device time"
     )
@@ -94,6 +97,7 @@ class _Meter:
     (a terminal: redrawn 10 times a second; a pipe: once a second), and the counts."""
 
     def __init__(self, args) -> None:
+        self.units = getattr(args, "units", "N")
         self.json = args.json
         self.tty = sys.stdout.isatty() and not args.json
         self.t0_host = time.monotonic()
@@ -140,9 +144,10 @@ class _Meter:
         stats = session.link.stats
         elapsed = max(1e-9, batch.t_s[-1])
         rate = c.samples / elapsed if c.samples > len(batch.t_s) else batch.rate_hz
-        battery = f"{session.status.battery_pct}%" if session.status else "?"
+        battery = battery_text(session.status.battery_pct if session.status else None)
         return (
-            f"t {batch.t_s[-1]:7.2f} s  force {float(force_n.mean()):7.2f} N  "
+            f"t {batch.t_s[-1]:7.2f} s  "
+            f"force {shown(float(force_n.mean()), self.units):7.2f} {label(self.units)}  "
             f"rate {rate:6.0f} Hz  batches {c.batches}  gaps {c.missed_batches}  "
             f"crc {stats.crc_errors}  battery {battery}"
         )

@@ -12,8 +12,8 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, TypeVar
 
 from firmware_bridge.gatt import SERVICE_UUID as BALL_SERVICE_UUID
 
@@ -92,6 +92,24 @@ def kind_of(
         if named and (e.company_id is None or not companies or e.company_id in companies):
             return e.kind
     return None
+
+
+_Found = TypeVar("_Found")
+
+
+def with_kinds(found: Iterable[_Found], *, include_unknown: bool = False) -> list[_Found]:
+    """Scan results (``device.ble.discovery.FoundDevice``) with their ``kind`` set; those
+    no driver knows are left out unless ``include_unknown``."""
+    out = []
+    for d in found:
+        kind = kind_of(
+            d.name,  # type: ignore[attr-defined]
+            d.service_uuids,  # type: ignore[attr-defined]
+            dict.fromkeys(d.company_ids, b""),  # type: ignore[attr-defined]
+        )
+        if kind is not None or include_unknown:
+            out.append(replace(d, kind=kind))  # type: ignore[type-var]
+    return out
 
 
 def kind_for_name(name: str) -> str | None:
