@@ -20,7 +20,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy firmware_bridge dsp device
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -n 2
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -n 2 --dist worksteal
 
 # The long runs (not for CI's every push): the whole suite with hypothesis at 2,000 random
 # examples per property instead of the CI profile's derandomized 100, and the whole fault
@@ -28,7 +28,7 @@ test: $(STAMP)
 test-long: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy firmware_bridge dsp device
-	HYPOTHESIS_PROFILE=long QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -n 2 --timeout 1800
+	HYPOTHESIS_PROFILE=long QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -n 2 --dist worksteal --timeout 1800
 
 # Only the fuzzing (hypothesis, random, 2,000 examples per property): the decoder, every file
 # parser, the sim --fault flags.

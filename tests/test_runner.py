@@ -71,7 +71,9 @@ def _crossing_s(user, limit_n: float) -> float:
     return float(t[np.argmax(f > limit_n)])
 
 
-@pytest.mark.parametrize("device", ["ball", "handheld"])
+@pytest.mark.parametrize(
+    "device", ["ball", pytest.param("handheld", marks=pytest.mark.long)]  # 15 s each
+)
 async def test_neck_relief_runs_every_step_and_stops_the_overpress_in_budget(device):
     routine = load_routine("neck-relief")
     link, runner, summary, events = await _run(f"sim://{device}?user=scripted", routine)
