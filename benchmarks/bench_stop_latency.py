@@ -72,7 +72,9 @@ async def _host(link, cycles: int) -> list[float]:
     async with DeviceSession(link) as session:
         # serial:// is a real device to the session: the benchmark answers the screening
         session.clear_for_vibration(evaluate(simulated_user_answers(), source="benchmark"))
-        pipeline = ForcePipeline(session.rate_hz, session.calibration, get_zone("neck_back"))
+        zone = get_zone("neck_back")
+        await session.set_limit(zone.ceiling_n)  # as every face does (protocol 2 needs one)
+        pipeline = ForcePipeline(session.rate_hz, session.calibration, zone)
         live = SupervisedSession(session, pipeline)
         live.add_listener(on_event)
         live.start()
