@@ -90,6 +90,12 @@ class Calibration:
     def is_identity(self) -> bool:
         return self.scale_counts_per_n == 1.0 and self.offset_counts == 0.0
 
+    @property
+    def resolution_n(self) -> float:
+        """Newtons per count: the smallest step the sensor can show (0 for the identity
+        calibration, whose "counts" are newtons already, not whole counts)."""
+        return 0.0 if self.is_identity else 1.0 / abs(self.scale_counts_per_n)
+
     def to_newtons(self, raw_counts: np.ndarray) -> np.ndarray:
         """Force in newtons for an array of raw counts (vectorised, a new float64 array)."""
         raw = np.asarray(raw_counts, dtype=np.float64)

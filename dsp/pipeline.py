@@ -117,6 +117,7 @@ class ForcePipeline:
             max_vibration_s=max_vibration_s,
             flatline_s=flatline_s,
             raw_limits_counts=raw_limits_counts,
+            resolution_n=calibration.resolution_n,
         )
         self.hold: HoldTracker | None = None
 

@@ -79,6 +79,9 @@ FAULT_WINDOW_S = 1.0
 MAX_VIBRATION_S = 15 * 60.0
 #: Default flatline time (seconds): identical raw counts this long mean a stuck sensor.
 FLATLINE_S = 1.0
+#: Above this resolution (newtons per count) identical readings are what a steady force
+#: gives (a scale showing 0.01 kg steps, a plate in whole pounds): the flatline rule is off.
+FLATLINE_MAX_RESOLUTION_N = 0.05
 #: Default ADC rails (24-bit signed: HX711, ADS1220).
 RAW_LIMITS_COUNTS = (-(2**23), 2**23 - 1)
 
@@ -113,8 +116,15 @@ class Supervisor:
         max_vibration_s: float = MAX_VIBRATION_S,
         flatline_s: float | None = FLATLINE_S,
         raw_limits_counts: tuple[float, float] | None = RAW_LIMITS_COUNTS,
+        resolution_n: float = 0.0,
     ) -> None:
         self.rate_hz = float(rate_hz)
+        #: newtons per count of the sensor: one step of it is never a "rise" (a coarse sensor
+        #: steps by a whole count within one sample), and above FLATLINE_MAX_RESOLUTION_N
+        #: identical readings are no sign of a stuck sensor
+        self.resolution_n = float(resolution_n)
+        if self.resolution_n > FLATLINE_MAX_RESOLUTION_N:
+            flatline_s = None
         self.fast_delay_s = fast_delay_s
         self.filtered_delay_s = filtered_delay_s
         self.auto_rearm = auto_rearm
@@ -171,6 +181,11 @@ class Supervisor:
                 f"forbidden-zone contact judged on {max(1, round(FORBIDDEN_CONTACT_S / period_s))}"
                 " sample(s)"
             )
+        if self.resolution_n > FLATLINE_MAX_RESOLUTION_N:
+            out.append(
+                f"coarse sensor ({self.resolution_n:.2g} N a step): no stuck-sensor check, and "
+                "a rise counts only beyond one step"
+            )
         return out
 
     # -- configuration ---------------------------------------------------------------
@@ -182,7 +197,10 @@ class Supervisor:
         self._reset_n = float(zone.reset_n)
         self._rate_on = zone.name in NEAR_NECK_ZONES
         self._rate_min_n = RATE_OF_RISE_MIN_FRACTION * self._limit_n
-        self._rate_max = RATE_OF_RISE_LIMITS_PER_S * self._limit_n * self._rate_k / self.rate_hz
+        self._rate_max = (
+            RATE_OF_RISE_LIMITS_PER_S * self._limit_n * self._rate_k / self.rate_hz
+            + self.resolution_n
+        )
         self._over_since_s = None
         self._check_cap()
 

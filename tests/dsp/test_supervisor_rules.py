@@ -197,3 +197,42 @@ def test_auto_rearm_sees_each_episode_in_one_long_batch():
     ]
     rearmed = events[2].t_s
     assert 2.3 < rearmed < 3.5  # 1 s after the force fell under 70 %
+
+
+def _feed(pipe: ForcePipeline, t: np.ndarray, raw: np.ndarray, batch: int) -> list:
+    events = []
+    for a in range(0, t.size, batch):
+        events += pipe.on_batch(t[a : a + batch], raw[a : a + batch], float(t[a])).events
+    return events
+
+
+def test_a_coarse_sensor_s_one_count_step_is_not_a_rate_of_rise():
+    """A plate reporting whole pounds (4.45 N a count) at 80 Hz: pressed slowly to 2 counts
+    (8.9 N, under the 10 N neck limit), each one-count step lands within one sample. Before,
+    every step was a rate-of-rise stop (the Force Board could not finish neck-relief)."""
+    rate_hz = 80.0
+    cal = Calibration(1.0 / 4.448, 0.0)
+    pipe = ForcePipeline(rate_hz, cal, get_zone("neck_back"))
+    t = np.arange(0, 8.0, 1 / rate_hz)
+    true_n = np.clip((t - 1.0) * 1.5, 0.0, 9.0)  # 1.5 N/s up to 9 N
+    raw = np.round(true_n / 4.448)
+    events = _feed(pipe, t, raw, 1)
+    assert not [e for e in events if e.kind in (EventKind.STOP, EventKind.FAULT)]
+    assert pipe.supervisor.resolution_n == pytest.approx(4.448)
+    assert any("coarse sensor" in n for n in pipe.notes())
+    # a real jab still stops: past the limit, or rising by more than a step in 20 ms
+    jab = np.where(t > 6.0, 3.0, raw)
+    events = _feed(ForcePipeline(rate_hz, cal, get_zone("neck_back")), t, jab, 1)
+    assert [e.cause for e in events if e.kind is EventKind.STOP][:1] == [Cause.OVER_LIMIT]
+
+
+def test_a_coarse_sensor_at_rest_is_not_a_stuck_sensor_but_a_fine_one_is():
+    """A scale in 0.01 kg steps (0.098 N) shows the same value for seconds at rest. Before,
+    that was a flatline fault (8 of them in the WH-C06's neck-relief)."""
+    t = np.arange(0, 3.0, 0.1)
+    raw = np.full(t.size, 50.0)
+    coarse = ForcePipeline(10.0, Calibration(1 / 0.0981, 0.0), get_zone("upper_back"))
+    assert not [e for e in _feed(coarse, t, raw, 1) if e.kind is EventKind.FAULT]
+    fine = ForcePipeline(10.0, Calibration(1000.0, 0.0), get_zone("upper_back"))
+    faults = [e for e in _feed(fine, t, raw * 1000, 1) if e.kind is EventKind.FAULT]
+    assert faults and faults[0].cause is Cause.FLATLINE
