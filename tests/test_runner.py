@@ -72,7 +72,8 @@ def _crossing_s(user, limit_n: float) -> float:
 
 
 @pytest.mark.parametrize(
-    "device", ["ball", pytest.param("handheld", marks=pytest.mark.long)]  # 15 s each
+    "device",
+    ["ball", pytest.param("handheld", marks=pytest.mark.long)],  # 15 s each
 )
 async def test_neck_relief_runs_every_step_and_stops_the_overpress_in_budget(device):
     routine = load_routine("neck-relief")
