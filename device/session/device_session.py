@@ -376,6 +376,20 @@ class DeviceSession:
 
     async def _exchange(self, msg: Message, timeout_s: float) -> Message:
         """Send ``msg`` (numbered already) until its answer comes, within ``timeout_s``."""
+        reply = await self._answer(msg, timeout_s)
+        if reply is None:
+            raise DeviceTimeoutError(
+                f"{self.link.url}: no answer to {type(msg).__name__} within {timeout_s:g} s "
+                f"({COMMAND_ATTEMPTS} attempts)"
+            )
+        return reply
+
+    async def _answer(
+        self, msg: Message, timeout_s: float, *, already_sent: bool = False
+    ) -> Message | None:
+        """The answer to ``msg``, sending it (again, with the same seq) up to COMMAND_ATTEMPTS
+        times within ``timeout_s``; None when none came. ``already_sent``: the first attempt
+        went out already."""
         fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self._pending[msg.seq] = fut
         attempt_s = timeout_s / COMMAND_ATTEMPTS
@@ -384,17 +398,15 @@ class DeviceSession:
             for attempt in range(COMMAND_ATTEMPTS):
                 if attempt:
                     self.counters.commands_retried += 1
-                await self._link_send(msg)
+                if attempt or not already_sent:
+                    await self._link_send(msg)
                 done, _ = await asyncio.wait({fut}, timeout=attempt_s)
                 if done:
                     return fut.result()
         finally:
             self._pending.pop(msg.seq, None)
         self.counters.commands_unanswered += 1
-        raise DeviceTimeoutError(
-            f"{self.link.url}: no answer to {type(msg).__name__} within {timeout_s:g} s "
-            f"({COMMAND_ATTEMPTS} attempts)"
-        )
+        return None
 
     async def stop_motor(self) -> None:
         """Stop goes straight out: no waiting on anything else. Its Ack is awaited in the
@@ -409,29 +421,17 @@ class DeviceSession:
         )
 
     async def _confirm_stop(self, msg: Stop) -> None:
-        fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-        self._pending[msg.seq] = fut
-        attempt_s = COMMAND_TIMEOUT_S / COMMAND_ATTEMPTS
-        self.counters.commands_sent += 1
         try:
-            for attempt in range(COMMAND_ATTEMPTS):
-                if attempt:
-                    self.counters.commands_retried += 1
-                    await self._link_send(msg)
-                done, _ = await asyncio.wait({fut}, timeout=attempt_s)
-                if done:
-                    return
+            reply = await self._answer(msg, COMMAND_TIMEOUT_S, already_sent=True)
         except LinkClosedError:
             return  # the reader reports the lost link
-        finally:
-            self._pending.pop(msg.seq, None)
-        self.counters.commands_unanswered += 1
-        self._batches.put_nowait(
-            LinkClosedError(
-                f"{self.link.url}: no answer to Stop within {COMMAND_TIMEOUT_S:g} s "
-                f"({COMMAND_ATTEMPTS} attempts)"
+        if reply is None:
+            self._batches.put_nowait(
+                LinkClosedError(
+                    f"{self.link.url}: no answer to Stop within {COMMAND_TIMEOUT_S:g} s "
+                    f"({COMMAND_ATTEMPTS} attempts)"
+                )
             )
-        )
 
     async def vibrate(self, intensity_pct: float, frequency_hz: int = 0, **kw) -> None:
         """Vibrate at ``intensity_pct`` (0-100, clamped); a NaN or infinite one is refused."""
