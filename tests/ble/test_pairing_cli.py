@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from device.config.known_devices import KnownDevices
 from firmware_bridge import gatt
 from tests.helpers import MASSAGECTL, LineReader, spawn, stop
@@ -31,6 +33,7 @@ def run(*args: str, timeout_s: float = 60) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.long  # 15 s of real time; make test pairs in tests/ble/test_pair_guided.py
 def test_pair_devices_stream_with_stored_calibration_and_forget(tmp_path):
     scenario = tmp_path / "press.toml"
     scenario.write_text(SCENARIO)

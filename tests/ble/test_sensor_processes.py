@@ -81,7 +81,12 @@ def sim_sensor(request, steady_scenario):
         stop(proc)
 
 
-@pytest.mark.parametrize("sim_sensor", list(SENSORS), indirect=True)
+@pytest.mark.parametrize(
+    "sim_sensor",
+    # the Force Board is a GATT peripheral like the Progressor: its run is long (7 s)
+    [k if k != "forceboard" else pytest.param(k, marks=pytest.mark.long) for k in SENSORS],
+    indirect=True,
+)
 def test_scan_then_stream_a_sensor_in_another_process(sim_sensor):
     kind, hci = sim_sensor
     name, rate_hz, close_n = SENSORS[kind]
