@@ -289,8 +289,7 @@ class Firmware:
             self.flags &= ~StatusFlags.KEEPALIVE_LOST
         if isinstance(msg, PatternDefine):
             # not remembered (up to 244 bytes; the C core keeps short commands only): a
-            # repeat stores the same steps again, harmless as the motor is off
-            self._replies.pop(msg.seq, None)
+            # repeat stores the same steps again, harmless as it is refused while the motor runs
             return produced + replies
         self._replies[msg.seq] = (key, replies)
         self._replies.move_to_end(msg.seq)
@@ -312,7 +311,7 @@ class Firmware:
                     return self._nack(msg, NackCode.BAD_VERSION)
                 c = self.config
                 if self._playing is not None:
-                    self._motor_off(t_s, "hello")  # the table it plays is forgotten
+                    self._motor_off(t_s, "stop")  # the table it plays is forgotten
                 self.patterns.clear()
                 return [
                     self._other(
@@ -396,9 +395,11 @@ class Firmware:
                     return self._nack(msg, NackCode.NO_LIMIT)
                 if on and self.flags & StatusFlags.LIMIT_TRIPPED:
                     return self._nack(msg, NackCode.LIMIT_TRIPPED)
-                self._motor_off(t_s, "play_zero" if not on else "play")
-                if on:
+                if not on:
+                    self._motor_off(t_s, "vibrate_zero")
+                else:
                     self.physics.motor.commanded_hz = float(hz)
+                    self.motor_until_s = None
                     self._playing = (
                         msg.pattern_id, msg.intensity_permille, msg.cap_permille, t_s
                     )
