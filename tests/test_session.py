@@ -67,6 +67,22 @@ async def test_vibrate_and_stop_drive_the_simulated_motor():
 
 
 @pytest.mark.virtual_time
+async def test_a_stop_answered_at_once_is_sent_once():
+    """The Stop's Ack can come before its confirmation starts waiting (the simulator answers
+    at once): it must still count, not cost a resend 0.2 s later (every Stop went out twice)."""
+    link = open_link("sim://ball", speed=SPEED)
+    async with DeviceSession(link) as session:
+        await session.set_limit(40.0)
+        await session.vibrate(40.0, 120)
+        for _ in range(3):
+            await session.stop_motor()
+            await asyncio.sleep(0.5)  # past every resend of an unanswered Stop
+        assert session.counters.commands_retried == 0
+        assert link.firmware.duplicates_received == 0
+        assert link.firmware.stops_received == 3
+
+
+@pytest.mark.virtual_time
 @pytest.mark.parametrize("intensity", [float("nan"), float("inf"), float("-inf")])
 async def test_a_nan_or_infinite_intensity_is_refused_before_it_reaches_the_motor(intensity):
     """Regression (issue 14; fixed with the "one owner" issue): vibrate(nan) and

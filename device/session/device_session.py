@@ -40,6 +40,7 @@ from dsp.calibration import Calibration
 from dsp.clock import DeviceClock
 from firmware_bridge.messages import (
     MAX_SAMPLES_PER_BATCH,
+    PATTERNS_VERSION,
     PROTOCOL_VERSION,
     Ack,
     DeviceInfo,
@@ -50,6 +51,8 @@ from firmware_bridge.messages import (
     MotorKind,
     Nack,
     NackCode,
+    PatternDefine,
+    PlayPattern,
     SetLimit,
     SetStream,
     Status,
@@ -262,7 +265,7 @@ class DeviceSession:
             # leave the link open behind a failed start
             await self.send(Hello(seq=self._next_seq()))
             self.info = await asyncio.wait_for(self._info_waiter, HANDSHAKE_TIMEOUT_S)
-            if self.info.protocol_version != PROTOCOL_VERSION:
+            if not PROTOCOL_VERSION <= self.info.protocol_version <= PATTERNS_VERSION:
                 raise self._version_error(self.info.protocol_version)
         except TimeoutError:
             await self.close()
@@ -297,7 +300,8 @@ class DeviceSession:
     def _version_error(self, version: int) -> DeviceRefusedError:
         return DeviceRefusedError(
             f"{self.link.url}: the device speaks protocol version {version}; this massagectl "
-            f"speaks version {PROTOCOL_VERSION} only (update the device's firmware)",
+            f"speaks versions {PROTOCOL_VERSION}-{PATTERNS_VERSION} only (update the device's "
+            "firmware)",
             NackCode.BAD_VERSION,
         )
 
@@ -348,7 +352,10 @@ class DeviceSession:
         return self._vibration_cleared
 
     def _check_clearance(self, msg: Message) -> None:
-        if isinstance(msg, Vibrate) and msg.intensity_permille > 0 and not self._vibration_cleared:
+        on = (isinstance(msg, Vibrate) and msg.intensity_permille > 0) or (
+            isinstance(msg, PlayPattern) and msg.intensity_permille > 0 and msg.cap_permille > 0
+        )
+        if on and not self._vibration_cleared:
             raise ScreeningRefused(
                 f"{self.link.url}: no vibration on a real device without a passed screening",
                 "Answer the screening questions first",
@@ -402,15 +409,23 @@ class DeviceSession:
         within the command budget the stream ends with that error (the run fails closed, and
         a link that is gone lets the firmware's deadman stop the motor)."""
         msg = Stop(seq=self._next_seq())
-        await self._link_send(msg)
-        self._tasks = [t for t in self._tasks if not t.done()]
-        self._tasks.append(
-            asyncio.get_running_loop().create_task(self._confirm_stop(msg), name="session-stop")
-        )
-
-    async def _confirm_stop(self, msg: Stop) -> None:
+        # waited for before it goes out: an Ack that comes back at once (before the
+        # confirmation below runs) is not lost, which cost every Stop a resend
         fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self._pending[msg.seq] = fut
+        try:
+            await self._link_send(msg)
+        except BaseException:
+            self._pending.pop(msg.seq, None)
+            raise
+        self._tasks = [t for t in self._tasks if not t.done()]
+        self._tasks.append(
+            asyncio.get_running_loop().create_task(
+                self._confirm_stop(msg, fut), name="session-stop"
+            )
+        )
+
+    async def _confirm_stop(self, msg: Stop, fut: asyncio.Future[Message]) -> None:
         attempt_s = COMMAND_TIMEOUT_S / COMMAND_ATTEMPTS
         self.counters.commands_sent += 1
         try:
@@ -443,6 +458,38 @@ class DeviceSession:
         if permille > 0 and not self.has_motor:
             raise UsageError(no_motor_message(self.info))
         await self.command(Vibrate(intensity_permille=permille, frequency_hz=frequency_hz, **kw))
+
+    @property
+    def plays_patterns(self) -> bool:
+        """The device reports protocol version 3: it stores and plays patterns itself
+        (PatternDefine, PlayPattern); a version 2 device gets streamed intensities."""
+        return self.info is not None and self.info.protocol_version >= PATTERNS_VERSION
+
+    async def define_pattern(
+        self, pattern_id: int, steps: tuple[tuple[int, int], ...], loop_from: int = 0
+    ) -> None:
+        """Store a pattern on a version 3 device: steps of (level_permille, duration_ms)."""
+        await self.command(PatternDefine(pattern_id=pattern_id, loop_from=loop_from, steps=steps))
+
+    async def play_pattern(
+        self, pattern_id: int, intensity_pct: float, cap_pct: float, frequency_hz: int = 0
+    ) -> None:
+        """Play stored pattern ``pattern_id``: each step at min(level * intensity, cap)."""
+        for value in (intensity_pct, cap_pct):
+            if not math.isfinite(value):
+                raise UsageError(f"vibration intensity must be a finite percentage, got {value}")
+        intensity = round(max(0.0, min(100.0, intensity_pct)) * 10)
+        cap = round(max(0.0, min(100.0, cap_pct)) * 10)
+        if intensity > 0 and cap > 0 and not self.has_motor:
+            raise UsageError(no_motor_message(self.info))
+        await self.command(
+            PlayPattern(
+                pattern_id=pattern_id,
+                intensity_permille=intensity,
+                cap_permille=cap,
+                frequency_hz=frequency_hz,
+            )
+        )
 
     @property
     def has_motor(self) -> bool:
