@@ -25,7 +25,8 @@ Behaviour (docs/protocol.md, "Device behaviour"):
   KEEPALIVE_LOST.
 - Tare: the mean of the last 64 raw samples becomes the zero; TareResult reports it. The
   zero is a working value: DeviceInfo keeps reporting the factory calibration.
-- Patterns (version 3): PatternDefine stores a pattern (refused while the motor runs);
+- Patterns (version 3): PatternDefine stores a pattern (refused for the one playing; not
+  remembered for repeats and no sign of life for the deadman);
   PlayPattern plays one from its first step, looping from its ``loop_from`` step, each step
   at min(level * intensity / 1000, cap), on the device's own clock; it passes the same
   gates as a Vibrate and ends as a Vibrate does (Stop, deadman, hard limit, another
@@ -43,9 +44,9 @@ from dataclasses import dataclass, field
 
 from firmware_bridge.messages import (
     HEADER,
-    MAX_SAMPLES_PER_BATCH,
     MAX_PATTERN_STEPS,
     MAX_PATTERNS,
+    MAX_SAMPLES_PER_BATCH,
     MESSAGE_TYPES,
     PATTERNS_VERSION,
     PROTOCOL_VERSION,
@@ -232,8 +233,10 @@ class Firmware:
             loop_ms = sum(d for _, d in steps[loop_from:])
             head_ms = total_ms - loop_ms
             elapsed_ms = head_ms + (elapsed_ms - total_ms) % loop_ms
-        for level, duration_ms in steps:
+        level = steps[-1][0]
+        for step_level, duration_ms in steps:
             if elapsed_ms < duration_ms:
+                level = step_level
                 break
             elapsed_ms -= duration_ms
         self.physics.motor.drive = pattern_output_permille(level, intensity, cap) / 1000.0
@@ -269,11 +272,7 @@ class Firmware:
             return produced + self._nack(msg, NackCode.UNKNOWN_TYPE)
         key = encode_message(msg)
         cached = self._replies.get(msg.seq)
-        if (
-            cached is not None
-            and cached[0] == key
-            and not isinstance(msg, Hello | PatternDefine)
-        ):
+        if cached is not None and cached[0] == key and not isinstance(msg, Hello | PatternDefine):
             # A retry: the host did not get our reply. Same answer, no second action, and no
             # keepalive either (a relay replaying old frames must not keep the motor on).
             self.duplicates_received += 1
@@ -282,14 +281,18 @@ class Firmware:
         if isinstance(msg, Hello):
             self._replies.clear()
         replies = self._handle(msg, t_s)
-        ignored = isinstance(msg, Keepalive) and self.faults.keepalive_ignored(t_s)
+        # a PatternDefine is not remembered for repeats, so it is no sign of life either: a
+        # relay replaying one cannot keep a motor running
+        ignored = (isinstance(msg, Keepalive) and self.faults.keepalive_ignored(t_s)) or isinstance(
+            msg, PatternDefine
+        )
         if not ignored and not any(isinstance(r, Nack) for r in replies):
             # accepted: only now does it count as a sign of life
             self.last_command_s = t_s
             self.flags &= ~StatusFlags.KEEPALIVE_LOST
         if isinstance(msg, PatternDefine):
             # not remembered (up to 244 bytes; the C core keeps short commands only): a
-            # repeat stores the same steps again, harmless as it is refused while the motor runs
+            # repeat stores the same steps again, which changes nothing
             return produced + replies
         self._replies[msg.seq] = (key, replies)
         self._replies.move_to_end(msg.seq)
@@ -372,7 +375,7 @@ class Firmware:
                     or any(not 0 <= lv <= 1000 or d < 1 for lv, d in msg.steps)
                 ):
                     return self._nack(msg, NackCode.OUT_OF_RANGE)
-                if self.motor_on:
+                if self.pattern_playing == msg.pattern_id:
                     return self._nack(msg, NackCode.NOT_READY)
                 self.patterns[msg.pattern_id] = (msg.loop_from, tuple(msg.steps))
                 self._event(t_s, "pattern_define", id=msg.pattern_id, steps=n)
@@ -400,11 +403,11 @@ class Firmware:
                 else:
                     self.physics.motor.commanded_hz = float(hz)
                     self.motor_until_s = None
-                    self._playing = (
-                        msg.pattern_id, msg.intensity_permille, msg.cap_permille, t_s
-                    )
+                    self._playing = (msg.pattern_id, msg.intensity_permille, msg.cap_permille, t_s)
                     self._pattern_step(t_s)
-                    self._event(t_s, "play_pattern", id=msg.pattern_id, hz=hz)
+                    # as the C core reports it: the motor commanded, at its first step
+                    permille = round(self.physics.motor.drive * 1000)
+                    self._event(t_s, "vibrate", permille=permille, hz=hz, pattern=msg.pattern_id)
                 return self._ack(msg)
             case Stop():
                 self.stops_received += 1

@@ -387,7 +387,8 @@ static reply_t handle(mb_core_t *c, const mb_msg_t *m) {
             if (m->u.pattern_define.steps[i].level_permille > 1000u ||
                 m->u.pattern_define.steps[i].duration_ms < 1u)
                 return nack(c, m->type, MB_NACK_OUT_OF_RANGE);
-        if (motor_on(c)) return nack(c, m->type, MB_NACK_NOT_READY);
+        if (c->playing && c->play_id == m->u.pattern_define.pattern_id)
+            return nack(c, m->type, MB_NACK_NOT_READY);
         c->patterns[m->u.pattern_define.pattern_id].count = n;
         c->patterns[m->u.pattern_define.pattern_id].loop_from = m->u.pattern_define.loop_from;
         memcpy(c->patterns[m->u.pattern_define.pattern_id].steps, m->u.pattern_define.steps,
@@ -531,13 +532,14 @@ void mb_core_rx_message(mb_core_t *c, uint32_t now_us, const uint8_t *msg, size_
     }
     if (m.type == MB_HELLO) c->replies_len = 0;
     r = handle(c, &m);
-    if (r.type != MB_NACK) {
-        /* accepted: only now a sign of life */
+    if (r.type != MB_NACK && m.type != MB_PATTERN_DEFINE) {
+        /* accepted: only now a sign of life (not a PatternDefine: it is not remembered for
+         * repeats, so a relay replaying one must not keep a motor running) */
         c->last_accepted_us = now_us;
         c->flags = (uint8_t)(c->flags & ~MB_FLAG_KEEPALIVE_LOST);
     }
     /* PatternDefine (up to 244 bytes) is not remembered: a repeat stores the same steps
-     * again, harmless as it is refused while the motor runs */
+     * again, which changes nothing */
     if (len <= MB_MAX_COMMAND_LEN) remember(c, m.seq, msg, len, &r);
     send_reply(c, m.seq, m.type, &r);
 }

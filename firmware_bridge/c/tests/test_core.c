@@ -518,8 +518,10 @@ static void test_patterns(void) {
     CHECK(motor_permille == 400); /* 800 * 0.5 */
     mb_core_poll(&core, 400000);
     CHECK(motor_permille == 0 && mb_core_get(&core, MB_GET_PATTERN_STEP) == 3); /* looped */
-    current_test = "pattern_refused_while_the_motor_runs";
-    CHECK(is_nack(cmd(410000, pattern_define(6, 1, 0, 1, steps)), 6, MB_NACK_NOT_READY));
+    current_test = "pattern_the_one_playing_is_not_redefined";
+    CHECK(is_nack(cmd(410000, pattern_define(6, 3, 0, 1, steps)), 6, MB_NACK_NOT_READY));
+    CHECK(is_ack(cmd(410000, pattern_define(6, 1, 0, 1, steps)), 6)); /* another one is */
+    CHECK(mb_core_get(&core, MB_GET_LAST_ACCEPTED_US) == 320000); /* and is no keepalive */
     current_test = "pattern_stop_mid_pattern";
     CHECK(is_ack(cmd(420000, bare(MB_STOP, 7)), 7));
     CHECK(motor_permille == 0 && mb_core_get(&core, MB_GET_PATTERN) == -1);
