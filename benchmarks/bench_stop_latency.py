@@ -8,6 +8,7 @@ through ``massagectl sim serial`` on a real pseudo-terminal (a separate process)
 Baseline in the same run: the pure detection delay (the DSP's share) of the same stops.
 
     .venv/bin/python -m benchmarks.bench_stop_latency [CYCLES]
+    .venv/bin/python -m benchmarks.bench_stop_latency [CYCLES] ble   # software radio, v2 vs v3
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def _crossings(scenario_path: Path, until_s: float) -> np.ndarray:
     return t[up]
 
 
-async def _host(link, cycles: int) -> list[float]:
+async def _host(link, cycles: int, pattern: str = "constant") -> list[float]:
     """Vibrate, get stopped, re-arm, vibrate again; returns the detection delays (s)."""
     delays: list[float] = []
     latched = {"now": False}
@@ -78,7 +79,7 @@ async def _host(link, cycles: int) -> list[float]:
         live = SupervisedSession(session, pipeline)
         live.add_listener(on_event)
         live.start()
-        live.play(get_pattern("constant"), 20.0)
+        live.play(get_pattern(pattern), 20.0)
         try:
             while len(delays) < cycles:
                 live.changed.clear()
@@ -154,8 +155,56 @@ def bench_serial(scenario: Path, cycles: int) -> tuple[list[float], list[float]]
     return _latencies(_crossings(scenario, last), stops), delays
 
 
+def bench_ble(
+    scenario: Path, cycles: int, protocol: int, pattern: str
+) -> tuple[list[float], list[float]]:
+    """The ball on Bumble's software radio (real time), the host through bleak's Bumble
+    backend: ``protocol`` 2 streams the pattern's levels, 3 has the firmware play it."""
+    from firmware_bridge import gatt
+    from simulators.ble_radio import SoftwareRadio
+    from simulators.devices import make_firmware
+
+    fw = make_firmware("ball", load_scenario(scenario), protocol_version=protocol)
+
+    async def run() -> list[float]:
+        radio = SoftwareRadio(fw, log=lambda _t: None)
+        await radio.start()
+        try:
+            link = open_link(f"ble://{gatt.SIM_BALL_ADDRESS}", hci=radio.transport_spec)
+            return await _host(link, cycles, pattern)
+        finally:
+            await radio.stop()
+
+    delays = asyncio.run(run())
+    stops = [e.t_s for e in fw.events if e.name == "stop_received"]
+    return _latencies(_crossings(scenario, fw.t_s), stops), delays
+
+
 def main() -> None:
     cycles = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    if len(sys.argv) > 2 and sys.argv[2] == "ble":
+        # BLE only: the wave (a level every 50-100 ms when streamed), version 2 against 3,
+        # alternating over several connections. A Stop waits for the next connection event:
+        # presses exactly 3 s apart keep one phase to those events for a whole connection
+        # (the median of one run is that phase's luck), so the presses come 3.0037 s apart
+        # (the phase moves 3.7 ms a press) and each version gets three connections.
+        with tempfile.TemporaryDirectory() as tmp:
+            scenario = Path(tmp) / "press.toml"
+            scenario.write_text(SCENARIO.replace(f"repeat_s = {PERIOD_S}", "repeat_s = 3.0037"))
+            print(
+                f"BLE software radio, wave at 20 %, 3 connections x {cycles} stops per "
+                "version, real time"
+            )
+            pooled: dict[int, tuple[list[float], list[float]]] = {2: ([], []), 3: ([], [])}
+            for protocol in (2, 3, 2, 3, 2, 3):
+                latencies, delays = bench_ble(scenario, cycles, protocol, "wave")
+                pooled[protocol][0].extend(latencies)
+                pooled[protocol][1].extend(delays)
+            for protocol, (latencies, delays) in pooled.items():
+                name = f"ble v{protocol} ({'streamed' if protocol == 2 else 'firmware'})"
+                print(_summary(f"{name}: end to end", latencies))
+                print(_summary(f"{name}: detection delay (dsp)", delays))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         scenario = Path(tmp) / "press.toml"
         scenario.write_text(SCENARIO)

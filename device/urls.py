@@ -77,7 +77,7 @@ def parse_url(url: str) -> DeviceUrl:
     if scheme == "sim":
         if target not in SIM_DEVICES:
             raise BadUrlError(f"{url!r}: simulated devices are {', '.join(SIM_DEVICES)}")
-        unknown = set(params) - {"scenario", "speed", "user", "rate", "firmware"}
+        unknown = set(params) - {"scenario", "speed", "user", "rate", "firmware", "protocol"}
         if unknown:
             raise BadUrlError(f"{url!r}: unknown parameter(s) {', '.join(sorted(unknown))}")
         if "speed" in params:
@@ -93,6 +93,10 @@ def parse_url(url: str) -> DeviceUrl:
             raise BadUrlError(f"{url!r}: firmware= is one of {', '.join(SIM_FIRMWARES)}")
         if params.get("user", "scripted") != "scripted":
             raise BadUrlError(f"{url!r}: user= takes one value, 'scripted'")
+        if params.get("protocol", "3") not in ("2", "3"):
+            raise BadUrlError(
+                f"{url!r}: protocol= is 2 (a device that does not play patterns) or 3"
+            )
     elif scheme == "replay":
         unknown = set(params) - {"speed"}  # replay only paces a file: no bound but > 0
         if unknown:

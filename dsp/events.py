@@ -611,14 +611,16 @@ class ClockJump(Event):
 @dataclass(frozen=True, kw_only=True)
 class CommandSent(Event):
     """A command went to the device: ``"vibrate"`` (``intensity_pct``, ``frequency_hz``;
-    0 % is sent as a stop of the motor), ``"stop"``, or ``"auto_zero"`` (the host re-zeroed
-    its calibration: ``offset_counts``)."""
+    0 % is sent as a stop of the motor), ``"play_pattern"`` (a version 3 device plays
+    ``pattern`` itself, at most ``intensity_pct``: the step's intensity capped by the zone),
+    ``"stop"``, or ``"auto_zero"`` (the host re-zeroed its calibration: ``offset_counts``)."""
 
     kind: ClassVar[EventKind] = EventKind.COMMAND_SENT
     command: str
     intensity_pct: float | None = field(default=None, metadata=_FACT)
     frequency_hz: float | None = field(default=None, metadata=_FACT)
     offset_counts: float | None = field(default=None, metadata=_FACT)
+    pattern: str | None = field(default=None, metadata=_FACT)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -30,6 +30,11 @@ __all__ = [
     "Keepalive",
     "SetLimit",
     "Tare",
+    "PatternDefine",
+    "PlayPattern",
+    "PATTERNS_VERSION",
+    "MAX_PATTERNS",
+    "MAX_PATTERN_STEPS",
     "DeviceInfo",
     "ForceBatch",
     "Status",
@@ -37,6 +42,7 @@ __all__ = [
     "Nack",
     "TareResult",
     "MESSAGE_TYPES",
+    "pattern_output_permille",
     "ProtocolError",
     "UnsupportedVersion",
     "encode_message",
@@ -47,12 +53,21 @@ __all__ = [
 #: (DeviceInfo.limit_max_mn), feeds the deadman only with accepted commands, and answers a
 #: repeated command (same seq, same bytes) with the same reply without acting again.
 PROTOCOL_VERSION = 2
+#: Version 3 adds firmware-played patterns (PatternDefine, PlayPattern) and changes no
+#: layout: frames and Hello keep carrying 2 (so version 2 hosts and devices interoperate);
+#: only DeviceInfo.protocol_version says 3 (docs/protocol.md, "Version 3").
+PATTERNS_VERSION = 3
+#: Pattern ids 0..MAX_PATTERNS-1 on a version 3 device.
+MAX_PATTERNS = 8
 HEADER = struct.Struct("<BBH")
 #: The longest message (header + payload, before CRC and COBS) either side may send.
 MAX_MESSAGE_LEN = 244
 _BATCH_FIXED = struct.Struct("<IHB")
 #: Samples in one ForceBatch that still fit MAX_MESSAGE_LEN: (244 - 4 - 7) // 4 = 58.
 MAX_SAMPLES_PER_BATCH = (MAX_MESSAGE_LEN - HEADER.size - _BATCH_FIXED.size) // 4
+_PATTERN_FIXED = struct.Struct("<BBB")
+#: Steps in one PatternDefine that fit MAX_MESSAGE_LEN: (244 - 4 - 3) // 4 = 59.
+MAX_PATTERN_STEPS = (MAX_MESSAGE_LEN - HEADER.size - _PATTERN_FIXED.size) // 4
 
 
 class ProtocolError(ValueError):
@@ -192,6 +207,67 @@ class Tare(Message):
     TYPE: ClassVar[int] = 0x07
 
 
+@dataclass(frozen=True)
+class PatternDefine(Message):
+    """Version 3: store pattern ``pattern_id`` (0-7) as ``steps`` of (level_permille 0-1000,
+    duration_ms >= 1); after the last step playback goes on from step ``loop_from``."""
+
+    TYPE: ClassVar[int] = 0x08
+    pattern_id: int = 0
+    loop_from: int = 0
+    steps: tuple[tuple[int, int], ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        # steps given as lists (JSON) compare equal to the decoded tuples
+        object.__setattr__(self, "steps", tuple(tuple(step) for step in self.steps))
+
+    def payload(self) -> bytes:
+        n = len(self.steps)
+        if n > MAX_PATTERN_STEPS:
+            raise ProtocolError(f"PatternDefine: {n} steps, at most {MAX_PATTERN_STEPS}")
+        try:
+            flat = [v for step in self.steps for v in step]
+            return _PATTERN_FIXED.pack(self.pattern_id, self.loop_from, n) + struct.pack(
+                f"<{2 * n}H", *flat
+            )
+        except (struct.error, TypeError) as exc:
+            raise ProtocolError(f"PatternDefine: {exc}") from exc
+
+    @classmethod
+    def from_payload(cls, seq: int, payload: bytes) -> PatternDefine:
+        if len(payload) < _PATTERN_FIXED.size:
+            raise ProtocolError(f"PatternDefine: payload of {len(payload)} bytes is too short")
+        pattern_id, loop_from, n = _PATTERN_FIXED.unpack_from(payload)
+        if len(payload) != _PATTERN_FIXED.size + 4 * n:
+            raise ProtocolError(
+                f"PatternDefine: {n} steps need {_PATTERN_FIXED.size + 4 * n} bytes, "
+                f"got {len(payload)}"
+            )
+        flat = struct.unpack_from(f"<{2 * n}H", payload, _PATTERN_FIXED.size)
+        steps = tuple((flat[2 * i], flat[2 * i + 1]) for i in range(n))
+        return cls(seq, pattern_id, loop_from, steps)
+
+
+@dataclass(frozen=True)
+class PlayPattern(Message):
+    """Version 3: play stored pattern ``pattern_id`` from its first step: each step's output
+    is min(level * intensity / 1000, cap) per-mille, at ``frequency_hz`` (0 = default),
+    until Stop, Vibrate, another PlayPattern, the deadman or the hard limit."""
+
+    TYPE: ClassVar[int] = 0x09
+    LAYOUT: ClassVar[struct.Struct] = struct.Struct("<BHHH")
+    pattern_id: int = 0
+    intensity_permille: int = 0
+    cap_permille: int = 0
+    frequency_hz: int = 0
+
+
+def pattern_output_permille(level_permille: int, intensity_permille: int, cap: int) -> int:
+    """What a version 3 firmware plays for a step: the level scaled by the intensity (half
+    rounds up, in integers, as the C core does), then capped."""
+    return min((level_permille * intensity_permille + 500) // 1000, cap)
+
+
 # ---- device -> host -------------------------------------------------------------------------
 
 
@@ -322,6 +398,8 @@ MESSAGE_TYPES: dict[int, type[Message]] = {
         Keepalive,
         SetLimit,
         Tare,
+        PatternDefine,
+        PlayPattern,
         DeviceInfo,
         ForceBatch,
         Status,

@@ -178,6 +178,8 @@ GET = {
     "duplicates": 12,
     "deadman_us": 13,
     "motor_deadline_set": 14,
+    "pattern": 19,
+    "pattern_step": 20,
 }
 OFF_CAUSES = {1: "stop", 2: "limit", 3: "deadman", 4: "duration", 5: "vibrate_zero", 6: "sensor"}
 
@@ -254,6 +256,7 @@ class CFirmware:
         info.cal_scale_counts_per_n = self.scale
         info.cal_offset_counts = scenario.sensor.offset_counts
         info.limit_max_mn = config.limit_max_mn
+        info.protocol_version = config.protocol_version
         cfg.motor_default_hz = scenario.motor.default_hz
         cfg.deadman_us = self._device_span_us(DEADMAN_S)
         cfg.idle_rate_hz = 1000
@@ -382,7 +385,13 @@ class CFirmware:
 
     @property
     def motor_on(self) -> bool:
-        return self.physics.motor.drive > 0.0
+        """The motor runs, or a pattern plays (even in a step at 0)."""
+        return self.physics.motor.drive > 0.0 or self.pattern_playing is not None
+
+    @property
+    def pattern_playing(self) -> int | None:
+        pid = self._get("pattern")
+        return None if pid < 0 else pid
 
     @property
     def deadman_s(self) -> float:

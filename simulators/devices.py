@@ -44,11 +44,13 @@ def make_firmware(
     scenario: Scenario | str | Path | None = None,
     rate_hz: int | None = None,
     firmware: str = "python",
+    protocol_version: int | None = None,
 ) -> Firmware:
     """A fresh firmware for device ``name`` running ``scenario`` (a Scenario, a TOML path, or
     None for the default scenario). ``rate_hz`` (or the scenario's ``[adc] rate_hz``): the one
     rate its ADC runs at (DeviceInfo rate_min = rate_max), integrating at <= 80 Hz unless
-    the scenario picks the ADC. ``firmware``: "python" or "c"."""
+    the scenario picks the ADC. ``firmware``: "python" or "c". ``protocol_version``: 2 for a
+    device that does not play patterns (the default: 3)."""
     cls = firmware_class(firmware)
     if name not in DEVICES:
         raise ValueError(f"no simulated device {name!r} (known: {', '.join(DEVICES)})")
@@ -70,4 +72,6 @@ def make_firmware(
             raise ValueError(f"a simulated ADC runs at 10-2000 Hz, not {rate}")
         scenario = replace(scenario, adc=replace(scenario.adc, rate_hz=int(rate)))
         config = replace(config, rate_min_hz=int(rate), rate_max_hz=int(rate))
+    if protocol_version is not None:
+        config = replace(config, protocol_version=protocol_version)
     return cls(scenario, config)

@@ -25,6 +25,13 @@ Behaviour (docs/protocol.md, "Device behaviour"):
   KEEPALIVE_LOST.
 - Tare: the mean of the last 64 raw samples becomes the zero; TareResult reports it. The
   zero is a working value: DeviceInfo keeps reporting the factory calibration.
+- Patterns (version 3): PatternDefine stores a pattern (refused for the one playing; not
+  remembered for repeats and no sign of life for the deadman);
+  PlayPattern plays one from its first step, looping from its ``loop_from`` step, each step
+  at min(level * intensity / 1000, cap), on the device's own clock; it passes the same
+  gates as a Vibrate and ends as a Vibrate does (Stop, deadman, hard limit, another
+  Vibrate or PlayPattern). A playing pattern counts as the motor running, even in a step
+  at 0. ``FirmwareConfig.protocol_version = 2`` gives a version 2 device (no patterns).
 - Injected device faults (the scenario's ``[[fault]]`` tables, ``simulators.faults``): a
   saturated or stuck sensor, a low battery, a brown-out (dead for ``ms``, then a device that
   rebooted: no stream, no limit), a motor slow to stop, keepalives ignored, a clock jump.
@@ -37,8 +44,11 @@ from dataclasses import dataclass, field
 
 from firmware_bridge.messages import (
     HEADER,
+    MAX_PATTERN_STEPS,
+    MAX_PATTERNS,
     MAX_SAMPLES_PER_BATCH,
     MESSAGE_TYPES,
+    PATTERNS_VERSION,
     PROTOCOL_VERSION,
     Ack,
     DeviceInfo,
@@ -49,6 +59,8 @@ from firmware_bridge.messages import (
     MotorKind,
     Nack,
     NackCode,
+    PatternDefine,
+    PlayPattern,
     SetLimit,
     SetStream,
     Status,
@@ -59,6 +71,7 @@ from firmware_bridge.messages import (
     Vibrate,
     Waveform,
     encode_message,
+    pattern_output_permille,
 )
 from simulators.faults import DeviceFaults
 from simulators.physics import BallPhysics
@@ -97,6 +110,9 @@ class FirmwareConfig:
     motor_freq_min_hz: int = 20
     motor_freq_max_hz: int = 250
     limit_max_mn: int = LIMIT_MAX_MN
+    #: what DeviceInfo reports: 3 plays patterns, 2 is a version 2 device (the types of
+    #: version 3 get Nack(UNKNOWN_TYPE))
+    protocol_version: int = PATTERNS_VERSION
 
 
 BALL = FirmwareConfig()
@@ -169,6 +185,10 @@ class Firmware:
         self.duplicates_received = 0
         #: seq -> (the command's bytes, the replies it got)
         self._replies: OrderedDict[int, tuple[bytes, list[Message]]] = OrderedDict()
+        #: version 3: id -> (loop_from, steps of (level_permille, duration_ms))
+        self.patterns: dict[int, tuple[int, tuple[tuple[int, int], ...]]] = {}
+        #: the pattern playing: (id, intensity_permille, cap_permille, started, device s)
+        self._playing: tuple[int, int, int, float] | None = None
 
     # ---- clock ----------------------------------------------------------------------------
 
@@ -187,13 +207,39 @@ class Firmware:
 
     @property
     def motor_on(self) -> bool:
-        return self.physics.motor.drive > 0.0
+        """The motor runs, or a pattern plays (even in a step at 0)."""
+        return self.physics.motor.drive > 0.0 or self._playing is not None
+
+    @property
+    def pattern_playing(self) -> int | None:
+        return self._playing[0] if self._playing is not None else None
 
     def _motor_off(self, t_s: float, why: str) -> None:
-        if self.physics.motor.drive > 0.0:
+        if self.motor_on:
             self.physics.motor.drive = 0.0
             self.motor_until_s = None
+            self._playing = None
             self._event(t_s, "motor_off", cause=why)
+
+    def _pattern_step(self, t_s: float) -> None:
+        """Set the motor to the playing pattern's step at ``t_s`` (device time since start)."""
+        if self._playing is None:
+            return
+        pid, intensity, cap, start_s = self._playing
+        loop_from, steps = self.patterns[pid]
+        elapsed_ms = int((t_s - start_s) * self._clock_rate * 1000.0 + 1e-6)
+        total_ms = sum(d for _, d in steps)
+        if elapsed_ms >= total_ms:
+            loop_ms = sum(d for _, d in steps[loop_from:])
+            head_ms = total_ms - loop_ms
+            elapsed_ms = head_ms + (elapsed_ms - total_ms) % loop_ms
+        level = steps[-1][0]
+        for step_level, duration_ms in steps:
+            if elapsed_ms < duration_ms:
+                level = step_level
+                break
+            elapsed_ms -= duration_ms
+        self.physics.motor.drive = pattern_output_permille(level, intensity, cap) / 1000.0
 
     def _event(self, t_s: float, name: str, **detail) -> None:
         self.events.append(SimEvent(t_s, name, detail))
@@ -226,7 +272,7 @@ class Firmware:
             return produced + self._nack(msg, NackCode.UNKNOWN_TYPE)
         key = encode_message(msg)
         cached = self._replies.get(msg.seq)
-        if cached is not None and cached[0] == key and not isinstance(msg, Hello):
+        if cached is not None and cached[0] == key and not isinstance(msg, Hello | PatternDefine):
             # A retry: the host did not get our reply. Same answer, no second action, and no
             # keepalive either (a relay replaying old frames must not keep the motor on).
             self.duplicates_received += 1
@@ -235,11 +281,19 @@ class Firmware:
         if isinstance(msg, Hello):
             self._replies.clear()
         replies = self._handle(msg, t_s)
-        ignored = isinstance(msg, Keepalive) and self.faults.keepalive_ignored(t_s)
+        # a PatternDefine is not remembered for repeats, so it is no sign of life either: a
+        # relay replaying one cannot keep a motor running
+        ignored = (isinstance(msg, Keepalive) and self.faults.keepalive_ignored(t_s)) or isinstance(
+            msg, PatternDefine
+        )
         if not ignored and not any(isinstance(r, Nack) for r in replies):
             # accepted: only now does it count as a sign of life
             self.last_command_s = t_s
             self.flags &= ~StatusFlags.KEEPALIVE_LOST
+        if isinstance(msg, PatternDefine):
+            # not remembered (up to 244 bytes; the C core keeps short commands only): a
+            # repeat stores the same steps again, which changes nothing
+            return produced + replies
         self._replies[msg.seq] = (key, replies)
         self._replies.move_to_end(msg.seq)
         while len(self._replies) > REPLY_CACHE:
@@ -259,13 +313,16 @@ class Firmware:
                 if msg.protocol_version != PROTOCOL_VERSION:
                     return self._nack(msg, NackCode.BAD_VERSION)
                 c = self.config
+                if self._playing is not None:
+                    self._motor_off(t_s, "stop")  # the table it plays is forgotten
+                self.patterns.clear()
                 return [
                     self._other(
                         DeviceInfo,
                         model=c.model,
                         firmware=c.firmware,
                         serial_number=c.serial_number,
-                        protocol_version=PROTOCOL_VERSION,
+                        protocol_version=c.protocol_version,
                         rate_min_hz=c.rate_min_hz,
                         rate_max_hz=c.rate_max_hz,
                         motor_kind=int(c.motor_kind),
@@ -302,11 +359,55 @@ class Firmware:
                     return self._nack(msg, NackCode.LIMIT_TRIPPED)
                 m = self.physics.motor
                 m.commanded_hz = float(hz)
+                self._playing = None
                 m.drive = msg.intensity_permille / 1000.0
                 self.motor_until_s = t_s + msg.duration_ms / 1000.0 if msg.duration_ms else None
                 self._event(t_s, "vibrate", permille=msg.intensity_permille, hz=hz)
                 if m.drive == 0.0:
                     self._event(t_s, "motor_off", cause="vibrate_zero")
+                return self._ack(msg)
+            case PatternDefine() if self.config.protocol_version >= PATTERNS_VERSION:
+                n = len(msg.steps)
+                if (
+                    not 0 <= msg.pattern_id < MAX_PATTERNS
+                    or not 1 <= n <= MAX_PATTERN_STEPS
+                    or not 0 <= msg.loop_from < n
+                    or any(not 0 <= lv <= 1000 or d < 1 for lv, d in msg.steps)
+                ):
+                    return self._nack(msg, NackCode.OUT_OF_RANGE)
+                if self.pattern_playing == msg.pattern_id:
+                    return self._nack(msg, NackCode.NOT_READY)
+                self.patterns[msg.pattern_id] = (msg.loop_from, tuple(msg.steps))
+                self._event(t_s, "pattern_define", id=msg.pattern_id, steps=n)
+                return self._ack(msg)
+            case PlayPattern() if self.config.protocol_version >= PATTERNS_VERSION:
+                c = self.config
+                hz = msg.frequency_hz or self.scenario.motor.default_hz
+                if (
+                    not 0 <= msg.pattern_id < MAX_PATTERNS
+                    or not 0 <= msg.intensity_permille <= 1000
+                    or not 0 <= msg.cap_permille <= 1000
+                    or not c.motor_freq_min_hz <= hz <= c.motor_freq_max_hz
+                    or c.motor_kind == MotorKind.NONE
+                ):
+                    return self._nack(msg, NackCode.OUT_OF_RANGE)
+                on = msg.intensity_permille > 0 and msg.cap_permille > 0
+                if on and msg.pattern_id not in self.patterns:
+                    return self._nack(msg, NackCode.NOT_READY)
+                if on and self.limit_mn <= 0:
+                    return self._nack(msg, NackCode.NO_LIMIT)
+                if on and self.flags & StatusFlags.LIMIT_TRIPPED:
+                    return self._nack(msg, NackCode.LIMIT_TRIPPED)
+                if not on:
+                    self._motor_off(t_s, "vibrate_zero")
+                else:
+                    self.physics.motor.commanded_hz = float(hz)
+                    self.motor_until_s = None
+                    self._playing = (msg.pattern_id, msg.intensity_permille, msg.cap_permille, t_s)
+                    self._pattern_step(t_s)
+                    # as the C core reports it: the motor commanded, at its first step
+                    permille = round(self.physics.motor.drive * 1000)
+                    self._event(t_s, "vibrate", permille=permille, hz=hz, pattern=msg.pattern_id)
                 return self._ack(msg)
             case Stop():
                 self.stops_received += 1
@@ -417,6 +518,7 @@ class Firmware:
             self._batch = []
 
     def _watchdogs(self, t_s: float) -> None:
+        self._pattern_step(t_s)
         if self.motor_on and t_s - self.last_command_s >= self.deadman_s:
             self.flags |= StatusFlags.KEEPALIVE_LOST
             self._event(t_s, "deadman", last_command_s=round(self.last_command_s, 4))

@@ -19,6 +19,8 @@ _TYPES = {
     "Keepalive": ("MB_KEEPALIVE", None),
     "SetLimit": ("MB_SET_LIMIT", "set_limit"),
     "Tare": ("MB_TARE", None),
+    "PatternDefine": ("MB_PATTERN_DEFINE", "pattern_define"),
+    "PlayPattern": ("MB_PLAY_PATTERN", "play_pattern"),
     "DeviceInfo": ("MB_DEVICE_INFO", "device_info"),
     "ForceBatch": ("MB_FORCE_BATCH", "force_batch"),
     "Status": ("MB_STATUS", "status"),
@@ -42,6 +44,8 @@ def _value(name: str, value) -> str:
         return f"{value!r}f"
     if name == "samples":
         return "{" + ",".join(f"(int32_t){v}" for v in value) + "}"
+    if name == "steps":
+        return "{" + ",".join(f"{{{level}, {ms}}}" for level, ms in value) + "}"
     if isinstance(value, int) and value > 0x7FFFFFFF:
         return f"{value}u"
     return str(value)
@@ -56,6 +60,8 @@ def _initializer(type_name: str, fields: dict) -> str:
         parts.append(f".u.{member}.{name} = {_value(name, value)}")
     if type_name == "ForceBatch":
         parts.append(f".u.force_batch.count = {len(fields['samples'])}")
+    if type_name == "PatternDefine":
+        parts.append(f".u.pattern_define.count = {len(fields['steps'])}")
     return "{" + ", ".join(parts) + "}"
 
 

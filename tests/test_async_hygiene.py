@@ -41,7 +41,8 @@ async def test_a_keepalive_that_dies_ends_the_stream_and_close_still_closes_the_
 
 
 async def test_closing_the_loop_sends_nothing_after_its_stop():
-    link = open_link("sim://handheld")
+    # a device that reports version 2: the host streams levels, so a Vibrate is pending
+    link = open_link("sim://handheld?protocol=2")
     async with DeviceSession(link) as session:
         await session.set_limit(get_zone("upper_back").ceiling_n)  # no vibration without one
         live = SupervisedSession(

@@ -4,6 +4,7 @@ link, a device clock that jumps, a device that speaks protocol version 1."""
 
 from __future__ import annotations
 
+import asyncio
 import binascii
 import contextlib
 
@@ -174,3 +175,25 @@ async def test_the_clock_jump_is_an_event_of_the_supervised_run():
         await live.close()
     (jump,) = [e for e in events if isinstance(e, ClockJump)]
     assert jump.jump_s == pytest.approx(-1.0, abs=0.002) and jump.count == 1
+
+
+@pytest.mark.virtual_time
+async def test_a_lost_stop_is_sent_again_within_50_ms():
+    """A Stop lost on the way costs one resend of 50 ms of motor, not 0.2 s (the resend
+    interval of other commands): Stop has its own, 20 in the same 1 s budget."""
+    to_device = FrameFaults()
+    link = noisy(open_link("sim://ball", speed=SPEED), FrameFaults(), to_device)
+    fw = link.firmware
+    async with DeviceSession(link) as session:
+        await session.set_limit(40.0)
+        await session.vibrate(50.0, 100)
+        to_device.cut = True
+        (on,) = [e for e in fw.events if e.name == "vibrate"]
+        await session.stop_motor()  # lost, right after the Vibrate
+        await asyncio.sleep(0.02)  # loop seconds (the simulator runs SPEED times faster)
+        to_device.cut = False
+        await asyncio.sleep(0.2)
+        (off,) = [e for e in fw.events if e.name == "motor_off"]
+        assert off.t_s - on.t_s <= (0.05 + 0.002) * SPEED  # simulator seconds
+        assert session.counters.commands_retried == 1
+        assert session.counters.commands_unanswered == 0

@@ -15,7 +15,7 @@ from device.links import open_link
 from device.session.device_session import DeviceSession
 from dsp.pipeline import ForcePipeline
 from dsp.zones import get_zone
-from firmware_bridge.messages import NackCode, SetStream, Vibrate
+from firmware_bridge.messages import NackCode, SetStream, StatusFlags, Vibrate
 from simulators.scenario import parse_scenario
 from tests.helpers import collect_batches
 
@@ -64,6 +64,44 @@ async def test_vibrate_and_stop_drive_the_simulated_motor():
         await asyncio.sleep(0.05)
         assert link.firmware.physics.motor.drive == 0.0
         assert link.firmware.stops_received >= 1
+
+
+@pytest.mark.virtual_time
+async def test_the_same_limit_is_set_once_until_the_device_trips_it():
+    """A routine sets its zone's limit for every unit: the same one again was a command for
+    nothing (9 instead of 23 SetLimits in the neck routine). After a trip (Status) it goes
+    out again: a SetLimit is one of the two ways the device's trip latch clears."""
+    link = open_link("sim://ball", speed=SPEED)
+    async with DeviceSession(link) as session:
+        fw = link.firmware
+        for limit_n in (40.0, 40.0, 40.0, 20.0, 20.0, 40.0):
+            await session.set_limit(limit_n)
+        limits = [e.detail["limit_mn"] for e in fw.events if e.name == "set_limit"]
+        assert limits == [40000, 20000, 40000]
+        fw.physics.force_source = lambda _t: 60.0  # pressed past it: the firmware trips
+        while session.status is None or not session.status.flags & StatusFlags.LIMIT_TRIPPED:
+            await asyncio.sleep(0.01)
+        fw.physics.force_source = lambda _t: 0.0
+        await asyncio.sleep(0.1)
+        await session.set_limit(40.0)
+        limits = [e.detail["limit_mn"] for e in fw.events if e.name == "set_limit"]
+        assert limits == [40000, 20000, 40000, 40000]
+
+
+@pytest.mark.virtual_time
+async def test_a_stop_answered_at_once_is_sent_once():
+    """The Stop's Ack can come before its confirmation starts waiting (the simulator answers
+    at once): it must still count, not cost a resend 0.2 s later (every Stop went out twice)."""
+    link = open_link("sim://ball", speed=SPEED)
+    async with DeviceSession(link) as session:
+        await session.set_limit(40.0)
+        await session.vibrate(40.0, 120)
+        for _ in range(3):
+            await session.stop_motor()
+            await asyncio.sleep(0.5)  # past every resend of an unanswered Stop
+        assert session.counters.commands_retried == 0
+        assert link.firmware.duplicates_received == 0
+        assert link.firmware.stops_received == 3
 
 
 @pytest.mark.virtual_time

@@ -50,12 +50,17 @@ async def test_a_recording_that_cannot_be_written_stops_vibration_and_ends_the_r
     assert "No space left" in rec.meta["error"]
 
 
-async def test_a_vibrate_the_device_refuses_ends_the_run_with_the_refusal(capsys):
-    """A device that refuses the Vibrate (Nack) ends the run with the refusal. Before, the
-    ``vibrate --hz 400`` this came from printed "done ... vibration 1.0 s" with exit 0 and the
-    motor never ran. (The command now refuses 400 Hz itself: here the frequency is set
-    behind the check, as a device that refuses what it announced would.)"""
-    async with supervised_run("sim://ball", zone=get_zone("upper_back")) as run:
+@pytest.mark.parametrize(("protocol", "command"), [(2, "Vibrate"), (3, "PlayPattern")])
+async def test_a_vibrate_the_device_refuses_ends_the_run_with_the_refusal(
+    capsys, protocol, command
+):
+    """A device that refuses the Vibrate (Nack; on a version 3 device the PlayPattern) ends
+    the run with the refusal. Before, the ``vibrate --hz 400`` this came from printed "done
+    ... vibration 1.0 s" with exit 0 and the motor never ran. (The command now refuses 400 Hz
+    itself: here the frequency is set behind the check, as a device that refuses what it
+    announced would.)"""
+    url = f"sim://ball?protocol={protocol}"
+    async with supervised_run(url, zone=get_zone("upper_back")) as run:
         fw = run.session.link.firmware
         run.live.motor_hz = 400
         run.live.play(get_pattern("constant"), 20.0)
@@ -63,7 +68,7 @@ async def test_a_vibrate_the_device_refuses_ends_the_run_with_the_refusal(capsys
             await run.live.changed.wait()
             run.live.changed.clear()
         assert isinstance(run.live.failure, DeviceRefusedError)
-        assert "Vibrate: OUT_OF_RANGE" in str(run.live.failure)
+        assert f"{command}: OUT_OF_RANGE" in str(run.live.failure)
         assert not fw.motor_on
 
 

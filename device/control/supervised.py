@@ -29,7 +29,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from device.control.vibration import CommandCoalescer, Pattern, PatternPlayer
+from device.control.vibration import (
+    PATTERN_IDS,
+    PATTERN_TABLES,
+    CommandCoalescer,
+    Pattern,
+    PatternPlayer,
+)
 from device.errors import LinkClosedError, MassagectlError, UsageError
 from device.session.device_session import DeviceSession, SampleBatch
 from dsp.decisions import SafetyState
@@ -136,9 +142,20 @@ class SupervisedSession:
         self.has_motor = bool(getattr(session, "has_motor", True))
         self.state = LiveState(link_kind=session.link.kind, nominal_rate_hz=session.rate_hz)
         self.coalescer = CommandCoalescer(
-            self._send_vibrate, self._send_stop, on_error=self._on_command_error
+            self._send_vibrate,
+            self._send_stop,
+            on_error=self._on_command_error,
+            send_play=self._send_play,
         )
-        self.player = PatternPlayer(self.coalescer)
+        #: the device plays patterns itself (it reports protocol version 3): one PlayPattern
+        #: per start instead of a stream of Vibrate commands (docs/protocol.md)
+        self.firmware_patterns = self.has_motor and bool(getattr(session, "plays_patterns", False))
+        self.player = PatternPlayer(self.coalescer, firmware_patterns=self.firmware_patterns)
+        #: the DeviceInfo the pattern table was uploaded for (a reconnect greets the device
+        #: again, which forgets its table: a new DeviceInfo, a new upload)
+        self._table_for: DeviceInfo | None = None
+        #: the patterns the device holds (uploaded for ``_table_for``)
+        self._uploaded: set[str] = set()
         #: Set after every batch and tick: waiters re-check their conditions.
         self.changed = asyncio.Event()
         #: Host seconds from a stop decision to Stop handed to the link, per stop.
@@ -257,6 +274,31 @@ class SupervisedSession:
                 command="vibrate",
                 intensity_pct=intensity_pct,
                 frequency_hz=frequency_hz,
+            )
+        )
+
+    async def _send_play(
+        self, name: str, intensity_pct: float, cap_pct: float, frequency_hz: int
+    ) -> None:
+        if self._table_for is not self.session.info:
+            self._table_for = self.session.info
+            self._uploaded.clear()
+        if name not in self._uploaded:
+            # each pattern once per session, when first played (never the one playing: that
+            # is the only upload a device refuses)
+            table = PATTERN_TABLES[name]
+            await self.session.define_pattern(PATTERN_IDS[name], table.steps, table.loop_from)
+            self._uploaded.add(name)
+        await self.session.play_pattern(PATTERN_IDS[name], intensity_pct, cap_pct, frequency_hz)
+        st = self.state
+        self.emit(
+            CommandSent(
+                t_s=st.t_s,
+                force_n=st.filtered_n,
+                command="play_pattern",
+                intensity_pct=min(intensity_pct, cap_pct),
+                frequency_hz=frequency_hz,
+                pattern=name,
             )
         )
 

@@ -43,6 +43,7 @@ class SimLink(FramedLink):
                 scenario or url.params.get("scenario"),
                 int(rate) if rate else None,
                 firmware=url.params.get("firmware", "python"),
+                protocol_version=int(url.params.get("protocol", "3")),
             )
         except (ScenarioError, CFirmwareError) as exc:
             raise UsageError(str(exc)) from exc

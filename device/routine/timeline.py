@@ -54,6 +54,10 @@ DERIVED_CAUSES = frozenset(
 )
 
 
+#: Commands that set the vibration (a stop sets it to 0).
+VIBRATION_COMMANDS = ("vibrate", "play_pattern", "stop")
+
+
 def _zone(name: str | None, limit_n: Any, where: str) -> Zone:
     try:
         zone = get_zone(name)
@@ -151,8 +155,10 @@ def timeline_segments(events: list[Event], meta: dict[str, Any]) -> list[Segment
                 release_min_s=None,
                 new_step=False,
             )
-        elif isinstance(event, CommandSent) and event.command in ("vibrate", "stop"):
-            pct = float(event.intensity_pct or 0.0) if event.command == "vibrate" else 0.0
+        elif isinstance(event, CommandSent) and event.command in VIBRATION_COMMANDS:
+            # a pattern the device plays itself (version 3) counts at its maximum for its
+            # whole life, as the motor band-stop follows a pattern's life, not its pulses
+            pct = float(event.intensity_pct or 0.0) if event.command != "stop" else 0.0
             hz = event.frequency_hz or None
             new = replace(
                 current,

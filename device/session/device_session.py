@@ -40,6 +40,7 @@ from dsp.calibration import Calibration
 from dsp.clock import DeviceClock
 from firmware_bridge.messages import (
     MAX_SAMPLES_PER_BATCH,
+    PATTERNS_VERSION,
     PROTOCOL_VERSION,
     Ack,
     DeviceInfo,
@@ -50,9 +51,12 @@ from firmware_bridge.messages import (
     MotorKind,
     Nack,
     NackCode,
+    PatternDefine,
+    PlayPattern,
     SetLimit,
     SetStream,
     Status,
+    StatusFlags,
     Stop,
     Tare,
     TareResult,
@@ -67,6 +71,10 @@ HANDSHAKE_TIMEOUT_S = 2.0
 #: answers a repeat with its first reply and acts once, so a lost Ack costs one retry.
 COMMAND_TIMEOUT_S = 1.0
 COMMAND_ATTEMPTS = 5
+#: A Stop is resent sooner, in the same 1 s budget: every 50 ms (20 attempts). Each lost
+#: Stop or Ack cost 0.2 s of motor before; over a link losing 20 % of frames both ways a
+#: Stop that needed a resend (a third of them) missed the 0.2 s budget.
+STOP_ATTEMPTS = 20
 #: A batch this many sequence numbers behind the newest one is late (reordered on the way)
 #: or a duplicate: dropped and counted. Further behind, it counts as a (huge) forward gap.
 REORDER_WINDOW = 16
@@ -219,6 +227,9 @@ class DeviceSession:
         self._vibration_cleared = link.is_simulated
         self._cmd_seq = 0
         self._pending: dict[int, asyncio.Future] = {}
+        #: the limit (mN) the device acknowledged, while no Status has shown it tripped and
+        #: no Nack(NO_LIMIT) said it was lost: the same SetLimit is not sent again
+        self._limit_mn_acked: int | None = None
         self._batches: asyncio.Queue = asyncio.Queue()
         self._info_waiter: asyncio.Future[DeviceInfo] | None = None
         self._last_batch_seq: int | None = None
@@ -262,7 +273,7 @@ class DeviceSession:
             # leave the link open behind a failed start
             await self.send(Hello(seq=self._next_seq()))
             self.info = await asyncio.wait_for(self._info_waiter, HANDSHAKE_TIMEOUT_S)
-            if self.info.protocol_version != PROTOCOL_VERSION:
+            if not PROTOCOL_VERSION <= self.info.protocol_version <= PATTERNS_VERSION:
                 raise self._version_error(self.info.protocol_version)
         except TimeoutError:
             await self.close()
@@ -297,7 +308,8 @@ class DeviceSession:
     def _version_error(self, version: int) -> DeviceRefusedError:
         return DeviceRefusedError(
             f"{self.link.url}: the device speaks protocol version {version}; this massagectl "
-            f"speaks version {PROTOCOL_VERSION} only (update the device's firmware)",
+            f"speaks versions {PROTOCOL_VERSION}-{PATTERNS_VERSION} only (update the device's "
+            "firmware)",
             NackCode.BAD_VERSION,
         )
 
@@ -348,7 +360,10 @@ class DeviceSession:
         return self._vibration_cleared
 
     def _check_clearance(self, msg: Message) -> None:
-        if isinstance(msg, Vibrate) and msg.intensity_permille > 0 and not self._vibration_cleared:
+        on = (isinstance(msg, Vibrate) and msg.intensity_permille > 0) or (
+            isinstance(msg, PlayPattern) and msg.intensity_permille > 0 and msg.cap_permille > 0
+        )
+        if on and not self._vibration_cleared:
             raise ScreeningRefused(
                 f"{self.link.url}: no vibration on a real device without a passed screening",
                 "Answer the screening questions first",
@@ -385,17 +400,24 @@ class DeviceSession:
         return reply
 
     async def _answer(
-        self, msg: Message, timeout_s: float, *, already_sent: bool = False
+        self,
+        msg: Message,
+        timeout_s: float,
+        *,
+        fut: asyncio.Future[Message] | None = None,
+        attempts: int = COMMAND_ATTEMPTS,
     ) -> Message | None:
-        """The answer to ``msg``, sending it (again, with the same seq) up to COMMAND_ATTEMPTS
-        times within ``timeout_s``; None when none came. ``already_sent``: the first attempt
-        went out already."""
-        fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-        self._pending[msg.seq] = fut
-        attempt_s = timeout_s / COMMAND_ATTEMPTS
+        """The answer to ``msg``, sending it (again, with the same seq) up to ``attempts``
+        times within ``timeout_s``; None when none came. ``fut``: the first attempt went out
+        already, with this future waiting for its answer."""
+        already_sent = fut is not None
+        if fut is None:
+            fut = asyncio.get_running_loop().create_future()
+            self._pending[msg.seq] = fut
+        attempt_s = timeout_s / attempts
         self.counters.commands_sent += 1
         try:
-            for attempt in range(COMMAND_ATTEMPTS):
+            for attempt in range(attempts):
                 if attempt:
                     self.counters.commands_retried += 1
                 if attempt or not already_sent:
@@ -414,22 +436,32 @@ class DeviceSession:
         within the command budget the stream ends with that error (the run fails closed, and
         a link that is gone lets the firmware's deadman stop the motor)."""
         msg = Stop(seq=self._next_seq())
-        await self._link_send(msg)
+        # waited for before it goes out: an Ack that comes back at once (before the
+        # confirmation below runs) is not lost, which cost every Stop a resend
+        fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._pending[msg.seq] = fut
+        try:
+            await self._link_send(msg)
+        except BaseException:
+            self._pending.pop(msg.seq, None)
+            raise
         self._tasks = [t for t in self._tasks if not t.done()]
         self._tasks.append(
-            asyncio.get_running_loop().create_task(self._confirm_stop(msg), name="session-stop")
+            asyncio.get_running_loop().create_task(
+                self._confirm_stop(msg, fut), name="session-stop"
+            )
         )
 
-    async def _confirm_stop(self, msg: Stop) -> None:
+    async def _confirm_stop(self, msg: Stop, fut: asyncio.Future[Message]) -> None:
         try:
-            reply = await self._answer(msg, COMMAND_TIMEOUT_S, already_sent=True)
+            reply = await self._answer(msg, COMMAND_TIMEOUT_S, fut=fut, attempts=STOP_ATTEMPTS)
         except LinkClosedError:
             return  # the reader reports the lost link
         if reply is None:
             self._batches.put_nowait(
                 LinkClosedError(
                     f"{self.link.url}: no answer to Stop within {COMMAND_TIMEOUT_S:g} s "
-                    f"({COMMAND_ATTEMPTS} attempts)"
+                    f"({STOP_ATTEMPTS} attempts)"
                 )
             )
 
@@ -445,6 +477,38 @@ class DeviceSession:
         await self.command(Vibrate(intensity_permille=permille, frequency_hz=frequency_hz, **kw))
 
     @property
+    def plays_patterns(self) -> bool:
+        """The device reports protocol version 3: it stores and plays patterns itself
+        (PatternDefine, PlayPattern); a version 2 device gets streamed intensities."""
+        return self.info is not None and self.info.protocol_version >= PATTERNS_VERSION
+
+    async def define_pattern(
+        self, pattern_id: int, steps: tuple[tuple[int, int], ...], loop_from: int = 0
+    ) -> None:
+        """Store a pattern on a version 3 device: steps of (level_permille, duration_ms)."""
+        await self.command(PatternDefine(pattern_id=pattern_id, loop_from=loop_from, steps=steps))
+
+    async def play_pattern(
+        self, pattern_id: int, intensity_pct: float, cap_pct: float, frequency_hz: int = 0
+    ) -> None:
+        """Play stored pattern ``pattern_id``: each step at min(level * intensity, cap)."""
+        for value in (intensity_pct, cap_pct):
+            if not math.isfinite(value):
+                raise UsageError(f"vibration intensity must be a finite percentage, got {value}")
+        intensity = round(max(0.0, min(100.0, intensity_pct)) * 10)
+        cap = round(max(0.0, min(100.0, cap_pct)) * 10)
+        if intensity > 0 and cap > 0 and not self.has_motor:
+            raise UsageError(no_motor_message(self.info))
+        await self.command(
+            PlayPattern(
+                pattern_id=pattern_id,
+                intensity_permille=intensity,
+                cap_permille=cap,
+                frequency_hz=frequency_hz,
+            )
+        )
+
+    @property
     def has_motor(self) -> bool:
         """The device has a motor (DeviceInfo's motor_kind). A device without one (the force
         sensors of docs/devices.md) runs in monitor mode: no limit to set, nothing to stop."""
@@ -455,7 +519,14 @@ class DeviceSession:
         supervisor is all there is): nothing is sent."""
         if not self.has_motor:
             return
-        await self.command(SetLimit(limit_mn=max(0, round(limit_n * 1000))))
+        limit_mn = max(0, round(limit_n * 1000))
+        if limit_mn == self._limit_mn_acked:
+            # the device holds this limit already and has not tripped it since (a trip is
+            # cleared by a Stop or a SetLimit: then it is sent again)
+            return
+        self._limit_mn_acked = None
+        await self.command(SetLimit(limit_mn=limit_mn))
+        self._limit_mn_acked = limit_mn
 
     async def tare(self) -> int:
         """Zero the sensor on the device; returns the new offset (counts) the device
@@ -502,7 +573,11 @@ class DeviceSession:
                     self._on_batch(msg)
             case Status():
                 self.status = msg
+                if msg.flags & StatusFlags.LIMIT_TRIPPED:
+                    self._limit_mn_acked = None
             case Ack() | Nack() | TareResult():
+                if isinstance(msg, Nack) and msg.code == NackCode.NO_LIMIT:
+                    self._limit_mn_acked = None  # the device lost it (a reset)
                 fut = self._pending.get(msg.cmd_seq)
                 if fut is not None and not fut.done():
                     fut.set_result(msg)

@@ -265,6 +265,24 @@ class ReconnectingSession:
             raise LinkClosedError(f"{self.url}: no vibration while the link is down")
         await self._session.vibrate(intensity_pct, frequency_hz, **kw)
 
+    @property
+    def plays_patterns(self) -> bool:
+        return self._session.plays_patterns
+
+    async def define_pattern(self, *args, **kw) -> None:
+        """Store a pattern (version 3); refused while the link is down. A reconnect greets
+        the device again, which forgets its table: the owner uploads it again (a new
+        ``info``)."""
+        if self._paused:
+            raise LinkClosedError(f"{self.url}: no pattern upload while the link is down")
+        await self._session.define_pattern(*args, **kw)
+
+    async def play_pattern(self, *args, **kw) -> None:
+        """Play a stored pattern; refused (LinkClosedError) while the link is down."""
+        if self._paused:
+            raise LinkClosedError(f"{self.url}: no vibration while the link is down")
+        await self._session.play_pattern(*args, **kw)
+
     async def set_limit(self, limit_n: float) -> None:
         """Set the firmware's hard limit; remembered and set again after a reconnect (while
         the link is down it is only remembered)."""

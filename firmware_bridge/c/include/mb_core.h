@@ -75,8 +75,17 @@ enum mb_field {
     MB_GET_CRC_ERRORS,
     MB_GET_BAD_FRAMES,
     MB_GET_FRAMES,
-    MB_GET_LAST_RAW
+    MB_GET_LAST_RAW,
+    MB_GET_PATTERN,          /* the id of the pattern playing, -1 for none */
+    MB_GET_PATTERN_STEP      /* its step now */
 };
+
+/* A stored pattern (version 3); count 0: not defined. */
+typedef struct {
+    uint8_t count;
+    uint8_t loop_from;
+    mb_pattern_step_t steps[MB_MAX_PATTERN_STEPS];
+} mb_pattern_t;
 
 typedef struct {
     uint16_t seq;
@@ -120,6 +129,14 @@ typedef struct {
     uint64_t motor_left_us;
     uint32_t ramp_us;        /* time the ramp has not spent yet */
     uint32_t last_poll_us;
+    /* patterns (version 3): the table and the one playing */
+    mb_pattern_t patterns[MB_MAX_PATTERNS];
+    bool playing;
+    uint8_t play_id;
+    uint8_t play_step;
+    uint16_t play_intensity;
+    uint16_t play_cap;
+    uint32_t play_left_us;   /* of the step playing */
     /* deadman */
     uint32_t last_accepted_us;
     /* status */

@@ -10,6 +10,11 @@
 #include <stdint.h>
 
 #define MB_PROTOCOL_VERSION 2u
+/* Version 3 (DeviceInfo only; frames and Hello keep 2): PatternDefine and PlayPattern. */
+#define MB_PATTERNS_VERSION 3u
+#define MB_MAX_PATTERNS 8u
+/* (244 - 4 - 3) / 4 */
+#define MB_MAX_PATTERN_STEPS 59u
 #define MB_HEADER_LEN 4u
 #define MB_MAX_MESSAGE_LEN 244u
 /* (244 - 4 - 7) / 4 */
@@ -28,6 +33,8 @@ enum mb_type {
     MB_KEEPALIVE = 0x05,
     MB_SET_LIMIT = 0x06,
     MB_TARE = 0x07,
+    MB_PATTERN_DEFINE = 0x08,
+    MB_PLAY_PATTERN = 0x09,
     MB_DEVICE_INFO = 0x81,
     MB_FORCE_BATCH = 0x82,
     MB_STATUS = 0x83,
@@ -78,6 +85,11 @@ typedef struct {
     int32_t samples[MB_MAX_SAMPLES_PER_BATCH];
 } mb_force_batch_t;
 
+typedef struct {
+    uint16_t level_permille;
+    uint16_t duration_ms;
+} mb_pattern_step_t;
+
 /* One message of any type: the header and the fields of its type. */
 typedef struct {
     uint8_t type;
@@ -92,6 +104,18 @@ typedef struct {
             uint32_t duration_ms;
         } vibrate;
         struct { uint32_t limit_mn; } set_limit;
+        struct {
+            uint8_t pattern_id;
+            uint8_t loop_from;
+            uint8_t count;
+            mb_pattern_step_t steps[MB_MAX_PATTERN_STEPS];
+        } pattern_define;
+        struct {
+            uint8_t pattern_id;
+            uint16_t intensity_permille;
+            uint16_t cap_permille;
+            uint16_t frequency_hz;
+        } play_pattern;
         mb_device_info_t device_info;
         mb_force_batch_t force_batch;
         struct { uint8_t battery_pct; uint16_t motor_permille; uint8_t flags; } status;

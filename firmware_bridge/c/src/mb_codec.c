@@ -35,6 +35,8 @@ int mb_payload_len(uint8_t type) {
     case MB_KEEPALIVE: return 0;
     case MB_SET_LIMIT: return 4;
     case MB_TARE: return 0;
+    case MB_PATTERN_DEFINE: return 3;
+    case MB_PLAY_PATTERN: return 7;
     case MB_DEVICE_INFO: return 62;
     case MB_FORCE_BATCH: return 7;
     case MB_STATUS: return 4;
@@ -57,6 +59,10 @@ size_t mb_encode(const mb_msg_t *m, uint8_t *buf, size_t cap) {
         if (m->u.force_batch.count > MB_MAX_SAMPLES_PER_BATCH) return 0;
         len += 4u * m->u.force_batch.count;
     }
+    if (m->type == MB_PATTERN_DEFINE) {
+        if (m->u.pattern_define.count > MB_MAX_PATTERN_STEPS) return 0;
+        len += 4u * m->u.pattern_define.count;
+    }
     if (len > cap || len > MB_MAX_MESSAGE_LEN) return 0;
     buf[0] = MB_PROTOCOL_VERSION;
     buf[1] = m->type;
@@ -74,6 +80,21 @@ size_t mb_encode(const mb_msg_t *m, uint8_t *buf, size_t cap) {
         put32(p + 5, m->u.vibrate.duration_ms);
         break;
     case MB_SET_LIMIT: put32(p, m->u.set_limit.limit_mn); break;
+    case MB_PATTERN_DEFINE:
+        p[0] = m->u.pattern_define.pattern_id;
+        p[1] = m->u.pattern_define.loop_from;
+        p[2] = m->u.pattern_define.count;
+        for (i = 0; i < m->u.pattern_define.count; i++) {
+            put16(p + 3 + 4 * i, m->u.pattern_define.steps[i].level_permille);
+            put16(p + 5 + 4 * i, m->u.pattern_define.steps[i].duration_ms);
+        }
+        break;
+    case MB_PLAY_PATTERN:
+        p[0] = m->u.play_pattern.pattern_id;
+        put16(p + 1, m->u.play_pattern.intensity_permille);
+        put16(p + 3, m->u.play_pattern.cap_permille);
+        put16(p + 5, m->u.play_pattern.frequency_hz);
+        break;
     case MB_DEVICE_INFO: {
         const mb_device_info_t *d = &m->u.device_info;
         memcpy(p, d->model, 16);
@@ -135,6 +156,8 @@ int mb_decode(const uint8_t *buf, size_t len, mb_msg_t *out) {
     n = len - MB_HEADER_LEN;
     if (buf[1] == MB_FORCE_BATCH) {
         if (n < 7u || n != 7u + 4u * (size_t)p[6]) return MB_NACK_BAD_LENGTH;
+    } else if (buf[1] == MB_PATTERN_DEFINE) {
+        if (n < 3u || n != 3u + 4u * (size_t)p[2]) return MB_NACK_BAD_LENGTH;
     } else if (n != (size_t)fixed) {
         return MB_NACK_BAD_LENGTH;
     }
@@ -154,6 +177,22 @@ int mb_decode(const uint8_t *buf, size_t len, mb_msg_t *out) {
         out->u.vibrate.duration_ms = get32(p + 5);
         break;
     case MB_SET_LIMIT: out->u.set_limit.limit_mn = get32(p); break;
+    case MB_PATTERN_DEFINE:
+        /* count <= 59 follows from len <= 244 */
+        out->u.pattern_define.pattern_id = p[0];
+        out->u.pattern_define.loop_from = p[1];
+        out->u.pattern_define.count = p[2];
+        for (i = 0; i < p[2]; i++) {
+            out->u.pattern_define.steps[i].level_permille = get16(p + 3 + 4 * i);
+            out->u.pattern_define.steps[i].duration_ms = get16(p + 5 + 4 * i);
+        }
+        break;
+    case MB_PLAY_PATTERN:
+        out->u.play_pattern.pattern_id = p[0];
+        out->u.play_pattern.intensity_permille = get16(p + 1);
+        out->u.play_pattern.cap_permille = get16(p + 3);
+        out->u.play_pattern.frequency_hz = get16(p + 5);
+        break;
     case MB_DEVICE_INFO: {
         mb_device_info_t *d = &out->u.device_info;
         memcpy(d->model, p, 16);

@@ -34,7 +34,7 @@ void mb_config_default(mb_config_t *cfg) {
     memcpy(cfg->info.model, "MBALL-1", 7);
     memcpy(cfg->info.firmware, "1.2.0", 5);
     memcpy(cfg->info.serial_number, "SIM-BALL-0001", 13);
-    cfg->info.protocol_version = MB_PROTOCOL_VERSION;
+    cfg->info.protocol_version = MB_PATTERNS_VERSION;
     cfg->info.rate_min_hz = 10;
     cfg->info.rate_max_hz = 2000;
     cfg->info.motor_kind = MB_MOTOR_ERM;
@@ -84,8 +84,14 @@ static void drive(mb_core_t *c, uint16_t permille) {
         c->hal.motor_drive(c->hal.ctx, permille, permille ? c->motor_hz : 0, c->motor_waveform);
 }
 
+/* the motor runs, or a pattern plays (even in a step at 0) */
+static bool motor_on(const mb_core_t *c) {
+    return c->motor_target > 0 || c->motor_out > 0 || c->playing;
+}
+
 static void motor_off(mb_core_t *c, int cause) {
-    bool was_on = c->motor_target > 0 || c->motor_out > 0;
+    bool was_on = motor_on(c);
+    c->playing = false;
     c->motor_target = 0;
     c->motor_deadline_set = false;
     c->ramp_us = 0;
@@ -110,11 +116,34 @@ static void ramp(mb_core_t *c, uint32_t elapsed_us) {
     drive(c, (uint16_t)out);
 }
 
+/* min(level * intensity / 1000, cap), half up: docs/protocol.md, PlayPattern */
+static uint16_t pattern_output(const mb_core_t *c) {
+    const mb_pattern_step_t *s = &c->patterns[c->play_id].steps[c->play_step];
+    uint32_t out = ((uint32_t)s->level_permille * c->play_intensity + 500u) / 1000u;
+    return (uint16_t)(out < c->play_cap ? out : c->play_cap);
+}
+
+/* the playing pattern moves on by elapsed_us: to its next steps, looping from loop_from */
+static void pattern_advance(mb_core_t *c, uint32_t elapsed_us) {
+    const mb_pattern_t *p;
+    if (!c->playing) return;
+    p = &c->patterns[c->play_id];
+    while (elapsed_us >= c->play_left_us) {
+        elapsed_us -= c->play_left_us;
+        c->play_step++;
+        if (c->play_step >= p->count) c->play_step = p->loop_from;
+        c->play_left_us = (uint32_t)p->steps[c->play_step].duration_ms * 1000u;
+    }
+    c->play_left_us -= elapsed_us;
+    c->motor_target = pattern_output(c);
+}
+
 /* ---- time ------------------------------------------------------------------------------ */
 
 static void watchdogs(mb_core_t *c, uint32_t t_us, uint32_t elapsed_us) {
     c->now_us = t_us;
-    if (c->motor_target > 0 || c->motor_out > 0) {
+    pattern_advance(c, elapsed_us);
+    if (motor_on(c)) {
         uint32_t quiet = t_us - c->last_accepted_us;
         if (quiet >= c->cfg.deadman_us) {
             c->flags |= MB_FLAG_KEEPALIVE_LOST;
@@ -188,7 +217,7 @@ static void sample(mb_core_t *c, uint32_t t_us) {
 }
 
 static void status_tick(mb_core_t *c, uint32_t now_us) {
-    uint8_t flags = (uint8_t)(c->flags | (c->motor_out > 0 ? MB_FLAG_MOTOR_ON : 0));
+    uint8_t flags = (uint8_t)(c->flags | (c->motor_out > 0 || c->playing ? MB_FLAG_MOTOR_ON : 0));
     if (!c->status_sent || diff_us(now_us, c->next_status_us) >= 0 ||
         flags != c->last_status_flags || c->motor_out != c->last_status_permille) {
         mb_msg_t m;
@@ -295,6 +324,8 @@ static reply_t handle(mb_core_t *c, const mb_msg_t *m) {
     case MB_HELLO:
         if (m->u.hello.protocol_version != MB_PROTOCOL_VERSION)
             return nack(c, m->type, MB_NACK_BAD_VERSION);
+        if (c->playing) motor_off(c, MB_OFF_STOP); /* the table it plays is forgotten */
+        memset(c->patterns, 0, sizeof c->patterns);
         return simple(c, MB_DEVICE_INFO);
     case MB_SET_STREAM: {
         uint16_t rate = m->u.set_stream.rate_hz;
@@ -324,6 +355,7 @@ static reply_t handle(mb_core_t *c, const mb_msg_t *m) {
             return nack(c, m->type, MB_NACK_LIMIT_TRIPPED);
         if (permille > 0 && (c->flags & MB_FLAG_SENSOR_FAULT))
             return nack(c, m->type, MB_NACK_NOT_READY);
+        c->playing = false;
         c->motor_hz = hz;
         c->motor_waveform = m->u.vibrate.waveform;
         c->motor_target = permille;
@@ -341,6 +373,68 @@ static reply_t handle(mb_core_t *c, const mb_msg_t *m) {
             c->motor_deadline_set = false;
             event(c, MB_EV_MOTOR_OFF, MB_OFF_VIBRATE_ZERO, 0);
         }
+        return simple(c, MB_ACK);
+    }
+    case MB_PATTERN_DEFINE: {
+        const uint8_t n = m->u.pattern_define.count;
+        unsigned i;
+        if (c->cfg.info.protocol_version < MB_PATTERNS_VERSION)
+            return nack(c, m->type, MB_NACK_UNKNOWN_TYPE);
+        if (m->u.pattern_define.pattern_id >= MB_MAX_PATTERNS || n < 1u ||
+            n > MB_MAX_PATTERN_STEPS || m->u.pattern_define.loop_from >= n)
+            return nack(c, m->type, MB_NACK_OUT_OF_RANGE);
+        for (i = 0; i < n; i++)
+            if (m->u.pattern_define.steps[i].level_permille > 1000u ||
+                m->u.pattern_define.steps[i].duration_ms < 1u)
+                return nack(c, m->type, MB_NACK_OUT_OF_RANGE);
+        if (c->playing && c->play_id == m->u.pattern_define.pattern_id)
+            return nack(c, m->type, MB_NACK_NOT_READY);
+        c->patterns[m->u.pattern_define.pattern_id].count = n;
+        c->patterns[m->u.pattern_define.pattern_id].loop_from = m->u.pattern_define.loop_from;
+        memcpy(c->patterns[m->u.pattern_define.pattern_id].steps, m->u.pattern_define.steps,
+               n * sizeof m->u.pattern_define.steps[0]);
+        return simple(c, MB_ACK);
+    }
+    case MB_PLAY_PATTERN: {
+        uint8_t id = m->u.play_pattern.pattern_id;
+        uint16_t intensity = m->u.play_pattern.intensity_permille;
+        uint16_t cap = m->u.play_pattern.cap_permille;
+        uint16_t hz = m->u.play_pattern.frequency_hz ? m->u.play_pattern.frequency_hz
+                                                     : c->cfg.motor_default_hz;
+        bool on = intensity > 0 && cap > 0;
+        if (c->cfg.info.protocol_version < MB_PATTERNS_VERSION)
+            return nack(c, m->type, MB_NACK_UNKNOWN_TYPE);
+        if (id >= MB_MAX_PATTERNS || intensity > 1000u || cap > 1000u ||
+            hz < c->cfg.info.motor_freq_min_hz || hz > c->cfg.info.motor_freq_max_hz ||
+            c->cfg.info.motor_kind == MB_MOTOR_NONE)
+            return nack(c, m->type, MB_NACK_OUT_OF_RANGE);
+        if (on && c->patterns[id].count == 0) return nack(c, m->type, MB_NACK_NOT_READY);
+        if (on && c->limit_mn == 0) return nack(c, m->type, MB_NACK_NO_LIMIT);
+        if (on && (c->flags & MB_FLAG_LIMIT_TRIPPED)) return nack(c, m->type, MB_NACK_LIMIT_TRIPPED);
+        if (on && (c->flags & MB_FLAG_SENSOR_FAULT)) return nack(c, m->type, MB_NACK_NOT_READY);
+        if (!on) {
+            motor_off(c, MB_OFF_VIBRATE_ZERO);
+            return simple(c, MB_ACK);
+        }
+        c->motor_deadline_set = false;
+        c->motor_waveform = MB_WAVE_CONTINUOUS;
+        c->playing = true;
+        c->play_id = id;
+        c->play_step = 0;
+        c->play_intensity = intensity;
+        c->play_cap = cap;
+        c->play_left_us = (uint32_t)c->patterns[id].steps[0].duration_ms * 1000u;
+        c->motor_target = pattern_output(c);
+        if (c->motor_out > 0 && hz != c->motor_hz) {
+            /* a new frequency at once, the level through the ramp */
+            uint16_t out = c->motor_out < c->motor_target ? c->motor_out : c->motor_target;
+            c->motor_hz = hz;
+            c->motor_out = 0;
+            drive(c, out);
+        }
+        c->motor_hz = hz;
+        ramp(c, 0);
+        event(c, MB_EV_VIBRATE, c->motor_target, hz);
         return simple(c, MB_ACK);
     }
     case MB_STOP:
@@ -425,7 +519,7 @@ void mb_core_rx_message(mb_core_t *c, uint32_t now_us, const uint8_t *msg, size_
         return;
     }
     e = find_reply(c, m.seq);
-    if (m.type != MB_HELLO && e != NULL && e->cmd_len == len && memcmp(e->cmd, msg, len) == 0) {
+    if (m.type != MB_HELLO && m.type != MB_PATTERN_DEFINE && e != NULL && e->cmd_len == len && memcmp(e->cmd, msg, len) == 0) {
         /* a retry: the same reply, no second action, no keepalive */
         c->duplicates++;
         event(c, MB_EV_DUPLICATE, m.type, m.seq);
@@ -438,12 +532,15 @@ void mb_core_rx_message(mb_core_t *c, uint32_t now_us, const uint8_t *msg, size_
     }
     if (m.type == MB_HELLO) c->replies_len = 0;
     r = handle(c, &m);
-    if (r.type != MB_NACK) {
-        /* accepted: only now a sign of life */
+    if (r.type != MB_NACK && m.type != MB_PATTERN_DEFINE) {
+        /* accepted: only now a sign of life (not a PatternDefine: it is not remembered for
+         * repeats, so a relay replaying one must not keep a motor running) */
         c->last_accepted_us = now_us;
         c->flags = (uint8_t)(c->flags & ~MB_FLAG_KEEPALIVE_LOST);
     }
-    remember(c, m.seq, msg, len, &r);
+    /* PatternDefine (up to 244 bytes) is not remembered: a repeat stores the same steps
+     * again, which changes nothing */
+    if (len <= MB_MAX_COMMAND_LEN) remember(c, m.seq, msg, len, &r);
     send_reply(c, m.seq, m.type, &r);
 }
 
@@ -482,7 +579,7 @@ void mb_core_set_deadman_us(mb_core_t *c, uint32_t deadman_us) { c->cfg.deadman_
 int64_t mb_core_get(const mb_core_t *c, int field) {
     switch (field) {
     case MB_GET_LIMIT_MN: return c->limit_mn;
-    case MB_GET_FLAGS: return c->flags | (c->motor_out > 0 ? MB_FLAG_MOTOR_ON : 0);
+    case MB_GET_FLAGS: return c->flags | (c->motor_out > 0 || c->playing ? MB_FLAG_MOTOR_ON : 0);
     case MB_GET_RATE_HZ: return c->rate_hz;
     case MB_GET_SAMPLES_PER_BATCH: return c->samples_per_batch;
     case MB_GET_ZERO_COUNTS: return c->zero_counts;
@@ -499,6 +596,8 @@ int64_t mb_core_get(const mb_core_t *c, int field) {
     case MB_GET_BAD_FRAMES: return c->rx.stats.bad_frames;
     case MB_GET_FRAMES: return c->rx.stats.frames;
     case MB_GET_LAST_RAW: return c->last_raw;
+    case MB_GET_PATTERN: return c->playing ? c->play_id : -1;
+    case MB_GET_PATTERN_STEP: return c->play_step;
     default: return -1;
     }
 }

@@ -2,7 +2,7 @@
  * tests/test_c_firmware.py (make test): the golden vectors of docs/protocol-vectors.json both
  * ways, bad frames, every command's range checks, no vibration without a limit, the ceiling,
  * repeated commands, the deadman, the limit latch, u32 time wrap, the ramp, tare, a sensor
- * fault. Prints one line per failure and "C TESTS OK n checks" at the end. */
+ * fault, patterns (version 3: steps, loop, cap, stop, deadman, limit, restart). Prints one line per failure and "C TESTS OK n checks" at the end. */
 #include <stdio.h>
 #include <string.h>
 
@@ -256,8 +256,8 @@ static void test_bad_frames(void) {
 
 static void test_rule_vectors(void) {
     size_t i;
-    const mb_msg_t *replies[16];
-    mb_msg_t saved[16];
+    const mb_msg_t *replies[32];
+    mb_msg_t saved[32];
     int last_exchange = -1;
     for (i = 0; i < RULE_STEP_COUNT; i++) {
         const rule_step_t *s = &RULE_STEPS[i];
@@ -313,7 +313,7 @@ static void test_range_checks(void) {
     CHECK(is_ack(cmd(1000, bare(MB_STOP, 14)), 14));
     CHECK(motor_permille == 0);
     {
-        const uint8_t unknown[] = {2, 0x08, 15, 0};
+        const uint8_t unknown[] = {2, 0x0A, 15, 0};
         size_t from = out_len;
         mb_core_rx_message(&core, 1000, unknown, sizeof unknown);
         CHECK(is_nack(reply_since(from), 15, MB_NACK_UNKNOWN_TYPE));
@@ -470,6 +470,90 @@ static void test_deadman_and_wrap(void) {
     mb_core_poll(&core, 150000);
     CHECK(motor_permille == 0);
     CHECK(!(mb_core_get(&core, MB_GET_FLAGS) & MB_FLAG_KEEPALIVE_LOST));
+}
+
+static mb_msg_t pattern_define(uint16_t seq, uint8_t id, uint8_t loop_from, uint8_t count,
+                               const uint16_t (*steps)[2]) {
+    mb_msg_t m = bare(MB_PATTERN_DEFINE, seq);
+    unsigned i;
+    m.u.pattern_define.pattern_id = id;
+    m.u.pattern_define.loop_from = loop_from;
+    m.u.pattern_define.count = count;
+    for (i = 0; i < count; i++) {
+        m.u.pattern_define.steps[i].level_permille = steps[i][0];
+        m.u.pattern_define.steps[i].duration_ms = steps[i][1];
+    }
+    return m;
+}
+static mb_msg_t play(uint16_t seq, uint8_t id, uint16_t intensity, uint16_t cap) {
+    mb_msg_t m = bare(MB_PLAY_PATTERN, seq);
+    m.u.play_pattern.pattern_id = id;
+    m.u.play_pattern.intensity_permille = intensity;
+    m.u.play_pattern.cap_permille = cap;
+    m.u.play_pattern.frequency_hz = 100;
+    return m;
+}
+
+static void test_patterns(void) {
+    /* a ramp of three 100 ms steps, then a loop of two 50 ms steps */
+    static const uint16_t steps[5][2] = {{200, 100}, {500, 100}, {1000, 100}, {0, 50}, {800, 50}};
+    uint32_t t;
+    current_test = "pattern_steps_loop_and_cap";
+    setup();
+    CHECK(is_ack(cmd(0, set_limit(1, 40000)), 1));
+    CHECK(is_ack(cmd(0, pattern_define(2, 3, 3, 5, steps)), 2));
+    CHECK(is_ack(cmd(0, play(3, 3, 500, 400)), 3));
+    CHECK(motor_permille == 100 && motor_hz == 100); /* 200 * 0.5 */
+    mb_core_poll(&core, 99000);
+    CHECK(motor_permille == 100);
+    mb_core_poll(&core, 100000);
+    CHECK(motor_permille == 250);
+    cmd(150000, bare(MB_KEEPALIVE, 4));
+    mb_core_poll(&core, 200000);
+    CHECK(motor_permille == 400); /* 500 capped at 400 */
+    mb_core_poll(&core, 300000);
+    CHECK(motor_permille == 0 && (mb_core_get(&core, MB_GET_FLAGS) & MB_FLAG_MOTOR_ON));
+    cmd(320000, bare(MB_KEEPALIVE, 5));
+    mb_core_poll(&core, 350000);
+    CHECK(motor_permille == 400); /* 800 * 0.5 */
+    mb_core_poll(&core, 400000);
+    CHECK(motor_permille == 0 && mb_core_get(&core, MB_GET_PATTERN_STEP) == 3); /* looped */
+    current_test = "pattern_the_one_playing_is_not_redefined";
+    CHECK(is_nack(cmd(410000, pattern_define(6, 3, 0, 1, steps)), 6, MB_NACK_NOT_READY));
+    CHECK(is_ack(cmd(410000, pattern_define(6, 1, 0, 1, steps)), 6)); /* another one is */
+    CHECK(mb_core_get(&core, MB_GET_LAST_ACCEPTED_US) == 320000); /* and is no keepalive */
+    current_test = "pattern_stop_mid_pattern";
+    CHECK(is_ack(cmd(420000, bare(MB_STOP, 7)), 7));
+    CHECK(motor_permille == 0 && mb_core_get(&core, MB_GET_PATTERN) == -1);
+    mb_core_poll(&core, 500000);
+    CHECK(motor_permille == 0);
+    current_test = "pattern_restarted_from_its_first_step";
+    CHECK(is_ack(cmd(500000, play(8, 3, 500, 400)), 8));
+    CHECK(motor_permille == 100 && mb_core_get(&core, MB_GET_PATTERN_STEP) == 0);
+    current_test = "pattern_deadman_mid_pattern";
+    for (t = 500000; t < 1000000u; t += 1000) mb_core_poll(&core, t);
+    CHECK(mb_core_get(&core, MB_GET_PATTERN) == 3); /* 499 ms without a command: still on */
+    mb_core_poll(&core, 1000000u);
+    CHECK(motor_permille == 0 && mb_core_get(&core, MB_GET_PATTERN) == -1);
+    CHECK(mb_core_get(&core, MB_GET_FLAGS) & MB_FLAG_KEEPALIVE_LOST);
+    current_test = "pattern_cut_by_the_hard_limit";
+    CHECK(is_ack(cmd(1100000u, play(9, 3, 1000, 1000)), 9));
+    CHECK(motor_permille == 200);
+    adc_raw = 12000 + 41000; /* 41 N over a 40 N limit */
+    mb_core_poll(&core, 1102000u);
+    CHECK(motor_permille == 0 && mb_core_get(&core, MB_GET_PATTERN) == -1);
+    CHECK(is_nack(cmd(1103000u, play(10, 3, 1000, 1000)), 10, MB_NACK_LIMIT_TRIPPED));
+    current_test = "pattern_unknown_to_a_version_2_device";
+    {
+        mb_config_t cfg;
+        mb_hal_t hal = {NULL, NULL, t_adc, t_motor, t_write, t_battery, t_event};
+        mb_config_default(&cfg);
+        cfg.info.protocol_version = 2;
+        mb_core_init(&core, &cfg, &hal, 0);
+        CHECK(cmd(0, hello(0))->u.device_info.protocol_version == 2);
+        CHECK(is_nack(cmd(0, pattern_define(1, 0, 0, 1, steps)), 1, MB_NACK_UNKNOWN_TYPE));
+        CHECK(is_nack(cmd(0, play(2, 0, 500, 500)), 2, MB_NACK_UNKNOWN_TYPE));
+    }
 }
 
 static void test_limit_latch(void) {
@@ -636,6 +720,7 @@ int main(void) {
     test_tare_and_status();
     test_ramp_and_sensor_fault();
     test_serial_path();
+    test_patterns();
     if (failures) {
         printf("C TESTS FAILED: %d of %d checks\n", failures, checks);
         return 1;
