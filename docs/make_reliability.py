@@ -15,8 +15,11 @@ import sys
 import time
 from pathlib import Path
 
-from tests import fault_matrix as fm
-from tests.virtual_time import run_virtual
+# run as a script (make reliability): the project root, where tests/ is, on the path
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests import fault_matrix as fm  # noqa: E402
+from tests.virtual_time import run_virtual  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "reliability.md"
 
