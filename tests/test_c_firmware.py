@@ -30,6 +30,7 @@ from simulators.c_firmware import (
 )
 from tests import c_vectors
 from tests.helpers import MASSAGECTL
+from tests.test_routine_cli import ONE_SQUEEZE
 from tests.virtual_time import run_virtual
 
 #: Frames of the fuzz run in CI (a few seconds); benchmarks/fuzz_c_firmware.py runs 10 million.
@@ -121,27 +122,6 @@ def test_the_sim_url_takes_the_firmware():
 
 
 # ---- back to back: the neck routine on both firmwares --------------------------------------
-
-
-ONE_SQUEEZE = """
-format = 1
-name = "one-squeeze"
-title = "One squeeze"
-summary = "One light press beside the spine."
-mode = "self"
-[[steps]]
-id = "neck"
-kind = "press_and_hold"
-title = "Neck"
-instruction = "Press lightly beside the spine, then let go slowly."
-zone = "neck_back"
-band_n = [3, 7]
-hold_min_s = 3
-hold_max_s = 6
-release_s = 2
-vibration = { pattern = "constant", intensity_pct = 20 }
-resume = { policy = "auto_after_reset", after_s = 1 }
-"""
 
 
 async def _neck_relief(firmware: str, routine=None) -> dict:
