@@ -44,6 +44,7 @@ from simulators.ble_runtime import (
     CommandValueError,
 )
 from simulators.firmware import Firmware, SimEvent
+from simulators.runtime import cancel_and_wait
 
 #: Advertising interval (ms): short, so that a scan finds the ball within a fraction of a
 #: second on the software radio.
@@ -240,12 +241,5 @@ class BallPeripheral:
 
     async def stop(self) -> None:
         self._stopped = True
-        tasks = [t for t in (self._tick_task, *self._tasks) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait([t for t in (self._tick_task, *self._tasks) if t is not None])
         self._tick_task = None

@@ -188,3 +188,14 @@ class SimulatorRunner:
             await task
         except asyncio.CancelledError:
             pass
+
+
+async def cancel_and_wait(tasks: list[asyncio.Task]) -> None:
+    """Cancel ``tasks`` and wait until each has ended (a peripheral's stop)."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass

@@ -34,6 +34,7 @@ from bumble.host import Host
 from bumble.transport.common import AsyncPipeSink
 
 from simulators import sensors
+from simulators.runtime import cancel_and_wait
 from simulators.sensors import ADVERTISEMENT, SensorSim
 
 #: how often the sensor is stepped (seconds of wall time)
@@ -284,12 +285,5 @@ class SensorPeripheral:
 
     async def stop(self) -> None:
         self._stopped = True
-        tasks = [t for t in (self._tick_task, *self._tasks) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait([t for t in (self._tick_task, *self._tasks) if t is not None])
         self._tick_task = None
