@@ -192,7 +192,15 @@ class ForcePipeline:
         """The commanded vibration (percent, 0 = off) and motor frequency (Hz): moves the
         motor band-stops and drives the stale-stream and vibration-time rules."""
         self.supervisor.set_vibration(intensity_pct, motor_hz)
-        self.filters.set_motor_hz(motor_hz if intensity_pct > 0 else None)
+        self.set_motor_hz(motor_hz if intensity_pct > 0 else None)
+
+    def set_motor_hz(self, motor_hz: float | None) -> None:
+        """Move the motor band-stops alone (None: motor off), e.g. for a pattern whose
+        pulses should not each re-tune the filters."""
+        self.filters.set_motor_hz(motor_hz)
+        # the delays a stop reports are those of the filters now in use
+        self.supervisor.fast_delay_s = self.filters.fast_group_delay_s
+        self.supervisor.filtered_delay_s = self.filters.filtered_group_delay_s
 
     def on_batch(
         self,

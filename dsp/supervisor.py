@@ -2,10 +2,10 @@
 
 Rules (DESIGN.md "Safety model"), all judged in device time except the stale stream:
 
-* over_limit: ``fast_n`` (motor band-stops + 40 Hz, ~6-14 ms lag; at low rates the stages
-  that mean nothing there drop out: ``dsp.filters.FilterDesign``) or ``filtered_n`` (10 Hz)
-  at or over the zone limit -> latched STOP. With vibration off it is still a STOP (the UI
-  tells the user to ease off).
+* over_limit: ``fast_n`` (motor band-stops + 40 or 80 Hz low-pass, ~4-10 ms lag at DC from
+  500 Hz up; at low rates the stages that mean nothing there drop out:
+  ``dsp.filters.FilterDesign``) or ``filtered_n`` (10 Hz) at or over the zone limit ->
+  latched STOP. With vibration off it is still a STOP (the UI tells the user to ease off).
 * rate_of_rise: in zones near the neck, ``fast_n`` over half the limit and rising faster than
   RATE_OF_RISE_LIMITS_PER_S limits per second over 20 ms -> STOP before the limit is reached.
   Held off for the first SETTLE_S of a stream (its start, or ``restart_stream()`` after a

@@ -73,11 +73,15 @@ def _crossing_s(user, limit_n: float) -> float:
 
 # 15 s each: long (make test runs the recorded neck routine of tests/test_recording.py, whose
 # over-press stop and holds the analysis checks, and the short routines)
+# The ball at 80 and 10 Hz (an HX711's rates, its ADC integrating) too: issue 13.
 @pytest.mark.long
-@pytest.mark.parametrize("device", ["ball", "handheld"])
+@pytest.mark.parametrize(
+    "device", ["ball", "handheld", "ball?user=scripted&rate=80", "ball?user=scripted&rate=10"]
+)
 async def test_neck_relief_runs_every_step_and_stops_the_overpress_in_budget(device):
     routine = load_routine("neck-relief")
-    link, runner, summary, events = await _run(f"sim://{device}?user=scripted", routine)
+    url = f"sim://{device}" if "?" in device else f"sim://{device}?user=scripted"
+    link, runner, summary, events = await _run(url, routine)
     fw, user = link.firmware, link.user
 
     assert summary.end is RunEnd.COMPLETED, summary.message

@@ -259,7 +259,7 @@ class SupervisedSession:
         if not on:
             pattern, intensity_pct = None, 0.0
         self.player.play(pattern, intensity_pct if on else 0.0, self.motor_hz)
-        self.pipeline.filters.set_motor_hz(self.motor_hz if on else None)
+        self.pipeline.set_motor_hz(self.motor_hz if on else None)
 
     async def _send_vibrate(self, intensity_pct: float, frequency_hz: int) -> None:
         if intensity_pct <= 0:
@@ -426,7 +426,7 @@ class SupervisedSession:
         # vibrates, so the stale-stream rule stays quiet during the pause); the Stop itself
         # cannot reach the device now and goes out first thing on reconnect
         self.pipeline.supervisor.set_vibration(0.0, None)
-        self.pipeline.filters.set_motor_hz(None)
+        self.pipeline.set_motor_hz(None)
         self.state.vibration_pct = 0.0
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self.halt_vibration(), name="halt-on-link-lost"))
