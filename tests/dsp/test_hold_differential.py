@@ -72,8 +72,9 @@ MAX_SAMPLES = 8_000
 
 @st.composite
 def traces(draw):
-    """(t s, force N, band (lo, hi) N): pieces joined by linear ramps, plus white noise
-    (sometimes smoothed, as the 10 Hz low-pass does); the clock a little irregular."""
+    """(t s, force N, band (lo, hi) N): pieces joined by linear ramps, then let go, plus
+    white noise (sometimes smoothed, as the 10 Hz low-pass does); the clock a little
+    irregular."""
     rate_hz = draw(st.sampled_from(RATES_HZ))
     lo = draw(st.floats(1.0, 20.0))
     hi = lo * draw(st.floats(1.15, 3.0))
@@ -84,8 +85,17 @@ def traces(draw):
         level = _level(place, frac, lo, hi)
         knots_t += [knots_t[-1] + move_s + 1e-3, knots_t[-1] + move_s + 1e-3 + stay_s]
         knots_f += [level, level]
+    # and let go at the end, over ``let_go_s`` (cut short where MAX_SAMPLES would)
+    let_go_s = draw(st.sampled_from([0.05, 0.3, 0.8, 2.0]))
+    end_s = min(knots_t[-1], MAX_SAMPLES / rate_hz - let_go_s - 0.5)
+    keep = [i for i, k in enumerate(knots_t) if k < end_s]
+    knots_f = [knots_f[i] for i in keep] + [float(np.interp(end_s, knots_t, knots_f))]
+    knots_t = [knots_t[i] for i in keep] + [end_s]
+    rest_n = _level("rest", draw(st.floats(0.0, 1.0)), lo, hi)
+    knots_t += [end_s + let_go_s, end_s + let_go_s + 0.5]
+    knots_f += [rest_n, rest_n]
     rng = np.random.default_rng(seed)
-    n = min(MAX_SAMPLES, max(4, int(knots_t[-1] * rate_hz)))
+    n = max(4, int(knots_t[-1] * rate_hz))
     t = np.arange(n) / rate_hz + rng.uniform(0.0, 0.2 / rate_hz, n)
     f = np.interp(t, knots_t, knots_f) + rng.normal(0.0, noise * lo, n)
     if draw(st.booleans()):
@@ -141,7 +151,7 @@ def assert_close(got, want, path="report") -> None:
 hold_setups = st.tuples(
     st.one_of(st.none(), st.floats(0.2, 6.0)),  # min_s
     st.one_of(st.none(), st.floats(6.0, 12.0)),  # max_s
-    st.one_of(st.none(), st.floats(0.5, 6.0)),  # release_min_s
+    st.one_of(st.floats(0.5, 6.0), st.floats(2.0, 6.0), st.none()),  # release_min_s
     st.sampled_from([dsp.hold.DIP_TOLERANCE_S, 0.1, 0.5]),  # dip tolerance s
 )
 
@@ -190,18 +200,21 @@ def assert_levels_as_documented(events: list, t, f, band) -> None:
 
 
 def test_the_generated_traces_time_releases():
-    """The comparison above means something only if the traces make the level matter:
-    fast releases (timed from the hold level), holds ended by a completed release."""
+    """The comparison above means something only if the traces make the level matter: a
+    fast release (timed from the hold level) in a fair share of them."""
     kinds: set[EventKind] = set()
+    fast = []
 
-    @settings(max_examples=25, database=None)
+    @settings(max_examples=40, database=None, derandomize=True)
     @given(trace=traces(), setup=hold_setups)
     def collect(trace, setup):
         t, f, band = trace
-        kinds.update(e.kind for e in _run(ReferenceHoldTracker(band, *setup), t, f, [1000]))
+        events = _run(ReferenceHoldTracker(band, *setup), t, f, [1000])
+        kinds.update(e.kind for e in events)
+        fast.append(any(e.kind is EventKind.FAST_RELEASE for e in events))
 
     collect()
-    assert EventKind.FAST_RELEASE in kinds
+    assert sum(fast) >= len(fast) // 5
     assert {EventKind.HOLD_STARTED, EventKind.HOLD_ENDED, EventKind.HOLD_REACHED_MIN} <= kinds
 
 
@@ -231,6 +244,9 @@ def _scenario(name: str, rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
             (10.8, 0),
             (11.5, 0),
         ],
+        # an over-press, then let go at once (between two samples: the sample above the
+        # band and the one at rest may come in different batches): not the step's release
+        "over_press_drop": [(0, 0), (0.5, 6), (3, 6), (3.2, 9), (3.6, 9), (3.601, 0), (4.5, 0)],
     }[name]
     t = np.arange(int(knots[-1][0] * rate_hz)) / rate_hz
     ks, fs = zip(*knots, strict=True)
@@ -238,12 +254,15 @@ def _scenario(name: str, rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
     return t, np.interp(t, ks, fs) + rng.normal(0.0, 0.01, t.size)
 
 
-@pytest.mark.parametrize("name", ["under_the_edge", "long_hold", "edge_noise"])
+@pytest.mark.parametrize(
+    ("name", "fast_releases"),
+    [("under_the_edge", 1), ("long_hold", 1), ("edge_noise", 1), ("over_press_drop", 0)],
+)
 @pytest.mark.parametrize("rate_hz", [80.0, 1000.0])
-def test_hand_made_traces_give_the_reference_events(name, rate_hz):
+def test_hand_made_traces_give_the_reference_events(name, fast_releases, rate_hz):
     t, f = _scenario(name, rate_hz)
     want = _run(ReferenceHoldTracker((4.0, 7.5), 1.0, None, 3.0), t, f, [10])
-    assert any(e.kind is EventKind.FAST_RELEASE for e in want)
+    assert [e.kind for e in want].count(EventKind.FAST_RELEASE) == fast_releases
     for sizes in ([1], [7, 3], [64], [65536]):
         got = _run(HoldTracker((4.0, 7.5), 1.0, None, 3.0), t, f, sizes)
         assert_same_events(got, want)
