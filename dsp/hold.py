@@ -131,11 +131,12 @@ class HoldTracker:
         self._hist_n = 0
         # the release to time: the last plateau sample (s) and the hold level there (N), as
         # worked out so far; then what came since that may change them (module docstring):
-        # the buffer's samples from _new_i (None: none), out-of-band runs (times, forces)
+        # the buffer's samples from _new_i (None: none), out-of-band runs (first time s,
+        # largest force N, times, forces)
         self._rel_from_s: float | None = None
         self._rel_level_n: float | None = None
         self._new_i: int | None = None
-        self._new_out: list[tuple[np.ndarray, np.ndarray]] = []
+        self._new_out: list[tuple[float, float, np.ndarray, np.ndarray]] = []
         self._new_out_n = 0
         self._floor_bound_n = RELEASE_END_FRACTION * hi * (1.0 + _BOUND_MARGIN)
         self._plateau_bound_n = RELEASE_START_FRACTION * lo * (1.0 - _BOUND_MARGIN)
@@ -311,12 +312,12 @@ class HoldTracker:
         from_s, level_n = self._rel_from_s, self._rel_level_n
         if from_s is None or level_n is None:
             return
-        for t_s, f_n in reversed(outs):
-            if t_s[0] < from_s:
+        on_n = RELEASE_START_FRACTION * level_n
+        for first_s, high_n, t_s, f_n in reversed(outs):
+            if first_s < from_s:
                 return
-            on = (f_n >= RELEASE_START_FRACTION * level_n).nonzero()[0]
-            if on.size:
-                self._rel_from_s = float(t_s[int(on[-1])])
+            if high_n >= on_n:
+                self._rel_from_s = float(t_s[int((f_n >= on_n).nonzero()[0][-1])])
                 return
 
     def _end(self, out, t_confirm_s: float, force_n: float) -> None:
@@ -397,7 +398,7 @@ class HoldTracker:
             self._new_out.clear()
             self._new_out_n = 0
         elif high_n >= self._plateau_bound_n:
-            self._new_out.append((t_s[a:b].copy(), f[a:b].copy()))
+            self._new_out.append((float(t_s[a]), high_n, t_s[a:b].copy(), f[a:b].copy()))
             self._new_out_n += b - a
             if self._new_out_n > _LOG_MAX:
                 self._resolve()
