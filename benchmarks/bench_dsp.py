@@ -270,7 +270,7 @@ def main() -> None:
             f"-> ratio {p / szi:4.2f}x; sosfilt (no zi) {s:5.1f} us -> {p / s:4.2f}x"
         )
     print("== analyze throughput on 1 M samples at 1 kHz, parsing excluded")
-    for motor in (None, 40.0):
+    for motor in (None, 40.0, 150.0):
         a, s = throughput(motor)
         print(
             f"   motor {motor}: analyze {a / 1e6:6.1f} M samples/s; one offline pass of the "

@@ -82,11 +82,7 @@ def analyze_trace(
     """Run the pipeline over a whole trace; returns ``{"events": [...], "summary": {...}}``."""
     t = np.asarray(t_s, dtype=np.float64)
     f = np.asarray(force_n, dtype=np.float64)
-    if t.size < 2:
-        raise ValueError("a trace needs at least 2 samples")
-    rate = float(rate_hz) if rate_hz else float(1.0 / np.median(np.diff(t)))
-    if not rate >= MIN_TRACE_RATE_HZ:
-        raise ValueError(f"a trace at {rate:.3g} Hz: analyze needs 10 Hz or more")
+    rate, dt = _rate_and_intervals(t, rate_hz)
     pipe = ForcePipeline(
         rate, Calibration.identity(), zone, auto_rearm=True, flatline_s=None, raw_limits_counts=None
     )
@@ -94,15 +90,19 @@ def analyze_trace(
     if motor_hz:
         cap = zone.vibration_cap_pct
         pipe.set_vibration(cap if cap > 0 else 1.0, motor_hz)
-    filtered = np.empty_like(f)
-    fast = np.empty_like(f)
+    figures = _Figures(band_n, zone.limit_n)
+    filtered_parts, fast_parts = [], []  # looked at again only around over-limit stops
     decisions: list[Event] = []
     for a in range(0, t.size, OFFLINE_BATCH):
         b = min(t.size, a + OFFLINE_BATCH)
         out = pipe.on_batch(t[a:b], f[a:b], float(t[b - 1]))
-        filtered[a:b] = out.filtered_n
-        fast[a:b] = out.fast_n
+        figures.add(a, dt[a:b], out.filtered_n)
+        filtered_parts.append(out.filtered_n)
+        fast_parts.append(out.fast_n)
         decisions.extend(out.events)
+    filtered = fast = None
+    if any(isinstance(d, Stop) and d.cause is Cause.OVER_LIMIT for d in decisions):
+        filtered, fast = np.concatenate(filtered_parts), np.concatenate(fast_parts)
     open_holds = []
     hold = pipe.hold
     if hold is not None and hold.in_hold:  # still holding when the trace ends
@@ -110,8 +110,70 @@ def analyze_trace(
     events = _events(decisions, open_holds, t, f, fast, filtered, lambda _t: zone)
     return {
         "events": events,
-        "summary": _summary(events, t, f, filtered, zone, band_n, rate, motor_hz),
+        "summary": _summary(events, t, f, figures, zone, band_n, rate, motor_hz),
     }
+
+
+class _Figures:
+    """The summary's figures of the filtered force, gathered batch by batch (while each
+    batch is at hand): its peak (the first sample of the largest value; NaN counts as the
+    largest, as in np.argmax), and the time in the band and at or over the limit (each
+    sample stands for the interval to the next one)."""
+
+    def __init__(self, band_n: tuple[float, float] | None, limit_n: float) -> None:
+        self.band_n, self.limit_n = band_n, limit_n
+        self.peak_i = -1
+        self.peak_n = math.nan
+        self.in_band_s = 0.0
+        self.over_limit_s = 0.0
+
+    def add(self, a: int, dt: np.ndarray, filtered: np.ndarray) -> None:
+        """The batch of samples from index ``a``: intervals ``dt`` (s), ``filtered`` (N)."""
+        k = int(np.argmax(filtered))
+        peak_n = float(filtered[k])
+        if self.peak_i < 0 or (
+            not math.isnan(self.peak_n) and (math.isnan(peak_n) or peak_n > self.peak_n)
+        ):
+            self.peak_i, self.peak_n = a + k, peak_n
+        if self.band_n is not None:
+            lo, hi = self.band_n
+            self.in_band_s += float(dt.sum(where=(filtered >= lo) & (filtered <= hi)))
+        if not peak_n < self.limit_n:  # (a NaN peak hides whether any sample is over)
+            self.over_limit_s += float(dt[filtered >= self.limit_n].sum())
+
+
+def _rate_and_intervals(t: np.ndarray, rate_hz: float | None) -> tuple[float, np.ndarray]:
+    """The trace's rate (Hz: ``rate_hz``, else from the median sample interval) and each
+    sample's interval to the next one (s; the last: one nominal period)."""
+    if t.size < 2:
+        raise ValueError("a trace needs at least 2 samples")
+    dt = np.empty_like(t)
+    np.subtract(t[1:], t[:-1], out=dt[:-1])
+    rate = float(rate_hz) if rate_hz else float(1.0 / _median(dt[:-1], t))
+    if not rate >= MIN_TRACE_RATE_HZ:
+        raise ValueError(f"a trace at {rate:.3g} Hz: analyze needs 10 Hz or more")
+    dt[-1] = 1.0 / rate
+    return rate, dt
+
+
+#: From this many values on, ``_median`` first tries counting around a subsample's middle.
+_MEDIAN_BY_COUNT_MIN = 4096
+
+
+def _median(x: np.ndarray, finite_check: np.ndarray) -> np.floating:
+    """``np.median(x)``, exactly, with ``x`` free of NaN when ``finite_check`` (whose values
+    ``x`` is computed from) sums to a finite number. A trace's sample intervals mostly
+    repeat a few values: when a subsample's middle value is both middle values of ``x``
+    (counted in two passes), it is the median; else np.median (a partial sort)."""
+    n = x.size
+    if n >= _MEDIAN_BY_COUNT_MIN and math.isfinite(float(finite_check.sum())):
+        sub = np.sort(x[:: n // 1024])
+        c = sub[sub.size // 2]
+        below = int(np.count_nonzero(x < c))
+        up_to = int(np.count_nonzero(x <= c))
+        if below <= (n - 1) // 2 and n // 2 < up_to and abs(float(c)) < 1e300:
+            return c  # np.median's mean of the two middle values: (c + c) / 2 == c
+    return np.median(x)
 
 
 def _open_hold(hold: HoldTracker, end_s: float, why: str) -> HoldEnded:
@@ -207,19 +269,11 @@ def _when(entry: dict[str, Any]) -> float:
     return entry.get("t_s", entry.get("start_s", 0.0))
 
 
-def _summary(events, t, f, filtered, zone, band_n, rate, motor_hz) -> dict[str, Any]:
-    # each sample stands for the interval to the next one (the last: one nominal period)
-    dt = np.empty_like(t)
-    dt[:-1] = np.diff(t)
-    dt[-1] = 1.0 / rate
-    k = int(np.argmax(filtered))
+def _summary(events, t, f, figures: _Figures, zone, band_n, rate, motor_hz) -> dict[str, Any]:
+    k = figures.peak_i
     counts = dict.fromkeys(EVENT_TYPES, 0)
     for e in events:
         counts[e["type"]] += 1
-    in_band = None
-    if band_n is not None:
-        mask = (filtered >= band_n[0]) & (filtered <= band_n[1])
-        in_band = _r(float(dt[mask].sum()), 3)
     return {
         "samples": int(t.size),
         "duration_s": _r(t[-1] - t[0] + 1.0 / rate, 3),
@@ -228,11 +282,11 @@ def _summary(events, t, f, filtered, zone, band_n, rate, motor_hz) -> dict[str, 
         "limit_n": zone.limit_n,
         "band_n": None if band_n is None else [float(band_n[0]), float(band_n[1])],
         "motor_hz": motor_hz,
-        "peak_n": _r(filtered[k], 3),
+        "peak_n": _r(figures.peak_n, 3),
         "peak_t_s": _r(t[k]),
         "peak_raw_n": _r(f.max(), 3),
-        "time_in_band_s": in_band,
-        "time_over_limit_s": _r(float(dt[filtered >= zone.limit_n].sum()), 3),
+        "time_in_band_s": None if band_n is None else _r(figures.in_band_s, 3),
+        "time_over_limit_s": _r(figures.over_limit_s, 3),
         "counts": counts,
     }
 
@@ -286,13 +340,9 @@ def analyze_segments(
     (complete=False), as a live unit's hold ends with the unit."""
     t = np.asarray(t_s, dtype=np.float64)
     f = np.asarray(force_n, dtype=np.float64)
-    if t.size < 2:
-        raise ValueError("a trace needs at least 2 samples")
-    if not segments:
+    if t.size >= 2 and not segments:
         raise ValueError("at least one segment is needed")
-    rate = float(rate_hz) if rate_hz else float(1.0 / np.median(np.diff(t)))
-    if not rate >= MIN_TRACE_RATE_HZ:
-        raise ValueError(f"a trace at {rate:.3g} Hz: analyze needs 10 Hz or more")
+    rate, dt = _rate_and_intervals(t, rate_hz)
     segs = sorted(segments, key=lambda s: s.start_s)
     starts = np.searchsorted(t, [s.start_s for s in segs], side="right")
     starts[0] = 0
@@ -352,9 +402,6 @@ def analyze_segments(
 
     events = _events(decisions, open_holds, t, f, fast, filtered, zone_at) + latched
     events.sort(key=_when)
-    dt = np.empty_like(t)
-    dt[:-1] = np.diff(t)
-    dt[-1] = 1.0 / rate
     in_band = np.zeros(t.size, dtype=bool)
     for seg, a, b in zip(segs, starts.tolist(), ends.tolist(), strict=True):
         if seg.band_n is not None and b > a:

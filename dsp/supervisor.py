@@ -475,11 +475,23 @@ class Supervisor:
                 ),
             )
 
-    def _rate_mask(self, tail: np.ndarray, fast: np.ndarray) -> np.ndarray:
+    def _rate_mask(self, tail: np.ndarray, fast: np.ndarray) -> np.ndarray | None:
+        """Samples over the rule's minimum force that rose faster than its limit over the
+        window; None when none did (one reduction decides the usual case: nothing rises
+        that fast, and the batch may then be quiet)."""
         k = self._rate_k
-        ext = np.concatenate((tail, fast))
-        self._rise = ext[k:] - ext[:-k]
-        return (self._rise >= self._rate_max) & (fast >= self._rate_min_n)
+        if fast.size > k:  # fast[i] - fast[i - k], the first k against the last batch's tail
+            rise = np.empty_like(fast)
+            np.subtract(fast[:k], tail, out=rise[:k])
+            np.subtract(fast[k:], fast[:-k], out=rise[k:])
+        else:
+            ext = np.concatenate((tail, fast))
+            rise = ext[k:] - ext[:-k]
+        self._rise = rise
+        if not float(self._rise.max()) >= self._rate_max:
+            return None
+        mask = (self._rise >= self._rate_max) & (fast >= self._rate_min_n)
+        return mask if mask.any() else None
 
     def _force_rules(
         self, out: list[Event], t_s: np.ndarray, fast: np.ndarray, filt: np.ndarray

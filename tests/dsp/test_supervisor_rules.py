@@ -68,6 +68,21 @@ def test_jab_near_the_neck_stops_on_rate_of_rise_before_the_limit():
     assert kinds(run_trace(pipe, t, true * 4))[0] == (EventKind.STOP, Cause.OVER_LIMIT)
 
 
+@pytest.mark.parametrize("batch", [1, 7, 25, 64, 65536])
+def test_a_rate_of_rise_stop_does_not_depend_on_the_batching(batch):
+    """The rise is measured over the last 20 ms whatever the batch: across a batch's start
+    (against the last batch's samples) as inside a long offline batch."""
+    t = times(RATE, 1.0)
+    true = smooth_step(t, 0.3, 0.08, 0, 12.0)  # the jab starts on a batch's first sample
+    stops = []
+    for size in (10, batch):
+        pipe = make_pipe(RATE, get_zone("neck_back"))
+        stop = next(e for e in run_trace(pipe, t, true, batch=size) if e.kind is EventKind.STOP)
+        stops.append((stop.cause, stop.t_s, stop.rate_n_per_s))
+    assert stops[0][0] is Cause.RATE_OF_RISE
+    assert stops[1] == stops[0]
+
+
 def test_forbidden_zone_contact_for_200ms_is_its_own_stop():
     t = times(RATE, 1.5)
     true = smooth_step(t, 0.2, 0.3, 0, 2.5)
