@@ -86,3 +86,9 @@ def test_the_report_picture_names_steps_marks_pauses_and_stops(tmp_path, qapp):
     # the hold strip is a band a few percent of the height, at the very bottom of the plot
     assert rows.max() - rows.min() < 0.08 * h and rows.min() > 0.7 * h
     assert grey_pause.sum() > 2000  # the paused span
+    # the plot is gone once written: a widget left for later (deleteLater with no event
+    # loop to run it) was destroyed by whatever test's garbage collection met it, calling
+    # its half-collected legend labels (pyqtgraph LabelItem.sizeHint: AttributeError)
+    import pyqtgraph as pg
+
+    assert not [w for w in qapp.allWidgets() if isinstance(w, pg.PlotWidget)]

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
+import shiboken6
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from device.control.vibration import PATTERNS
@@ -829,10 +830,12 @@ def run_window(
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
+    windows: list[LiveWindow] = []
     try:
         with loop:
             return loop.run_until_complete(
                 _run(
+                    windows,
                     url,
                     routine,
                     speed,
@@ -848,9 +851,15 @@ def run_window(
             )
     finally:
         asyncio.set_event_loop(None)
+        # destroyed now, while every Python part of it is whole: left to garbage collection,
+        # Qt destroyed it from the collector, calling half-collected labels back
+        # (pyqtgraph's LabelItem.sizeHint)
+        for window in windows:
+            shiboken6.delete(window)
 
 
 async def _run(
+    windows: list[LiveWindow],
     url,
     routine,
     speed,
@@ -868,6 +877,7 @@ async def _run(
     )
     controller.lsl = lsl
     window = LiveWindow(controller, window_s=window_s, fps=fps)
+    windows.append(window)
     closed = window.closed()
     window.show()
     # Ctrl-C in the terminal closes the window (Stop first), like the close button, and the

@@ -76,6 +76,7 @@ def write_png(
     _app()
     import pyqtgraph as pg
     import pyqtgraph.exporters as exporters
+    import shiboken6
     from PySide6 import QtCore, QtWidgets
 
     out = Path(path)
@@ -189,8 +190,11 @@ def write_png(
     except OSError as exc:
         raise InputFileError(f"{out}: cannot write the PNG: {exc}") from exc
     finally:
+        # destroyed now, while every Python part of it is whole: left to deleteLater (no
+        # event loop runs here) or to garbage collection, Qt destroyed it later from the
+        # collector, calling half-collected legend labels back (LabelItem.sizeHint)
         widget.close()
-        widget.deleteLater()
+        shiboken6.delete(widget)
     if ok is False or not out.is_file():
         raise InputFileError(f"{out}: cannot write the PNG (check the folder exists)")
     return out

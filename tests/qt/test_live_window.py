@@ -236,6 +236,11 @@ def test_run_window_runs_a_routine_and_returns_its_exit_code(qapp, tmp_path):
     assert code == 0
     recording = read_recording(tmp_path / "rec")
     assert recording.complete and recording.meta["summary"]["end"] == "completed"
+    # the window is destroyed before run_window returns, not left to a later garbage
+    # collection (which destroyed it in another test, calling half-collected labels)
+    from ui.live_window import LiveWindow
+
+    assert not [w for w in qapp.topLevelWidgets() if isinstance(w, LiveWindow)]
 
 
 def test_gui_demo_ends_its_recording_with_the_routine_and_exits_130_on_ctrl_c(
