@@ -10,7 +10,9 @@ Pressing force is the content below ~10 Hz; a running motor leaks vibration into
 
 Each band-stop is as shallow as its harmonic allows, because a band-stop near the pressing
 band delays the fast path (group delay) and so the over-limit stop: it brings the leak it
-covers (that harmonic's peak, through the ADC) down to LEAK_RESIDUAL_N, no further. And while
+covers (that harmonic's peak, through the ADC) down to LEAK_RESIDUAL_N for a 10 N limit, no
+further; the budget scales with the limit in force (a 5 N limit gets deeper band-stops: the
+margin a false stop has to cross, 10 % of the limit, is half as wide). And while
 a band-stop takes the motor off the fast path, the fast low-pass moves from 40 Hz up to
 MOTOR_FAST_CUTOFF_HZ: a 40 Hz corner is there to keep motor leakage out, which the band-stops
 now do, and it alone costs 5.6 ms at DC. Measured (benchmarks/bench_dsp.py): at 1 kHz this
@@ -60,11 +62,14 @@ FAST_CUTOFF_HZ = 40.0
 MAX_CUTOFF_FRACTION = 0.8
 #: Half-width of each motor band-stop relative to its centre: covers a motor 15 % off.
 NOTCH_HALF_WIDTH = 0.17
-#: Each motor band-stop brings its harmonic's leak (peak, through the ADC) down to this (N):
-#: no deeper, as depth near the pressing band costs delay. Its stop-band attenuation across
-#: +/- NOTCH_HALF_WIDTH is what that takes, within NOTCH_ATTENUATION_DB.
+#: The limit (N) the leak budgets below are stated for (neck_back's); they scale with the
+#: limit in force, as the margin between 90 % of it and it does.
+REFERENCE_LIMIT_N = 10.0
+#: Each motor band-stop brings its harmonic's leak (peak, through the ADC) down to this (N,
+#: at REFERENCE_LIMIT_N): no deeper, as depth near the pressing band costs delay. Its stop-band
+#: attenuation across +/- NOTCH_HALF_WIDTH is what that takes, within NOTCH_ATTENUATION_DB.
 LEAK_RESIDUAL_N = 0.4
-NOTCH_ATTENUATION_DB = (6.0, 26.0)
+NOTCH_ATTENUATION_DB = (6.0, 30.0)
 #: The fast low-pass corner (Hz) while motor band-stops take the leak off the fast path.
 MOTOR_FAST_CUTOFF_HZ = 80.0
 #: A motor turned off brakes (an ERM in ~40 ms, a faulty one slower), leaking as it slows:
@@ -83,8 +88,9 @@ INTEGRATING_MAX_HZ = 80.0
 #: Leakage peak assumed per motor harmonic (N, 1st and 2nd) ...
 LEAK_PEAK_N = (3.0, 1.0)
 #: ... and a band-stop is built only where that much leakage, through the ADC, would reach
-#: the fast path with more than this (N) peak: a slow integrating ADC already removes most
-#: of a fast motor, and each band-stop near the pressing band costs delay.
+#: the fast path with more than this (N peak, at REFERENCE_LIMIT_N): a slow integrating ADC
+#: already removes most of a fast motor, and each band-stop near the pressing band costs
+#: delay.
 NOTCH_NEEDED_N = 0.5
 #: Sensor rates the filters are designed for (Hz): the protocol's DeviceInfo allows 10-2000;
 #: a trace's estimated rate may be a little under 10.
@@ -138,29 +144,39 @@ def adc_gain(lo_hz: float, hi_hz: float, rate_hz: float, integrating: bool) -> f
     return float(np.abs(np.sinc(f)).max())
 
 
-def notch_attenuation_db(leak_n: float) -> float:
+def notch_attenuation_db(leak_n: float, residual_n: float = LEAK_RESIDUAL_N) -> float:
     """Stop-band attenuation (dB) that brings a leak of ``leak_n`` (peak, N) down to
-    LEAK_RESIDUAL_N, within NOTCH_ATTENUATION_DB."""
+    ``residual_n``, within NOTCH_ATTENUATION_DB."""
     lo_db, hi_db = NOTCH_ATTENUATION_DB
-    return min(hi_db, max(lo_db, 20.0 * math.log10(leak_n / LEAK_RESIDUAL_N)))
+    return min(hi_db, max(lo_db, 20.0 * math.log10(leak_n / residual_n)))
+
+
+def _budget_scale(limit_n: float) -> float:
+    if not (math.isfinite(limit_n) and limit_n > 0):
+        raise FilterDesignError(f"a limit of {limit_n} N: the motor band-stops need one above 0")
+    return limit_n / REFERENCE_LIMIT_N
 
 
 def motor_bandstop_sos(
-    rate_hz: float, motor_hz: float | None, integrating_adc: bool | None = None
+    rate_hz: float,
+    motor_hz: float | None,
+    integrating_adc: bool | None = None,
+    limit_n: float = REFERENCE_LIMIT_N,
 ) -> np.ndarray:
     """Band-stop sections for a motor commanded at ``motor_hz`` (empty (0, 6) when off).
 
     One 4th-order Chebyshev II band-stop per harmonic (1st and 2nd), spanning the alias of
     ``motor_hz * h * (1 +/- NOTCH_HALF_WIDTH)`` with the attenuation everywhere inside that
-    brings the harmonic's leak through the ADC down to LEAK_RESIDUAL_N
+    brings the harmonic's leak through the ADC down to LEAK_RESIDUAL_N scaled to ``limit_n``
     (``notch_attenuation_db``), so a motor running up to 15 % off its command is still
     rejected. A band whose image
     (after aliasing) reaches under NOTCH_MIN_EDGE_HZ, into the pressing band, is skipped, and
-    so is one the ADC already brings under NOTCH_NEEDED_N (``integrating_adc``: None means
-    integrating at or under INTEGRATING_MAX_HZ).
+    so is one the ADC already brings under NOTCH_NEEDED_N, also scaled (``integrating_adc``:
+    None means integrating at or under INTEGRATING_MAX_HZ).
     """
     if not motor_hz or motor_hz <= 0:
         return np.zeros((0, 6))
+    scale = _budget_scale(limit_n)
     if integrating_adc is None:
         integrating_adc = rate_hz <= INTEGRATING_MAX_HZ
     nyq = rate_hz / 2
@@ -169,9 +185,9 @@ def motor_bandstop_sos(
         lo_raw = harmonic * motor_hz * (1 - NOTCH_HALF_WIDTH)
         hi_raw = harmonic * motor_hz * (1 + NOTCH_HALF_WIDTH)
         leak_n = peak_n * adc_gain(lo_raw, hi_raw, rate_hz, integrating_adc)
-        if leak_n <= NOTCH_NEEDED_N:
+        if leak_n <= NOTCH_NEEDED_N * scale:
             continue
-        att_db = notch_attenuation_db(leak_n)
+        att_db = notch_attenuation_db(leak_n, LEAK_RESIDUAL_N * scale)
         lo, hi = aliased_band_hz(lo_raw, hi_raw, rate_hz)
         if lo < NOTCH_MIN_EDGE_HZ:
             continue  # images in the pressing band: cannot be removed without removing force
@@ -260,8 +276,12 @@ class ForceFilters:
     from the level it had, without its lag behind a moving force.
     """
 
-    def __init__(self, rate_hz: float, motor_hz: float | None = None) -> None:
+    def __init__(
+        self, rate_hz: float, motor_hz: float | None = None, limit_n: float = REFERENCE_LIMIT_N
+    ) -> None:
         self.design = FilterDesign.for_rate(rate_hz)
+        _budget_scale(limit_n)  # checked here, once
+        self.limit_n = float(limit_n)  # the limit the band-stops' depth is for
         self.rate_hz = self.design.rate_hz
         self._lp_fast = self._lowpass(self.design.fast_cutoff_hz)
         self._lp_fast_motor = self._lowpass(self.design.motor_fast_cutoff_hz)
@@ -279,7 +299,7 @@ class ForceFilters:
         self._init_from_mean = False
         self._last_fast_n = 0.0
         self.motor_hz: float | None = None  # the motor as commanded
-        self._notch_hz: float | None = None  # the motor the band-stops are for
+        self._notch_for_key: tuple[float | None, float] = (None, REFERENCE_LIMIT_N)  # motor, limit
         self._rundown_left = 0  # samples a stopped motor's band-stops still stay
         self._notch = np.zeros((0, 6))
         self._sos = self._lp
@@ -322,11 +342,20 @@ class ForceFilters:
         self._rundown_left = 0
         self._notch_for(motor_hz)
 
+    def set_limit_n(self, limit_n: float) -> None:
+        """The limit in force (N): the band-stops keep the leak to a share of it (a new
+        zone's limit re-designs them at once, as a motor frequency change does)."""
+        _budget_scale(limit_n)
+        self.limit_n = float(limit_n)
+        if not self._rundown_left:
+            self._notch_for(self.motor_hz)
+
     def _notch_for(self, motor_hz: float | None) -> None:
-        if motor_hz == self._notch_hz:
+        key = (motor_hz, self.limit_n if motor_hz else REFERENCE_LIMIT_N)
+        if key == self._notch_for_key:
             return
-        self._notch_hz = motor_hz
-        self._notch = motor_bandstop_sos(self.rate_hz, motor_hz)
+        self._notch_for_key = key
+        self._notch = motor_bandstop_sos(self.rate_hz, motor_hz, limit_n=self.limit_n)
         lp = self._lp_fast_motor if self._notch.shape[0] else self._lp_fast
         lp_kept = lp is self._lp
         self._lp = lp

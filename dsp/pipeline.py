@@ -107,7 +107,7 @@ class ForcePipeline:
         self.rate_hz = float(rate_hz)
         self._calibration = calibration
         self.track_drift = track_drift
-        self.filters = ForceFilters(self.rate_hz)
+        self.filters = ForceFilters(self.rate_hz, limit_n=zone.limit_n)
         self.supervisor = Supervisor(
             zone,
             self.rate_hz,
@@ -182,6 +182,9 @@ class ForcePipeline:
         """Switch zone; ``band`` (lo, hi) N and ``hold`` (min_s, max_s, release_min_s)
         configure hold timing for the step (None: no hold tracking)."""
         self.supervisor.set_zone(zone)
+        if zone.limit_n != self.filters.limit_n:  # the band-stops' depth follows the limit
+            self.filters.set_limit_n(zone.limit_n)
+            self._filter_delays_to_supervisor()
         if band is None:
             self.hold = None
         else:
@@ -198,6 +201,9 @@ class ForcePipeline:
         """Move the motor band-stops alone (None: motor off), e.g. for a pattern whose
         pulses should not each re-tune the filters."""
         self.filters.set_motor_hz(motor_hz)
+        self._filter_delays_to_supervisor()
+
+    def _filter_delays_to_supervisor(self) -> None:
         # the delays a stop reports are those of the filters now in use
         self.supervisor.fast_delay_s = self.filters.fast_group_delay_s
         self.supervisor.filtered_delay_s = self.filters.filtered_group_delay_s

@@ -15,8 +15,11 @@ cross the limit in its trough (17-18 ms measured).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
+from scipy import signal
 
 from dsp.events import EventKind
 from dsp.filters import FilterDesignError, ForceFilters
@@ -108,6 +111,36 @@ def test_no_false_stop_at_90_percent(rate_hz):
             events = run_trace(make_pipe(rate_hz, zone, motor_hz=motor_hz), t, x, batch(rate_hz))
             bad = [e for e in events if e.kind in (EventKind.STOP, EventKind.FAULT)]
             assert bad == [], (motor_hz, off, bad[:1])
+
+
+@pytest.mark.parametrize("rate_hz", [500.0, 1000.0])
+def test_no_false_stop_at_90_percent_of_a_lowered_limit(rate_hz):
+    # a profile may lower a limit (neck_back at 5 N): the margin a leak must not cross is
+    # half as wide, and the band-stops go deeper for it (a fixed 0.4 N budget stopped falsely)
+    zone = replace(get_zone("neck_back"), limit_n=5.0)
+    for motor_hz in (25.0, 40.0, 53.0, 80.0, 200.0):
+        for off in (-0.15, 0.0, 0.15):
+            for phase in (0.0, 2.1, 4.2):
+                t = times(rate_hz, 2.5)
+
+                def true_fn(tt):
+                    return smooth_step(tt, 0.5, 0.5, 0.0, 0.9 * zone.limit_n)
+
+                leak = Leakage(motor_hz, 3.0, off, phase, h2_n=1.0)
+                x = measured(t, true_fn(t), leak, seed=int(phase * 10))
+                events = run_trace(make_pipe(rate_hz, zone, motor_hz=motor_hz), t, x, 10)
+                bad = [e for e in events if e.kind in (EventKind.STOP, EventKind.FAULT)]
+                assert bad == [], (motor_hz, off, phase, bad[:1])
+
+
+def test_a_zone_change_redesigns_the_band_stops_for_its_limit():
+    pipe = make_pipe(1000.0, get_zone("neck_back"), motor_hz=53.0)
+    gain_10 = abs(signal.sosfreqz(pipe.filters.fast_sos, worN=[53.0], fs=1000.0)[1][0])
+    delay_10 = pipe.supervisor.fast_delay_s
+    pipe.set_zone(replace(get_zone("neck_back"), limit_n=5.0))
+    gain_5 = abs(signal.sosfreqz(pipe.filters.fast_sos, worN=[53.0], fs=1000.0)[1][0])
+    assert gain_5 < 0.6 * gain_10  # half the limit: the leak kept to half as much
+    assert pipe.supervisor.fast_delay_s == pipe.filters.fast_group_delay_s > delay_10
 
 
 @pytest.mark.parametrize("rate_hz", RATES_HZ)
