@@ -47,7 +47,7 @@ def _zone(name: str, limit_n: float | None):
     leak=leakages,
     seed=st.integers(0, 1000),
 )
-def test_over_limit_for_20ms_is_stopped_within_30ms(
+def test_over_limit_for_20ms_is_stopped_within_15ms(
     rate_hz, zone_name, limit_n, base_frac, peak_frac, over_s, onset,
     slope_limits_per_s, leak, seed,
 ):  # fmt: skip
@@ -68,9 +68,10 @@ def test_over_limit_for_20ms_is_stopped_within_30ms(
     events = run_trace(pipe, t, measured(t, true, leak, seed=seed))
     stops = [e for e in events if e.kind is EventKind.STOP]
     assert stops, "no stop"
-    # a 25-45 Hz motor's band-stop (wide enough for a motor 15 % off) rings on a sharp
-    # step: the figure per motor band is in the README's safety-timing table
-    bound_s = 0.030 if leak.motor_hz * 0.85 > 45.0 else 0.040
+    # issue 13's target, 15 ms; a 25-40 Hz motor's band-stop (wide enough for a motor 15 %
+    # off) sits next to the pressing band: up to 22 ms on a jab from rest (the README's
+    # safety-timing table has the figure per motor band)
+    bound_s = 0.015 if leak.motor_hz >= 40.0 else 0.025
     assert stops[0].t_s <= t_cross + bound_s + 1e-9, (stops[0], t_cross)
     assert pipe.state.value == "stopped"
 
