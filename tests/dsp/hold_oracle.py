@@ -26,17 +26,11 @@ shows. Read each rule against dsp/hold.py's docstring:
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
 
-from dsp.events import (
-    Event,
-    FastRelease,
-    HoldEnded,
-    HoldPassedMax,
-    HoldReachedMin,
-    HoldStarted,
-)
+from dsp.events import Event, FastRelease, HoldEnded, HoldPassedMax, HoldReachedMin, HoldStarted
 
 DIP_TOLERANCE_S = 0.3  # docs/analyze.md: "dips under 0.3 s included"
 END_FLOOR_FRACTION = 0.2
@@ -45,20 +39,18 @@ RELEASE_START_FRACTION = 0.9  # docs/analyze.md: "at or above 90 % of that level
 RELEASE_END_FRACTION = 0.15  # docs/analyze.md: "at or under 15 % of it"
 
 
+@dataclass
 class HoldOracle:
-    """``HoldTracker``'s interface (``update``, ``in_hold``, ``start_s``, ``min_s``)."""
+    """``HoldTracker``'s arguments, and its interface: ``update``, ``in_hold``, ``start_s``."""
 
-    def __init__(
-        self,
-        band_n: tuple[float, float],
-        min_s: float | None = None,
-        max_s: float | None = None,
-        release_min_s: float | None = None,
-        dip_tolerance_s: float = DIP_TOLERANCE_S,
-    ) -> None:
-        self.lo_n, self.hi_n = float(band_n[0]), float(band_n[1])
-        self.min_s, self.max_s, self.release_min_s = min_s, max_s, release_min_s
-        self.dip_s = dip_tolerance_s
+    band_n: tuple[float, float]
+    min_s: float | None = None
+    max_s: float | None = None
+    release_min_s: float | None = None
+    dip_s: float = DIP_TOLERANCE_S
+
+    def __post_init__(self) -> None:
+        self.lo_n, self.hi_n = self.band_n
         self.prev: tuple[float, float] | None = None  # the sample before: (t s, force N)
         self.in_hold = False
         self.start_s = 0.0
@@ -129,46 +121,42 @@ class HoldOracle:
         if self.in_hold and self.out_since_s is None:
             self.out_since_s = self.crossing_s(t, f)
             self.down_exit = f < self.lo_n and self.last_in_s - self.start_s >= self.dip_s
-        released_s = None  # measured seconds of a release complete here
+        measured_s = None  # a release complete here: from ``from_s`` to t
         from_s = self.from_s
         if from_s is not None:
             if f > self.hi_n:
                 self.from_s = None
             elif f <= RELEASE_END_FRACTION * self.level_n:
-                released_s = t - from_s
+                measured_s = t - from_s
                 self.from_s = None
             elif f >= RELEASE_START_FRACTION * self.level_n:
                 self.from_s = t
         if self.in_hold and self.out_since_s is not None:
             let_go = self.down_exit and (
-                f <= END_FLOOR_FRACTION * self.lo_n or released_s is not None
+                f <= END_FLOOR_FRACTION * self.lo_n or measured_s is not None
             )
             if let_go or t >= self.out_since_s + self.dip_s - 1e-9:
-                end_s = self.out_since_s
-                self.in_hold = False
-                self.out_since_s = None
-                out.append(
-                    HoldEnded(
-                        t_s=t,
-                        detection_delay_s=t - end_s,
-                        force_n=f,
-                        start_s=self.start_s,
-                        end_s=end_s,
-                        duration_s=end_s - self.start_s,
-                        reached_min=self.reached_min,
-                    )
-                )
-        if released_s is not None and from_s is not None and self.release_min_s is not None:
-            release_s = released_s / (RELEASE_START_FRACTION - RELEASE_END_FRACTION)
+                self.end_hold(t, f, self.out_since_s, out)
+        if measured_s is not None and self.release_min_s is not None:
+            release_s = measured_s / (RELEASE_START_FRACTION - RELEASE_END_FRACTION)
             if release_s < self.release_min_s:
-                out.append(
-                    FastRelease(
-                        t_s=t,
-                        force_n=f,
-                        release_s=release_s,
-                        release_min_s=self.release_min_s,
-                        from_s=from_s,
-                        measured_s=released_s,
-                        hold_level_n=self.level_n,
-                    )
-                )
+                facts = {
+                    "release_s": release_s,
+                    "release_min_s": self.release_min_s,
+                    "from_s": from_s,
+                    "measured_s": measured_s,
+                    "hold_level_n": self.level_n,
+                }
+                out.append(FastRelease(t_s=t, force_n=f, **facts))
+
+    def end_hold(self, t: float, f: float, end_s: float, out: list[Event]) -> None:
+        """The hold ends at (t, f): it was in the band from its start to ``end_s``."""
+        self.in_hold = False
+        self.out_since_s = None
+        facts = {
+            "start_s": self.start_s,
+            "end_s": end_s,
+            "duration_s": end_s - self.start_s,
+            "reached_min": self.reached_min,
+        }
+        out.append(HoldEnded(t_s=t, force_n=f, detection_delay_s=t - end_s, **facts))
