@@ -16,7 +16,8 @@ the band's edge (a wide band would otherwise hide most of the release):
 - the release leaves the plateau at the last sample (s, device time) at or above
   RELEASE_START_FRACTION of the level at that sample and not above the band, once the hold
   has lasted DIP_TOLERANCE_S;
-- it ends at the first later sample at or under RELEASE_END_FRACTION of that level;
+- it ends at the first later sample out of the band at or under RELEASE_END_FRACTION of that
+  level (inside a band wider than 1/RELEASE_END_FRACTION x lo, such a sample does not end it);
 - ``release_s`` is that interval divided by (RELEASE_START_FRACTION - RELEASE_END_FRACTION):
   the time a steady release at the measured pace takes from the hold level to zero. The two
   thresholds keep noise on the plateau and near zero out of the timing, and the scaling
@@ -159,6 +160,8 @@ class HoldTracker:
             return []
         out = self._update(t_s, filtered_n)
         self._prev = (float(t_s[-1]), float(filtered_n[-1]))
+        if len(out) > 1:  # in time order whatever the batching (a run decides several)
+            out.sort(key=lambda e: e.t_s)
         return out
 
     def _update(self, t_s: np.ndarray, filtered_n: np.ndarray) -> list[Event]:
@@ -192,16 +195,24 @@ class HoldTracker:
         """When the force crossed the band's edge between the sample before ``a`` (in this
         batch or the last one) and sample ``a``, by linear interpolation: a hold's start and
         end are then as exact at 10 Hz as at 1 kHz, not rounded to a sample. ``t_s[a]`` when
-        there is no sample before."""
+        there is no sample before, or no crossing to interpolate (a NaN).
+
+        The edge crossed is the one on the out-of-band sample's side (a jump from above the
+        band straight onto lo entered it at hi), and an in-band sample exactly on an edge is
+        itself the crossing."""
         ta, fa = float(t_s[a]), float(f[a])
         prev = (float(t_s[a - 1]), float(f[a - 1])) if a > 0 else self._prev
         if prev is None:
             return ta
         tp, fp = prev
-        for edge in (self.lo_n, self.hi_n):
-            if (fp - edge) * (fa - edge) < 0 or (fa == edge and fp != edge):
-                return tp + (ta - tp) * (edge - fp) / (fa - fp)
-        return ta
+        out_n = fa if self.lo_n <= fp <= self.hi_n else fp  # the sample out of the band
+        if out_n < self.lo_n:
+            edge = self.lo_n
+        elif out_n > self.hi_n:
+            edge = self.hi_n
+        else:  # NaN, or both samples on one side
+            return ta
+        return tp + (ta - tp) * (edge - fp) / (fa - fp)
 
     def _in_run(self, out, t_s, f, a, b) -> None:
         if self.in_hold and self._out_since_s is not None:

@@ -284,14 +284,6 @@ EXACT = {
         [("started", 0.08), ("fast", 0.8), ("ended", 0.7)],
     ),
 }
-#: Where dsp/hold.py does not follow the rules (strict: drop the name once it does).
-EXACT_XFAIL = {
-    "leave_from_lo": "the crossing from a sample on the edge is put at the next sample",
-    "leave_from_hi": "the crossing from a sample on the edge is put at the next sample",
-    "enter_on_lo_from_above": "lo is tried first: the crossing is put at the sample",
-    "edge_after_nan": "interpolated with the NaN: the hold starts at NaN",
-    "nan_exit": "in one batch the hold's end comes before the earlier fast release",
-}
 
 
 def _exact(name: str) -> tuple[tuple[float, float], np.ndarray, np.ndarray, list]:
@@ -311,18 +303,7 @@ def test_the_oracle_on_exact_edges_and_nans(name):
         assert got_s == pytest.approx(when_s, abs=1e-9), e
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            name,
-            marks=pytest.mark.xfail(raises=AssertionError, strict=True, reason=EXACT_XFAIL[name]),
-        )
-        if name in EXACT_XFAIL
-        else name
-        for name in EXACT
-    ],
-)
+@pytest.mark.parametrize("name", EXACT)
 def test_hold_tracker_on_exact_edges_and_nans(name):
     band, t, f, _ = _exact(name)
     want = HoldOracle(band, None, None, 3.0).update(t, f)
