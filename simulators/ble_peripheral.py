@@ -44,7 +44,7 @@ from simulators.ble_runtime import (
     CommandValueError,
 )
 from simulators.firmware import Firmware, SimEvent
-from simulators.runtime import cancel_and_wait
+from simulators.runtime import PeripheralTasks
 
 #: Advertising interval (ms): short, so that a scan finds the ball within a fraction of a
 #: second on the software radio.
@@ -55,7 +55,7 @@ _WRITE = Characteristic.Permissions.WRITEABLE
 _P = Characteristic.Properties
 
 
-class BallPeripheral:
+class BallPeripheral(PeripheralTasks):
     """A firmware served as a GATT peripheral on a Bumble controller (in this process)."""
 
     def __init__(
@@ -69,6 +69,7 @@ class BallPeripheral:
         on_event: Callable[[SimEvent], None] | None = None,
         require_encryption: bool = False,
     ) -> None:
+        super().__init__()
         self.firmware = firmware
         self.require_encryption = require_encryption
         self.name = name
@@ -83,15 +84,10 @@ class BallPeripheral:
         self.runner = BleFirmwareRunner(
             firmware, speed=speed, att_mtu=self._att_mtu, on_event=on_event
         )
-        self._tasks: set[asyncio.Task] = set()
-        self._stopped = False
-        self._tick_task: asyncio.Task | None = None
         self.connections_served = 0
         self.notifications_sent = 0
         self.notifications_dropped = 0
         self.command_errors = 0
-        #: the exception that ended a background task of the peripheral, if any
-        self.failure: BaseException | None = None
         self.pairings = 0
         self._build_services()
         self.device.pairing_config_factory = lambda _connection: PairingConfig(
@@ -187,22 +183,6 @@ class BallPeripheral:
             self.connection = None
         self._spawn(self._advertise(), "ball-readvertise")
 
-    def _spawn(self, coro, name: str) -> None:
-        if self._stopped:  # a disconnection seen while stopping: nothing more to start
-            coro.close()
-            return
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            # A failed background step of the peripheral ends the simulator: never silent.
-            if self._tick_task is not None and not self._tick_task.done():
-                self._tick_task.cancel(f"peripheral task {task.get_name()} failed")
-            self.failure = task.exception()
-
     async def _advertise(self) -> None:
         await self.device.start_advertising(
             advertising_data=self.adv_data,
@@ -234,12 +214,3 @@ class BallPeripheral:
                 self.status_char.value = value
             await self.device.notify_subscriber(connection, char, value)
             self.notifications_sent += 1
-
-    @property
-    def tick_task(self) -> asyncio.Task | None:
-        return self._tick_task
-
-    async def stop(self) -> None:
-        self._stopped = True
-        await cancel_and_wait([t for t in (self._tick_task, *self._tasks) if t is not None])
-        self._tick_task = None

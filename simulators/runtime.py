@@ -199,3 +199,41 @@ async def cancel_and_wait(tasks: list[asyncio.Task]) -> None:
             await task
         except asyncio.CancelledError:
             pass
+
+
+class PeripheralTasks:
+    """The tasks of a simulated peripheral (``sim ble`` ball, sensors): its tick
+    (``tick_task``, which the peripheral starts) and background tasks started with
+    ``_spawn``. A background task that fails ends the tick and is kept as ``failure``
+    (never silent); after ``stop`` nothing more starts."""
+
+    def __init__(self) -> None:
+        self._tick_task: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._stopped = False
+        #: the exception that ended a background task of the peripheral, if any
+        self.failure: BaseException | None = None
+
+    @property
+    def tick_task(self) -> asyncio.Task | None:
+        return self._tick_task
+
+    def _spawn(self, coro, name: str) -> None:
+        if self._stopped:  # a disconnection seen while stopping: nothing more to start
+            coro.close()
+            return
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            if self._tick_task is not None and not self._tick_task.done():
+                self._tick_task.cancel(f"peripheral task {task.get_name()} failed")
+            self.failure = task.exception()
+
+    async def stop(self) -> None:
+        self._stopped = True
+        await cancel_and_wait([t for t in (self._tick_task, *self._tasks) if t is not None])
+        self._tick_task = None

@@ -34,7 +34,7 @@ from bumble.host import Host
 from bumble.transport.common import AsyncPipeSink
 
 from simulators import sensors
-from simulators.runtime import cancel_and_wait
+from simulators.runtime import PeripheralTasks
 from simulators.sensors import ADVERTISEMENT, SensorSim
 
 #: how often the sensor is stepped (seconds of wall time)
@@ -77,12 +77,13 @@ def sensor_advertising_data(name: str, manufacturer: tuple[int, bytes] | None = 
     return data
 
 
-class SensorPeripheral:
+class SensorPeripheral(PeripheralTasks):
     """A ``SensorSim`` served on a Bumble controller in this process (module docstring).
     Same surface as ``BallPeripheral`` for the software radio: ``start``, ``stop``,
     ``tick_task``, ``failure`` and the counters."""
 
     def __init__(self, sensor: SensorSim, controller: Controller, *, speed: float = 1.0) -> None:
+        super().__init__()
         self.sensor = sensor
         self.speed = speed
         self.name = sensor.name
@@ -96,14 +97,10 @@ class SensorPeripheral:
         self.chars: dict[str, Characteristic] = {}
         self.advertising = sensor_advertising_data(self.name, self._manufacturer())
         self._t0: float | None = None
-        self._tick_task: asyncio.Task | None = None
-        self._tasks: set[asyncio.Task] = set()
-        self._stopped = False
         self.connections_served = 0
         self.notifications_sent = 0
         self.notifications_dropped = 0
         self.advertisements_updated = 0
-        self.failure: BaseException | None = None
         self._build_services()
         self.device.on(Device.EVENT_CONNECTION, self._on_connection)
 
@@ -214,21 +211,6 @@ class SensorPeripheral:
         self.sensor.streaming = isinstance(self.sensor, sensors.WhC06Sim)
         self._spawn(self._advertise(), "sensor-readvertise")
 
-    def _spawn(self, coro, name: str) -> None:
-        if self._stopped:
-            coro.close()
-            return
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            if self._tick_task is not None and not self._tick_task.done():
-                self._tick_task.cancel(f"peripheral task {task.get_name()} failed")
-            self.failure = task.exception()
-
     async def _advertise(self) -> None:
         interval_ms = GATT_ADVERTISING_INTERVAL_MS
         if isinstance(self.sensor, sensors.WhC06Sim):
@@ -278,12 +260,3 @@ class SensorPeripheral:
                 continue
             await self.device.notify_subscriber(connection, self.chars[uuid], value)
             self.notifications_sent += 1
-
-    @property
-    def tick_task(self) -> asyncio.Task | None:
-        return self._tick_task
-
-    async def stop(self) -> None:
-        self._stopped = True
-        await cancel_and_wait([t for t in (self._tick_task, *self._tasks) if t is not None])
-        self._tick_task = None
