@@ -105,6 +105,24 @@ def recorder_available() -> bool:
     return importlib.util.find_spec("device.recording.folder") is not None
 
 
+def _progress_row(
+    into: QtWidgets.QBoxLayout, name: str, height_px: int, label_width_px: int
+) -> tuple[QtWidgets.QProgressBar, QtWidgets.QLabel]:
+    """A named row of a progress bar (0-1000) and a text beside it, added to ``into``."""
+    row = QtWidgets.QHBoxLayout()
+    bar = QtWidgets.QProgressBar()
+    bar.setRange(0, 1000)
+    bar.setTextVisible(False)
+    bar.setFixedHeight(height_px)
+    label = QtWidgets.QLabel("")
+    label.setMinimumWidth(label_width_px)
+    row.addWidget(QtWidgets.QLabel(name))
+    row.addWidget(bar, stretch=1)
+    row.addWidget(label)
+    into.addLayout(row)
+    return bar, label
+
+
 class LiveWindow(QtWidgets.QMainWindow):
     """The window; it owns a ``LiveController`` and reads it on a redraw timer."""
 
@@ -198,17 +216,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         f.setBold(True)
         self.step_label.setFont(f)
         left.addWidget(self.step_label)
-        routine_row = QtWidgets.QHBoxLayout()
-        self.routine_bar = QtWidgets.QProgressBar()
-        self.routine_bar.setRange(0, 1000)
-        self.routine_bar.setTextVisible(False)
-        self.routine_bar.setFixedHeight(14)
-        self.routine_progress = QtWidgets.QLabel("")
-        self.routine_progress.setMinimumWidth(300)
-        routine_row.addWidget(QtWidgets.QLabel("routine"))
-        routine_row.addWidget(self.routine_bar, stretch=1)
-        routine_row.addWidget(self.routine_progress)
-        left.addLayout(routine_row)
+        self.routine_bar, self.routine_progress = _progress_row(left, "routine", 14, 300)
         self.instruction = QtWidgets.QLabel("")
         self.instruction.setWordWrap(True)
         f = self.instruction.font()
@@ -225,17 +233,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         f.setItalic(True)
         self.prompt.setFont(f)
         left.addWidget(self.prompt)
-        hold_row = QtWidgets.QHBoxLayout()
-        self.hold_bar = QtWidgets.QProgressBar()
-        self.hold_bar.setRange(0, 1000)
-        self.hold_bar.setTextVisible(False)
-        self.hold_bar.setFixedHeight(18)
-        self.hold_label = QtWidgets.QLabel("")
-        self.hold_label.setMinimumWidth(260)
-        hold_row.addWidget(QtWidgets.QLabel("hold"))
-        hold_row.addWidget(self.hold_bar, stretch=1)
-        hold_row.addWidget(self.hold_label)
-        left.addLayout(hold_row)
+        self.hold_bar, self.hold_label = _progress_row(left, "hold", 18, 260)
 
         side = QtWidgets.QVBoxLayout()
         panel = QtWidgets.QWidget()
