@@ -134,7 +134,8 @@ def timeline_segments(events: list[Event], meta: dict[str, Any]) -> list[Segment
                 label=event.unit or event.step,
                 new_step=True,
             )
-        elif isinstance(event, StepFinished):
+        elif isinstance(event, StepFinished | StepPaused):
+            # no band from here; a paused step keeps its label (it goes on after resume)
             new = replace(
                 current,
                 start_s=t,
@@ -142,17 +143,7 @@ def timeline_segments(events: list[Event], meta: dict[str, Any]) -> list[Segment
                 hold_min_s=None,
                 hold_max_s=None,
                 release_min_s=None,
-                label=None,
-                new_step=False,
-            )
-        elif isinstance(event, StepPaused):
-            new = replace(
-                current,
-                start_s=t,
-                band_n=None,
-                hold_min_s=None,
-                hold_max_s=None,
-                release_min_s=None,
+                label=current.label if isinstance(event, StepPaused) else None,
                 new_step=False,
             )
         elif isinstance(event, CommandSent) and event.command in VIBRATION_COMMANDS:
