@@ -68,6 +68,21 @@ class BondResult:
     note: str = ""
 
 
+def scan_timeout_from_url(url: DeviceUrl, default_s: float) -> float:
+    """A ``ble://`` URL's scan timeout (``timeout=S``, else ``default_s``), after checking
+    that it has no parameter but ``timeout`` and ``kind``."""
+    unknown = set(url.params) - {"timeout", "kind"}
+    if unknown:
+        raise BadUrlError(f"{url}: unknown parameter(s) {', '.join(sorted(unknown))}")
+    try:
+        timeout_s = float(url.params.get("timeout", default_s))
+        if not timeout_s > 0:
+            raise ValueError
+    except ValueError:
+        raise BadUrlError(f"{url}: timeout must be a positive number of seconds") from None
+    return timeout_s
+
+
 class BleLink(Link):
     kind = "ble"
 
@@ -81,20 +96,10 @@ class BleLink(Link):
         timebase=None,
     ) -> None:
         super().__init__(url, timebase=timebase)
-        unknown = set(url.params) - {"timeout", "kind"}
-        if unknown:
-            raise BadUrlError(f"{url}: unknown parameter(s) {', '.join(sorted(unknown))}")
-        if "timeout" in url.params:
-            try:
-                scan_timeout_s = float(url.params["timeout"])
-                if scan_timeout_s <= 0:
-                    raise ValueError
-            except ValueError:
-                raise BadUrlError(f"{url}: timeout must be a positive number of seconds") from None
+        self.scan_timeout_s = scan_timeout_from_url(url, scan_timeout_s)
         self.hci = hci
         self.backend = factory.describe(hci)
         self._scanner_backend, self._client_backend = factory.backends(hci)
-        self.scan_timeout_s = scan_timeout_s
         self.connect_timeout_s = connect_timeout_s
         self.client: BleakClient | None = None
         self.address: str | None = None

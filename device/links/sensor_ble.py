@@ -21,13 +21,11 @@ from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakError
 
 from device.ble import factory
-from device.errors import BadUrlError, DeviceNotFoundError, LinkClosedError, LinkError
-from device.links.ble import BondResult
+from device.errors import DeviceNotFoundError, LinkClosedError, LinkError
+from device.links.ble import DEFAULT_SCAN_TIMEOUT_S, BondResult, scan_timeout_from_url
 from device.links.drivers import driver_class, kind_of
 from device.links.drivers.base import SensorLink
 from device.urls import DeviceUrl
-
-DEFAULT_SCAN_TIMEOUT_S = 10.0
 
 
 def open_sensor_ble(url: DeviceUrl, kind: str, *, timebase=None, hci: str | None = None):
@@ -39,15 +37,7 @@ class SensorBleLink(SensorLink):
 
     def __init__(self, url: DeviceUrl, kind: str, *, timebase=None, hci: str | None = None):
         super().__init__(url, driver_class(kind)(), timebase=timebase)
-        unknown = set(url.params) - {"timeout", "kind"}
-        if unknown:
-            raise BadUrlError(f"{url}: unknown parameter(s) {', '.join(sorted(unknown))}")
-        try:
-            self.scan_timeout_s = float(url.params.get("timeout", DEFAULT_SCAN_TIMEOUT_S))
-            if self.scan_timeout_s <= 0:
-                raise ValueError
-        except ValueError:
-            raise BadUrlError(f"{url}: timeout must be a positive number of seconds") from None
+        self.scan_timeout_s = scan_timeout_from_url(url, DEFAULT_SCAN_TIMEOUT_S)
         self.hci = hci
         self.backend = factory.describe(hci)
         self._scanner_backend, self._client_backend = factory.backends(hci)
