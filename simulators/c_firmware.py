@@ -30,7 +30,7 @@ from firmware_bridge.messages import (
     decode_message,
     encode_message,
 )
-from simulators.firmware import BALL, DEADMAN_S, FirmwareConfig, SimEvent
+from simulators.firmware import BALL, DEADMAN_S, EventLog, FirmwareConfig
 from simulators.physics import BallPhysics
 from simulators.scenario import Scenario
 
@@ -218,13 +218,14 @@ def load_library() -> ctypes.CDLL:
     return lib
 
 
-class CFirmware:
+class CFirmware(EventLog):
     """One simulated device run by the C core. Drive it with ``handle(msg, t_s)`` and
     ``advance(t_s)``, as ``simulators.firmware.Firmware``."""
 
     kind = "c"
 
     def __init__(self, scenario: Scenario, config: FirmwareConfig = BALL) -> None:
+        super().__init__()
         self._lib = load_library()
         self.scenario = scenario
         self.config = config
@@ -232,8 +233,6 @@ class CFirmware:
         self.scale = scenario.sensor.scale_counts_per_n
         self.t_s = 0.0
         self.true_force_n = 0.0
-        self.events: list[SimEvent] = []
-        self._events_taken = 0
         self._out: list[Message] = []
         self._drift = 1.0 + scenario.clock.drift_ppm * 1e-6
         # the sim time and device time of the core call under way (to date its callbacks)
@@ -344,15 +343,6 @@ class CFirmware:
             self._event(t_s, "deadman", last_command_s=round(last_s, 4))
         else:
             self._event(t_s, "sensor_fault")
-
-    def _event(self, t_s: float, name: str, **detail) -> None:
-        self.events.append(SimEvent(t_s, name, detail))
-
-    def take_events(self) -> list[SimEvent]:
-        """Events since the last call (``events`` keeps the whole log)."""
-        new = self.events[self._events_taken :]
-        self._events_taken = len(self.events)
-        return new
 
     def _take_out(self) -> list[Message]:
         out, self._out = self._out, []

@@ -143,10 +143,29 @@ class SimEvent:
         return f"EVENT t_s={self.t_s:.4f} {self.name} {extra}".rstrip()
 
 
-class Firmware:
+class EventLog:
+    """What a simulated firmware did: ``events`` (the whole log, in simulator time) and
+    ``take_events()`` (those since the last call)."""
+
+    def __init__(self) -> None:
+        self.events: list[SimEvent] = []
+        self._events_taken = 0
+
+    def _event(self, t_s: float, name: str, **detail) -> None:
+        self.events.append(SimEvent(t_s, name, detail))
+
+    def take_events(self) -> list[SimEvent]:
+        """Events since the last call (``events`` keeps the whole log)."""
+        new = self.events[self._events_taken :]
+        self._events_taken = len(self.events)
+        return new
+
+
+class Firmware(EventLog):
     """One simulated device. Drive it with ``handle(msg, t_s)`` and ``advance(t_s)``."""
 
     def __init__(self, scenario: Scenario, config: FirmwareConfig = BALL) -> None:
+        super().__init__()
         self.scenario = scenario
         self.config = config
         self.physics = BallPhysics(scenario)
@@ -162,8 +181,6 @@ class Firmware:
         self.integrating_adc = False
         self.limit_mn = 0
         self.flags = 0
-        self.events: list[SimEvent] = []
-        self._events_taken = 0
         self.last_command_s = 0.0
         #: The keepalive deadman in simulator seconds (a time-compressed run may stretch it:
         #: see ``simulators.runtime``).
@@ -240,15 +257,6 @@ class Firmware:
                 break
             elapsed_ms -= duration_ms
         self.physics.motor.drive = pattern_output_permille(level, intensity, cap) / 1000.0
-
-    def _event(self, t_s: float, name: str, **detail) -> None:
-        self.events.append(SimEvent(t_s, name, detail))
-
-    def take_events(self) -> list[SimEvent]:
-        """Events since the last call (``events`` keeps the whole log)."""
-        new = self.events[self._events_taken :]
-        self._events_taken = len(self.events)
-        return new
 
     # ---- commands -------------------------------------------------------------------------
 
