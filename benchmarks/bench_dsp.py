@@ -29,8 +29,10 @@ from dsp.pipeline import ForcePipeline  # noqa: E402
 from dsp.zones import get_zone  # noqa: E402
 from tests.dsp.tracegen import (  # noqa: E402
     Leakage,
+    adc_period_s,
     adc_read,
     chunks,
+    delay_target_s,
     make_pipe,
     measured,
     ramp,
@@ -42,18 +44,6 @@ from tests.dsp.tracegen import (  # noqa: E402
 MOTORS_HZ = (25.0, 40.0, 53.0, 80.0, 120.0, 160.0, 200.0)
 OFFS = (-0.15, -0.08, 0.0, 0.08, 0.15)
 RATES_HZ = (10.0, 80.0, 500.0, 1000.0, 2000.0)
-#: The slowest rate a sample-and-hold ADC is assumed at; under it, the integrating one.
-INTEGRATING_MAX_HZ = 80.0
-
-
-def adc_period_s(rate_hz: float) -> float:
-    """The scenario's ADC: integrating over its conversion period at <= 80 Hz (HX711),
-    sample-and-hold (period 0) above."""
-    return 1.0 / rate_hz if rate_hz <= INTEGRATING_MAX_HZ else 0.0
-
-
-def delay_target_s(rate_hz: float) -> float:
-    return max(0.015, 2.0 / rate_hz)
 
 
 def detection_delays(

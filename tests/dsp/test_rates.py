@@ -27,7 +27,9 @@ from dsp.pipeline import ForcePipeline, detection_delay_bound_s
 from dsp.zones import get_zone
 from tests.dsp.tracegen import (
     Leakage,
+    adc_period_s,
     adc_read,
+    delay_target_s,
     make_pipe,
     measured,
     ramp,
@@ -46,17 +48,9 @@ DELAY_EXCEPTIONS_MS = {
 }
 
 
-def adc_period_s(rate_hz: float) -> float:
-    return 1.0 / rate_hz if rate_hz <= 80.0 else 0.0
-
-
 def batch(rate_hz: float) -> int:
     """Batches of at most max(1 sample, 20 ms), as the host asks for."""
     return max(1, int(0.02 * rate_hz))
-
-
-def target_s(rate_hz: float) -> float:
-    return max(0.015, 2.0 / rate_hz)
 
 
 @pytest.mark.parametrize("rate_hz", RATES_HZ)
@@ -65,7 +59,7 @@ def test_over_limit_detection_delay(rate_hz, motor_hz):
     zone = get_zone("neck_back")
     lim = zone.limit_n
     period = adc_period_s(rate_hz)
-    bound_s = DELAY_EXCEPTIONS_MS.get((rate_hz, motor_hz), target_s(rate_hz) * 1e3) / 1e3
+    bound_s = DELAY_EXCEPTIONS_MS.get((rate_hz, motor_hz), delay_target_s(rate_hz) * 1e3) / 1e3
     worst, seed = -1.0, 0
     for onset in ("step", "ramp"):
         for off in (-0.15, 0.15) if motor_hz else (0.0,):

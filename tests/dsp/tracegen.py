@@ -109,3 +109,14 @@ def run_trace(pipe, t_s: np.ndarray, force_n: np.ndarray, batch: int = 10) -> li
     for sl in chunks(t_s.size, [batch]):
         events.extend(pipe.on_batch(t_s[sl], force_n[sl], float(t_s[sl][-1])).events)
     return events
+
+
+def adc_period_s(rate_hz: float) -> float:
+    """The ADC a sensor at ``rate_hz`` has (for ``adc_read``/``measured``): integrating over
+    its conversion period at <= 80 Hz (an HX711), sample-and-hold (period 0) above."""
+    return 1.0 / rate_hz if rate_hz <= 80.0 else 0.0
+
+
+def delay_target_s(rate_hz: float) -> float:
+    """Issue 13's over-limit detection delay target: max(15 ms, 2 sample periods)."""
+    return max(0.015, 2.0 / rate_hz)
