@@ -19,16 +19,18 @@ from dsp.events import Event, Fault, LinkLost, LinkRestored
 COUNTDOWN_EVERY_S = 1.0
 
 
-def add_reconnect_option(p) -> None:
-    """``--reconnect-timeout S`` on a command's parser."""
+def add_reconnect_option(p, *, gives_up: str | None = "give up with exit 1") -> None:
+    """``--reconnect-timeout S`` on a command's parser (``gives_up``: what the command does
+    when the time is up, for the help)."""
+    then = f", then {gives_up}" if gives_up else ""
     p.add_argument(
         "--reconnect-timeout",
         type=float,
         default=DEFAULT_RECONNECT_TIMEOUT_S,
         metavar="S",
         help=(
-            "ble:// only: after a lost link, keep trying to reconnect for S seconds, then "
-            f"give up with exit 1 (default {DEFAULT_RECONNECT_TIMEOUT_S:g}; 0: do not reconnect)"
+            f"ble:// only: after a lost link, keep trying to reconnect for S seconds{then} "
+            f"(default {DEFAULT_RECONNECT_TIMEOUT_S:g}; 0: do not reconnect)"
         ),
     )
 

@@ -9,10 +9,11 @@ import time
 from device.control.pipeline_factory import live_pipeline
 from device.recording.folder import check_record_folder
 from device.session.device_session import DEFAULT_RATE_HZ, DEFAULT_SAMPLES_PER_BATCH
-from device.session.reconnect import DEFAULT_RECONNECT_TIMEOUT_S, open_device_session
+from device.session.reconnect import open_device_session
 from dsp.pipeline import describe_rate
 from firmware_bridge.messages import MAX_SAMPLES_PER_BATCH
 from ui.battery import battery_text
+from ui.link_notice import add_reconnect_option
 from ui.session_setup import add_lsl_options, check_lsl_options
 from ui.units import add_units_option, label, shown
 
@@ -79,16 +80,7 @@ def register(sub) -> None:
         ),
     )
     add_lsl_options(p)
-    p.add_argument(
-        "--reconnect-timeout",
-        type=float,
-        default=DEFAULT_RECONNECT_TIMEOUT_S,
-        metavar="S",
-        help=(
-            "ble:// only: after a lost link, keep trying to reconnect for S seconds "
-            f"(default {DEFAULT_RECONNECT_TIMEOUT_S:g}; 0: do not reconnect)"
-        ),
-    )
+    add_reconnect_option(p, gives_up=None)
     p.set_defaults(func=run)
 
 
