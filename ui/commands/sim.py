@@ -55,6 +55,19 @@ def _firmware(device: str, args, *, ble: bool = False):
         raise UsageError(str(exc)) from exc
 
 
+def _add_run_options(p) -> None:
+    """What both simulators take: ``--speed``, ``--fault``, ``--quiet``."""
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        metavar="K",
+        help=f"run K times faster than real time (at most {MAX_SIM_SPEED:g})",
+    )
+    p.add_argument("--fault", action="append", metavar="SPEC", help=FAULT_HELP)
+    p.add_argument("--quiet", action="store_true", help="do not print firmware events")
+
+
 def register(sub) -> None:
     p = sub.add_parser(
         "sim",
@@ -92,15 +105,7 @@ def register(sub) -> None:
         help="the Python firmware or the reference C core (built with cc on first use); "
         "default: python",
     )
-    s.add_argument(
-        "--speed",
-        type=float,
-        default=1.0,
-        metavar="K",
-        help=f"run K times faster than real time (at most {MAX_SIM_SPEED:g})",
-    )
-    s.add_argument("--fault", action="append", metavar="SPEC", help=FAULT_HELP)
-    s.add_argument("--quiet", action="store_true", help="do not print firmware events")
+    _add_run_options(s)
     s.set_defaults(func=run_serial)
     _register_ble(kinds)
 
@@ -153,15 +158,7 @@ def _register_ble(kinds) -> None:
         metavar="tcp-server:HOST:PORT",
         help="where to serve HCI (default tcp-server:127.0.0.1:0, 0 = any free port)",
     )
-    b.add_argument(
-        "--speed",
-        type=float,
-        default=1.0,
-        metavar="K",
-        help=f"run K times faster than real time (at most {MAX_SIM_SPEED:g})",
-    )
-    b.add_argument("--fault", action="append", metavar="SPEC", help=FAULT_HELP)
-    b.add_argument("--quiet", action="store_true", help="do not print firmware events")
+    _add_run_options(b)
     b.set_defaults(func=run_ble)
 
 
